@@ -1,0 +1,1 @@
+"""The teardown guard: a CloudFormation custom resource that stops jobs before their stack goes."""

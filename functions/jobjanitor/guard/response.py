@@ -1,0 +1,110 @@
+"""Delivering a custom-resource response to CloudFormation's presigned ResponseURL.
+
+crhelper's own sender (crhelper.utils._send_response) is replaced because it
+- always opens an HTTPS connection (no local receiver can take it),
+- retries in a ``while True`` loop and never checks the HTTP status, so a Lambda can
+  spin until its timeout on a URL that will never accept the PUT,
+- logs the presigned URL at DEBUG, which is a bearer credential for the response.
+
+This sender makes bounded attempts with exponential backoff and full jitter, stops at a
+deadline, treats only 2xx as delivered, and never logs the URL (only its host).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+log = logging.getLogger("jobjanitor.guard.response")
+
+# CloudFormation rejects a response body over 4,096 bytes.
+MAX_BODY_BYTES = 4096
+# Reasons are kept short enough that crhelper's "keep the last 240 characters" cut never
+# applies, and the start of the message (the part that names the problem) survives.
+MAX_REASON_CHARS = 250
+
+
+def shorten_reason(reason: str, limit: int = MAX_REASON_CHARS) -> str:
+    """Keep the start of a reason: it names the field or the failing job."""
+    reason = " ".join(str(reason).split())
+    if len(reason) <= limit:
+        return reason
+    return reason[: limit - 3].rstrip() + "..."
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """JSON-encode a response, shrinking Reason and then Data until it fits 4,096 bytes."""
+    out = dict(body)
+    out["Reason"] = shorten_reason(str(out.get("Reason", "")))
+    data = dict(out.get("Data") or {})
+    out["Data"] = data
+    raw = json.dumps(out, separators=(",", ":"), default=str).encode()
+    # Drop the largest Data values first: counts are small and survive; id lists go.
+    while len(raw) > MAX_BODY_BYTES and data:
+        largest = max(data, key=lambda k: len(json.dumps(data[k], default=str)))
+        del data[largest]
+        data["Truncated"] = "true"
+        raw = json.dumps(out, separators=(",", ":"), default=str).encode()
+    while len(raw) > MAX_BODY_BYTES and len(out["Reason"]) > 20:
+        out["Reason"] = shorten_reason(out["Reason"], len(out["Reason"]) // 2)
+        raw = json.dumps(out, separators=(",", ":"), default=str).encode()
+    return raw
+
+
+Sleeper = Callable[[float], None]
+
+
+def put_response(
+    url: str,
+    body: Mapping[str, Any],
+    *,
+    deadline: float | None = None,
+    attempts: int = 6,
+    base_delay: float = 0.5,
+    max_delay: float = 8.0,
+    timeout: float = 10.0,
+    sleep: Sleeper = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """PUT ``body`` to the presigned ``url``. Returns True once a 2xx was received.
+
+    ``deadline`` is a ``clock()`` value after which no new attempt starts.
+    """
+    raw = encode_body(body)
+    host = urlsplit(url).netloc
+    for attempt in range(1, attempts + 1):
+        request = urllib.request.Request(  # noqa: S310 - the URL is CloudFormation's presigned http(s) URL
+            url, data=raw, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(raw))}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - see above
+                status = int(resp.status)
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            error = f"HTTP {exc.code}"
+        except (urllib.error.URLError, OSError) as exc:
+            status = 0
+            error = type(exc).__name__
+        else:
+            error = f"HTTP {status}"
+        if 200 <= status < 300:
+            log.info("response delivered", extra={"host": host, "attempt": attempt, "status": body.get("Status")})
+            return True
+        delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * random.random()  # noqa: S311 - jitter, not crypto
+        last = attempt == attempts or (deadline is not None and clock() + delay >= deadline)
+        log.warning(
+            "response not accepted%s",
+            "; giving up" if last else "; retrying",
+            extra={"host": host, "attempt": attempt, "error": error},
+        )
+        if last:
+            return False
+        sleep(delay)
+    return False
