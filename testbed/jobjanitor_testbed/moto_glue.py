@@ -95,9 +95,7 @@ NAME_FILTER_MATCH: Literal["exact", "prefix", "contains"] = "exact"
 OUTSTANDING_STATUSES = frozenset({"STARTING", "RUNNING", "STOPPING"})
 TERMINAL_STATUSES = frozenset({"STOPPED", "SUCCEEDED", "FAILED", "TIMEOUT"})
 ALL_STATUSES = OUTSTANDING_STATUSES | TERMINAL_STATUSES
-TASK_RUN_TYPES = frozenset(
-    {"EVALUATION", "LABELING_SET_GENERATION", "IMPORT_LABELS", "EXPORT_LABELS", "FIND_MATCHES"}
-)
+TASK_RUN_TYPES = frozenset({"EVALUATION", "LABELING_SET_GENERATION", "IMPORT_LABELS", "EXPORT_LABELS", "FIND_MATCHES"})
 TASK_RUN_SORT_COLUMNS = frozenset({"TASK_RUN_TYPE", "STATUS", "STARTED"})
 TRANSFORM_SORT_COLUMNS = frozenset({"NAME", "TRANSFORM_TYPE", "STATUS", "CREATED", "LAST_MODIFIED"})
 TRANSFORM_STATUSES = frozenset({"NOT_READY", "READY", "DELETING"})
@@ -264,16 +262,8 @@ def seed_task_run(
         raise ValueError(f"unknown task type {task_type!r}")
     backend: GlueBackend = glue_backends[account][region]
     now = _now()
-    start = (
-        now
-        if started_on is None
-        else (_epoch(started_on) if isinstance(started_on, datetime) else started_on)
-    )
-    done = (
-        completed_on
-        if completed_on is None or not isinstance(completed_on, datetime)
-        else _epoch(completed_on)
-    )
+    start = now if started_on is None else (_epoch(started_on) if isinstance(started_on, datetime) else started_on)
+    done = completed_on if completed_on is None or not isinstance(completed_on, datetime) else _epoch(completed_on)
     with _LOCK:
         transform = backend.get_ml_transform(transform_id)
         run = FakeMLTaskRun(
@@ -518,13 +508,17 @@ def _filtered_transforms(
         return all(checks)
 
     def key(t: FakeMLTransform) -> tuple[Any, str]:
-        primary: Any = {
-            "NAME": lambda: t.name,
-            "TRANSFORM_TYPE": lambda: _transform_type(t) or "",
-            "STATUS": lambda: t.status,
-            "CREATED": lambda: _epoch(t.created_on),
-            "LAST_MODIFIED": lambda: _epoch(t.last_modified_on),
-        }[column]()
+        primary: Any
+        if column == "NAME":
+            primary = t.name
+        elif column == "TRANSFORM_TYPE":
+            primary = _transform_type(t) or ""
+        elif column == "STATUS":
+            primary = t.status
+        elif column == "CREATED":
+            primary = _epoch(t.created_on)
+        else:
+            primary = _epoch(t.last_modified_on)
         return primary, t.transform_id
 
     with _LOCK:
@@ -644,8 +638,7 @@ def _r_list_ml_transforms(self: GlueResponse) -> ActionResult:
 
 def _r_get_ml_transforms(self: GlueResponse) -> ActionResult:
     params = _params(self)
-    found, token = _get_ml_transforms(
-        self.glue_backend,
+    found, token = self.glue_backend.get_ml_transforms_filtered(  # type: ignore[attr-defined]
         filter_=_struct(params.get("Filter"), "Filter"),
         sort=_struct(params.get("Sort"), "Sort"),
         next_token=params.get("NextToken"),
