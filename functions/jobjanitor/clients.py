@@ -1,0 +1,178 @@
+"""boto3 clients for the janitor, with a retry policy that fits cancelling jobs.
+
+Both clients use botocore's ``standard`` retry mode (throttling, 5xx, timeouts and dropped
+connections are retried with jittered exponential back-off), with two changes made inside
+botocore's own retry machinery, on the client's ``needs-retry`` event:
+
+1. **Non-transient errors the Neptune model marks retryable are not retried.** The
+   neptunedata model flags ``BulkLoadIdNotFoundException`` (404: the load is finished or
+   unknown), ``ConstraintViolationException`` and ``S3Exception`` as retryable, so a default
+   client spends three HTTP requests (and back-off sleeps) on every cancel of a finished
+   load before raising. Those answers will not change on a retry; ours costs one request.
+   Throttling (429, ``TooManyRequests``/``Throttling``), 5xx, ``ClientTimeout`` and
+   connection errors are still retried.
+2. **Retries respect the run's deadline** (:data:`jobjanitor.deadline.CURRENT_DEADLINE`): no
+   retry is started once less than :data:`RETRY_HEADROOM_S` is left, and a back-off sleep
+   never runs past the deadline.
+
+The standard handler is unregistered by its ``unique_id`` (``retry-config-<service>``) and an
+equivalent one, built from the same :mod:`botocore.retries.standard` parts with our checker
+wrapped around ``StandardRetryConditions``, is registered under the same id.
+
+boto3 is imported lazily: importing this module costs nothing at cold start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from jobjanitor.deadline import CURRENT_DEADLINE
+
+if TYPE_CHECKING:
+    from boto3.session import Session
+    from mypy_boto3_glue import GlueClient
+    from mypy_boto3_neptunedata import NeptuneDataClient
+
+    from jobjanitor.policy import Policy
+
+__all__ = ["NO_RETRY_CODES", "Clients", "build_clients", "install_retry_policy"]
+
+log = logging.getLogger("jobjanitor.clients")
+
+DEFAULT_MAX_ATTEMPTS = 8
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+RETRY_HEADROOM_S = 1.0
+# Modeled "retryable" by neptunedata, but answers that a retry cannot change.
+NO_RETRY_CODES = frozenset({"BulkLoadIdNotFoundException", "ConstraintViolationException", "S3Exception"})
+# The standard retry quota (500 tokens, 5 per throttled retry) is shared by all threads of a
+# client; a sweep of hundreds of jobs through a throttling storm would drain it and fail
+# cancels that a few more retries would have carried. Bounded concurrency and the deadline
+# already limit the load we add, so the bucket is larger.
+RETRY_QUOTA_CAPACITY = 5000
+
+
+@dataclass
+class Clients:
+    """The service clients a sweep uses; either may be None when its kinds are not selected."""
+
+    neptune: NeptuneDataClient | None = None
+    glue: GlueClient | None = None
+    glue_region: str | None = None
+
+
+class _JanitorRetryChecker:
+    """Wraps botocore's StandardRetryConditions (see the module docstring)."""
+
+    def __init__(self, inner: Any, no_retry_codes: frozenset[str]) -> None:
+        self._inner = inner
+        self._no_retry_codes = no_retry_codes
+
+    def is_retryable(self, context: Any) -> bool:
+        if context.get_error_code() in self._no_retry_codes:
+            return False
+        deadline = CURRENT_DEADLINE.get()
+        if deadline is not None and deadline.remaining() < RETRY_HEADROOM_S:
+            return False
+        return bool(self._inner.is_retryable(context))
+
+
+class _DeadlineBackoff:
+    """botocore's ExponentialBackoff, scaled (tests use a small scale) and cut at the deadline."""
+
+    def __init__(self, inner: Any, scale: float) -> None:
+        self._inner = inner
+        self._scale = scale
+
+    def delay_amount(self, context: Any) -> float:
+        delay = float(self._inner.delay_amount(context)) * self._scale
+        deadline = CURRENT_DEADLINE.get()
+        if deadline is not None:
+            delay = max(0.0, min(delay, deadline.remaining() - RETRY_HEADROOM_S))
+        return delay
+
+
+def install_retry_policy(
+    client: Any,
+    *,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    no_retry_codes: frozenset[str] = NO_RETRY_CODES,
+    backoff_scale: float = 1.0,
+) -> None:
+    """Replace ``client``'s standard retry handler with the janitor's (see module docstring)."""
+    from botocore.retries import quota, standard
+
+    name = client.meta.service_model.service_id.hyphenize()
+    unique_id = f"retry-config-{name}"
+    events = client.meta.events
+    events.unregister(f"needs-retry.{name}", unique_id=unique_id)
+    adapter = standard.RetryEventAdapter()
+    throttling = standard.ThrottlingErrorDetector(adapter)
+    retry_quota = standard.RetryQuotaChecker(quota.RetryQuota(RETRY_QUOTA_CAPACITY), throttling)
+    # Duck-typed stand-ins for botocore's checker/backoff base classes (Any: the stubs want
+    # the base classes, and botocore's RetryQuotaChecker where they say RetryQuota).
+    checker: Any = _JanitorRetryChecker(standard.StandardRetryConditions(max_attempts=max_attempts), no_retry_codes)
+    backoff: Any = _DeadlineBackoff(
+        standard.ExponentialBackoff(service_name=name, throttling_detector=throttling), backoff_scale
+    )
+    quota_checker: Any = retry_quota
+    handler = standard.RetryHandler(
+        retry_policy=standard.RetryPolicy(retry_checker=checker, retry_backoff=backoff),
+        retry_event_adapter=adapter,
+        retry_quota=quota_checker,
+        service_name=name,
+    )
+    events.register(f"after-call.{name}", retry_quota.release_retry_quota)
+    events.register(f"needs-retry.{name}", handler.needs_retry, unique_id=unique_id)
+
+
+def _config(max_attempts: int, pool: int) -> Any:
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        connect_timeout=CONNECT_TIMEOUT_S,
+        read_timeout=READ_TIMEOUT_S,
+        max_pool_connections=max(10, pool),
+    )
+
+
+def build_clients(
+    policy: Policy,
+    *,
+    session: Session | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    backoff_scale: float = 1.0,
+    configure: Callable[[Any], None] | None = None,
+) -> Clients:
+    """Clients for the kinds ``policy`` selects. Glue is reached the standard boto3 way
+    (profile, region, ``AWS_ENDPOINT_URL_GLUE``/``AWS_ENDPOINT_URL``); Neptune at
+    ``policy.neptune_endpoint``. ``configure`` is called with each new client (tests)."""
+    import boto3
+
+    from jobjanitor.model import JobKindName
+    from jobjanitor.policy import NEPTUNE_KINDS
+
+    session = session or boto3.session.Session()
+    config = _config(max_attempts, policy.concurrency + 2)
+    clients = Clients()
+    if policy.kinds & NEPTUNE_KINDS and policy.neptune_endpoint:
+        neptune = session.client("neptunedata", endpoint_url=policy.neptune_endpoint, config=config)
+        install_retry_policy(neptune, max_attempts=max_attempts, backoff_scale=backoff_scale)
+        if configure:
+            configure(neptune)
+        clients.neptune = neptune
+    if JobKindName.GLUE_ML_TASK_RUN in policy.kinds:
+        kwargs: dict[str, Any] = {"config": config}
+        if policy.glue_region:
+            kwargs["region_name"] = policy.glue_region
+        glue = session.client("glue", **kwargs)
+        install_retry_policy(glue, max_attempts=max_attempts, no_retry_codes=frozenset(), backoff_scale=backoff_scale)
+        if configure:
+            configure(glue)
+        clients.glue = glue
+        clients.glue_region = glue.meta.region_name
+    return clients

@@ -1,0 +1,111 @@
+"""What the three Neptune ML job kinds share; each module only names its operations.
+
+Neptune ML statuses follow SageMaker: InProgress and Stopping are outstanding; Completed,
+Failed and Stopped are terminal. An unknown status is treated as outstanding (we try to
+cancel it; the cancel's answer and a Get then say what it was).
+
+The Get operations return no start time (the model has none, and botocore drops fields it
+does not model), so an ML job's age is unknown: it never matches a ``min_age`` policy.
+
+Cancel outcomes, never confused:
+- 200 -> cancelled.
+- ``InvalidParameterException`` (HTTP 400; Neptune's answer for both an unknown id and a job
+  that already completed or failed) -> a Get decides: a terminal status -> already_finished;
+  the Get failing with InvalidParameter or MLResourceNotFound -> not_found; anything else ->
+  failed, with the cancel's error.
+- ``MLResourceNotFoundException`` (404, declared by the SDK model) -> a Get decides:
+  terminal -> already_finished, otherwise not_found.
+- anything else (after the client's retries) -> failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from jobjanitor.kinds.base import Discovery, error_code, error_text
+from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
+
+if TYPE_CHECKING:
+    from jobjanitor.clients import Clients
+    from jobjanitor.policy import Policy
+
+MAX_ITEMS = 1024  # ListML*Jobs maximum
+TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
+STOPPING = frozenset({"Stopping"})
+INVALID_PARAMETER = "InvalidParameterException"
+ML_NOT_FOUND = "MLResourceNotFoundException"
+_GET_NOT_FOUND = frozenset({INVALID_PARAMETER, ML_NOT_FOUND})
+
+
+class NeptuneMLKind:
+    """Base for one Neptune ML job kind; subclasses set the four class attributes."""
+
+    name: ClassVar[JobKindName]
+    list_op: ClassVar[str]  # e.g. "list_ml_data_processing_jobs"
+    get_op: ClassVar[str]
+    cancel_op: ClassVar[str]
+
+    def __init__(self, policy: Policy, clients: Clients) -> None:
+        if clients.neptune is None or not policy.neptune_endpoint:
+            raise ValueError(f"the {self.name} kind needs a neptunedata client and an endpoint")
+        self._client = clients.neptune
+        self._target = policy.neptune_endpoint
+        self._role: dict[str, Any] = (
+            {"neptuneIamRoleArn": policy.neptune_iam_role_arn} if policy.neptune_iam_role_arn else {}
+        )
+
+    def _op(self, name: str) -> Callable[..., Any]:
+        op: Callable[..., Any] = getattr(self._client, name)
+        return op
+
+    def discover(self) -> Discovery:
+        response = self._op(self.list_op)(maxItems=MAX_ITEMS, **self._role)
+        ids = [str(i) for i in response.get("ids") or []]
+        found = Discovery(refs=[JobRef(self.name, job_id, self._target) for job_id in ids])
+        if len(ids) >= MAX_ITEMS:
+            found.warnings.append(
+                f"{self.name}: the list returned its maximum of {MAX_ITEMS} jobs; more may exist that this sweep cannot see"
+            )
+        return found
+
+    def describe(self, ref: JobRef) -> JobState:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._op(self.get_op)(id=ref.job_id, **self._role)
+        except ClientError as error:
+            if error_code(error) in _GET_NOT_FOUND:
+                return JobState(ref, None, None, outstanding=False)
+            raise
+        status = str(response.get("status") or "UNKNOWN")
+        return JobState(ref, status, None, outstanding=not self.is_finished(status))
+
+    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._op(self.cancel_op)(id=ref.job_id, clean=clean, **self._role)
+        except ClientError as error:
+            code = error_code(error)
+            if code not in _GET_NOT_FOUND:
+                return CancelResult(Outcome.FAILED, error=error_text(error))
+            try:
+                state = self.describe(ref)
+            except (ClientError, BotoCoreError) as get_error:
+                return CancelResult(Outcome.FAILED, error=f"{error_text(error)}; then {error_text(get_error)}")
+            if state.status is None:
+                return CancelResult(Outcome.NOT_FOUND)
+            if not state.outstanding:
+                return CancelResult(Outcome.ALREADY_FINISHED, status=state.status)
+            # Still outstanding after the cancel was refused: report the refusal, do not guess.
+            return CancelResult(Outcome.FAILED, status=state.status, error=error_text(error))
+        except BotoCoreError as error:
+            return CancelResult(Outcome.FAILED, error=error_text(error))
+        return CancelResult(Outcome.CANCELLED)
+
+    def is_finished(self, status: str) -> bool:
+        return status in TERMINAL
+
+    def is_stopping(self, status: str) -> bool:
+        return status in STOPPING

@@ -1,0 +1,89 @@
+"""Neptune bulk-loader jobs (``/loader``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from jobjanitor.kinds.base import Discovery, epoch_to_datetime, error_code, error_text
+from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_neptunedata import NeptuneDataClient
+
+    from jobjanitor.clients import Clients
+    from jobjanitor.policy import Policy
+
+# ListLoaderJobs returns at most this many ids (the API's own maximum).
+LIST_LIMIT = 100
+OUTSTANDING = frozenset({"LOAD_NOT_STARTED", "LOAD_IN_QUEUE", "LOAD_IN_PROGRESS"})
+NOT_FOUND = "BulkLoadIdNotFoundException"
+
+
+class NeptuneLoaderKind:
+    name = JobKindName.NEPTUNE_LOADER
+
+    def __init__(self, policy: Policy, clients: Clients) -> None:
+        if clients.neptune is None or not policy.neptune_endpoint:
+            raise ValueError("the neptune-loader kind needs a neptunedata client and an endpoint")
+        self._client: NeptuneDataClient = clients.neptune
+        self._target = policy.neptune_endpoint
+
+    def discover(self) -> Discovery:
+        response = self._client.list_loader_jobs(limit=LIST_LIMIT, includeQueuedLoads=True)
+        payload: Any = response.get("payload") or {}
+        ids = [str(i) for i in payload.get("loadIds") or []]
+        found = Discovery(refs=[JobRef(self.name, load_id, self._target) for load_id in ids])
+        if len(ids) >= LIST_LIMIT:
+            found.warnings.append(
+                f"{self.name}: ListLoaderJobs returned its maximum of {LIST_LIMIT} loads (queued first); "
+                "older loads are not visible to this sweep"
+            )
+        return found
+
+    def describe(self, ref: JobRef) -> JobState:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._client.get_loader_job_status(loadId=ref.job_id)
+        except ClientError as error:
+            if error_code(error) == NOT_FOUND:
+                return JobState(ref, None, None, outstanding=False)
+            raise
+        payload: Any = response.get("payload") or {}
+        overall = payload.get("overallStatus") or {}
+        status = overall.get("status")
+        status = str(status) if status else "UNKNOWN"
+        started = epoch_to_datetime(overall.get("startTime"))
+        return JobState(ref, status, started, outstanding=not self.is_finished(status))
+
+    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._client.cancel_loader_job(loadId=ref.job_id)
+        except ClientError as error:
+            if error_code(error) != NOT_FOUND:
+                return CancelResult(Outcome.FAILED, error=error_text(error))
+            # 404 means "does not exist or not active": a Get tells the two apart.
+            try:
+                state = self.describe(ref)
+            except (ClientError, BotoCoreError) as get_error:
+                return CancelResult(Outcome.FAILED, error=f"{error_text(error)}; then {error_text(get_error)}")
+            if state.status is None:
+                return CancelResult(Outcome.NOT_FOUND)
+            if not state.outstanding:
+                return CancelResult(Outcome.ALREADY_FINISHED, status=state.status)
+            return CancelResult(Outcome.FAILED, status=state.status, error=error_text(error))
+        except BotoCoreError as error:
+            return CancelResult(Outcome.FAILED, error=error_text(error))
+        return CancelResult(Outcome.CANCELLED)
+
+    def is_finished(self, status: str) -> bool:
+        return status not in OUTSTANDING
+
+    def is_stopping(self, status: str) -> bool:
+        return False  # a load has no "stopping" status: a cancel takes effect at once
+
+
+def make(policy: Policy, clients: Clients) -> NeptuneLoaderKind:
+    return NeptuneLoaderKind(policy, clients)

@@ -1,0 +1,170 @@
+"""What a sweep may touch and how: the :class:`Policy`, validated once at the edge."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from jobjanitor.config import parse_bool, parse_duration, parse_int, parse_kinds, parse_list, parse_tags
+from jobjanitor.errors import ConfigError
+from jobjanitor.model import JobKindName
+
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_WAIT_SECONDS", "NEPTUNE_KINDS", "Policy"]
+
+DEFAULT_CONCURRENCY = 16
+MAX_CONCURRENCY = 128
+DEFAULT_MAX_WAIT_SECONDS = 900
+MAX_WAIT_SECONDS = 86400
+NEPTUNE_KINDS = frozenset(k for k in JobKindName if k.is_neptune)
+
+_ENDPOINT = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?/?$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_TRANSFORM_ID = re.compile(r"^[^\s]{1,255}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A validated sweep policy (``__post_init__`` checks every field; :meth:`build` coerces
+    raw strings first). ``min_age`` is measured from each job's own start time; a job whose
+    start time the API does not give never matches a ``min_age`` policy."""
+
+    kinds: frozenset[JobKindName]
+    neptune_endpoint: str | None = None
+    neptune_iam_role_arn: str | None = None
+    glue_region: str | None = None
+    glue_transform_ids: tuple[str, ...] = ()
+    glue_transform_name_prefix: str | None = None
+    glue_transform_tags: Mapping[str, str] = field(default_factory=dict)
+    job_id_prefix: str | None = None
+    job_ids: frozenset[str] = frozenset()
+    min_age: timedelta | None = None
+    clean: bool = False
+    dry_run: bool = False
+    wait: bool = True
+    max_wait: float = DEFAULT_MAX_WAIT_SECONDS
+    concurrency: int = DEFAULT_CONCURRENCY
+
+    def __post_init__(self) -> None:  # noqa: PLR0912 - one check per field reads best flat
+        if not self.kinds:
+            raise ConfigError("kinds", "select at least one job kind")
+        for kind in self.kinds:
+            if not isinstance(kind, JobKindName):
+                raise ConfigError("kinds", f"unknown job kind {kind!r}")
+        if self.neptune_endpoint is not None:
+            match = _ENDPOINT.match(self.neptune_endpoint)
+            if not match or (match.group(2) and not 0 < int(match.group(2)) < 65536):
+                raise ConfigError(
+                    "neptune_endpoint",
+                    f"must look like https://host[:port] (http:// for local test beds), got {self.neptune_endpoint!r}",
+                )
+        if self.kinds & NEPTUNE_KINDS and not self.neptune_endpoint:
+            chosen = ", ".join(sorted(self.kinds & NEPTUNE_KINDS))
+            raise ConfigError("neptune_endpoint", f"required for the Neptune job kinds selected ({chosen})")
+        if self.neptune_iam_role_arn is not None and not _ROLE_ARN.match(self.neptune_iam_role_arn):
+            raise ConfigError(
+                "neptune_iam_role_arn", f"must be an IAM role ARN, got {self.neptune_iam_role_arn!r}"
+            )
+        if self.glue_region is not None and not _REGION.match(self.glue_region):
+            raise ConfigError("glue_region", f"must be an AWS region like eu-west-1, got {self.glue_region!r}")
+        for transform_id in self.glue_transform_ids:
+            if not _TRANSFORM_ID.match(transform_id):
+                raise ConfigError("glue_transform_ids", f"not a Glue transform id: {transform_id!r}")
+        if self.glue_transform_name_prefix is not None and not self.glue_transform_name_prefix.strip():
+            raise ConfigError("glue_transform_name_prefix", "must not be empty")
+        glue_scoped = bool(self.glue_transform_ids or self.glue_transform_name_prefix or self.glue_transform_tags)
+        if JobKindName.GLUE_ML_TASK_RUN in self.kinds and not glue_scoped:
+            raise ConfigError(
+                "glue_transform_ids",
+                "the glue-ml-task-run kind needs transform ids, a transform name prefix or transform tags",
+            )
+        if self.job_id_prefix is not None and not self.job_id_prefix:
+            raise ConfigError("job_id_prefix", "must not be empty (leave it unset to match every id)")
+        if self.min_age is not None and self.min_age < timedelta(0):
+            raise ConfigError("min_age", "must not be negative")
+        if not 0 < self.max_wait <= MAX_WAIT_SECONDS:
+            raise ConfigError("max_wait", f"must be between 1 and {MAX_WAIT_SECONDS} seconds, got {self.max_wait!r}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ConfigError(
+                "concurrency", f"must be an integer between 1 and {MAX_CONCURRENCY}, got {self.concurrency!r}"
+            )
+
+    @property
+    def glue_scoped(self) -> bool:
+        return bool(self.glue_transform_ids or self.glue_transform_name_prefix or self.glue_transform_tags)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        kinds: object = None,
+        neptune_endpoint: object = None,
+        neptune_iam_role_arn: object = None,
+        glue_region: object = None,
+        glue_transform_ids: object = None,
+        glue_transform_name_prefix: object = None,
+        glue_transform_tags: object = None,
+        job_id_prefix: object = None,
+        job_ids: object = None,
+        min_age: object = None,
+        clean: object = False,
+        dry_run: object = False,
+        wait: object = True,
+        max_wait: object = DEFAULT_MAX_WAIT_SECONDS,
+        concurrency: object = DEFAULT_CONCURRENCY,
+        labels: Mapping[str, str] | None = None,
+    ) -> Policy:
+        """A policy from raw values (strings as guard properties, env vars or flags give them).
+
+        ``kinds`` None or empty selects what is configured: the Neptune kinds when an endpoint
+        is given, the Glue kind when transforms are. ``labels`` renames fields in the
+        :class:`ConfigError` raised (``{"max_wait": "MaxWaitSeconds"}``). Empty strings count
+        as unset for the optional text fields.
+        """
+        try:
+            endpoint = _text(neptune_endpoint, "neptune_endpoint")
+            transform_ids = parse_list("glue_transform_ids", glue_transform_ids)
+            prefix = _text(glue_transform_name_prefix, "glue_transform_name_prefix")
+            tags = parse_tags("glue_transform_tags", glue_transform_tags)
+            if kinds is None or kinds in ("", [], ()):
+                chosen = set(NEPTUNE_KINDS) if endpoint else set()
+                if transform_ids or prefix or tags:
+                    chosen.add(JobKindName.GLUE_ML_TASK_RUN)
+                if not chosen:
+                    raise ConfigError(
+                        "neptune_endpoint", "nothing to sweep: give a Neptune endpoint and/or Glue transforms"
+                    )
+                kind_set = frozenset(chosen)
+            else:
+                kind_set = parse_kinds("kinds", kinds)
+            return cls(
+                kinds=kind_set,
+                neptune_endpoint=endpoint.rstrip("/") if endpoint else None,
+                neptune_iam_role_arn=_text(neptune_iam_role_arn, "neptune_iam_role_arn"),
+                glue_region=_text(glue_region, "glue_region"),
+                glue_transform_ids=transform_ids,
+                glue_transform_name_prefix=prefix,
+                glue_transform_tags=tags,
+                job_id_prefix=_text(job_id_prefix, "job_id_prefix"),
+                job_ids=frozenset(parse_list("job_ids", job_ids)),
+                min_age=None if min_age in (None, "") else parse_duration("min_age", min_age),
+                clean=parse_bool("clean", clean),
+                dry_run=parse_bool("dry_run", dry_run),
+                wait=parse_bool("wait", wait),
+                max_wait=parse_int("max_wait", max_wait, 1, MAX_WAIT_SECONDS),
+                concurrency=parse_int("concurrency", concurrency, 1, MAX_CONCURRENCY),
+            )
+        except ConfigError as error:
+            if labels and error.field in labels:
+                raise error.renamed(labels[error.field]) from None
+            raise
+
+
+def _text(value: object, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(name, f"must be a string, got {value!r}")
+    return value.strip() or None
