@@ -1,0 +1,266 @@
+"""moto's server (the AWS side of the test bed) behind the shared fault injection and request log.
+
+moto's own WSGI app (``DomainDispatcherApplication(create_backend_app)``) runs under
+werkzeug's threaded server with a request handler that consults :class:`Faults` before moto
+sees the request and records every request in a :class:`RequestLog`.
+
+- Operation names: the ``X-Amz-Target`` operation (``AWSGlue.GetMLTaskRuns`` ->
+  ``GetMLTaskRuns``), else the query protocol's ``Action``, else ``"<METHOD> <path>"``.
+- Throttle: json protocols get HTTP 400 ``{"__type": "ThrottlingException", "message":
+  "Rate exceeded"}``; others get a 400 XML ``Throttling`` error.
+- Error: json protocols get HTTP 500 ``{"__type": "InternalServiceException"}`` (Glue's
+  name); others a 500 XML ``InternalFailure``.
+- Injected codes (``faults.inject("EntityNotFoundException")``): HTTP 400 unless a status is
+  given, body ``{"__type": code, "message": ...}``.
+- moto's control API (``/moto-api/...``) is never faulted nor logged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .faults import Decision, Faults, LogEntry, RequestLog, sleep_latency
+
+
+def _install_glue_extension() -> None:
+    try:
+        from . import moto_glue  # noqa: PLC0415 - optional, written separately
+    except ImportError:  # pragma: no cover - only before moto_glue landed
+        return
+    moto_glue.install()
+
+
+class _FaultyMotoHandler(MotoRequestHandler):
+    server: _AwsWSGIServer
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+    def log_error(self, format: str, *args: Any) -> None:
+        pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _operation(self) -> str:
+        target = self.headers.get("X-Amz-Target")
+        if target:
+            return target.rsplit(".", 1)[-1]
+        url = urlsplit(self.path)
+        action = parse_qs(url.query).get("Action")
+        if action:
+            return action[-1]
+        return f"{self.command} {url.path}"
+
+    def _send_fault(self, status: int, code: str, message: str) -> None:
+        if self.headers.get("X-Amz-Target"):
+            body = json.dumps({"__type": code, "message": message}).encode()
+            ctype = "application/x-amz-json-1.1"
+        else:
+            body = (
+                f"<ErrorResponse><Error><Type>{'Sender' if status < 500 else 'Receiver'}</Type>"
+                f"<Code>{code}</Code><Message>{message}</Message></Error>"
+                f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+            ).encode()
+            ctype = "text/xml"
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _fault_response(self, decision: Decision) -> tuple[int, str, str] | None:
+        json_protocol = bool(self.headers.get("X-Amz-Target"))
+        if decision.action == "throttle":
+            return 400, "ThrottlingException" if json_protocol else "Throttling", "Rate exceeded"
+        if decision.action == "error":
+            return (500, "InternalServiceException" if json_protocol else "InternalFailure", "Internal service error")
+        if decision.action == "inject":
+            assert decision.code is not None  # noqa: S101
+            return decision.status or 400, decision.code, decision.message or f"Injected {decision.code}"
+        return None
+
+    def make_environ(self) -> dict[str, Any]:
+        environ = super().make_environ()
+        environ["jobjanitor.meta"] = getattr(self, "_meta", None)
+        return environ
+
+    def run_wsgi(self) -> None:
+        url = urlsplit(self.path)
+        self._meta: _Meta | None = None
+        if url.path.startswith("/moto-api"):
+            super().run_wsgi()
+            return
+        aws = self.server.aws
+        arrived, t0 = time.time(), time.perf_counter()
+        operation = self._operation()
+        decision = aws.faults.decide(operation)
+        sleep_latency(decision)
+        fault = decision.action if decision.action != "pass" else None
+        if decision.action == "drop":
+            aws.log.add(
+                LogEntry(
+                    "aws", operation, self.command, url.path, "dropped", arrived, time.perf_counter() - t0, None, fault
+                )
+            )
+            self.close_connection = True
+            return
+        answer = self._fault_response(decision)
+        if answer is not None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            status, code, message = answer
+            aws.log.add(
+                LogEntry(
+                    "aws", operation, self.command, url.path, status, arrived, time.perf_counter() - t0, code, fault
+                )
+            )
+            self._send_fault(status, code, message)
+            return
+        # Passed through to moto: _LoggingApp logs once moto's answer is complete, before it is sent.
+        self._meta = _Meta(aws.log, operation, self.command, url.path, arrived, t0)
+        super().run_wsgi()
+
+
+@dataclass(frozen=True)
+class _Meta:
+    log: RequestLog
+    operation: str
+    method: str
+    path: str
+    arrived: float
+    t0: float
+
+
+_XML_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+
+
+def _error_code(body: bytes) -> str | None:
+    text = body.strip()
+    if text.startswith(b"{"):
+        try:
+            code = json.loads(text).get("__type")
+        except (ValueError, AttributeError):
+            return None
+        return str(code).rsplit("#", 1)[-1] if code else None
+    match = _XML_CODE.search(text)
+    return match.group(1).decode(errors="replace") if match else None
+
+
+class _LoggingApp:
+    """WSGI wrapper: buffers moto's answer and logs the request before the answer goes out."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        meta: _Meta | None = environ.get("jobjanitor.meta")
+        if meta is None:
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        seen: dict[str, str] = {}
+
+        def _start(status: str, headers: Any, exc_info: Any = None) -> Any:
+            seen["status"] = status
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, _start)
+        try:
+            body = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        status = int(seen.get("status", "500").split()[0])
+        meta.log.add(
+            LogEntry(
+                "aws",
+                meta.operation,
+                meta.method,
+                meta.path,
+                status,
+                meta.arrived,
+                time.perf_counter() - meta.t0,
+                _error_code(body) if status >= 400 else None,
+                None,
+            )
+        )
+        return [body]
+
+
+class _AwsWSGIServer(BaseWSGIServer):
+    aws: AwsServer
+
+
+class AwsServer:
+    """moto's server on loopback with fault injection and a request log."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Faults | None = None,
+        log: RequestLog | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self.faults = faults if faults is not None else Faults()
+        self.log = log if log is not None else RequestLog()
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> AwsServer:
+        if self._server is not None:
+            return self
+        _install_glue_extension()
+        app = _LoggingApp(DomainDispatcherApplication(create_backend_app))
+        server = make_server(self.host, self.port, app, threaded=True, request_handler=_FaultyMotoHandler)
+        server.aws = self  # type: ignore[attr-defined]
+        server.socket.listen(1024)  # a deeper accept backlog than werkzeug's, for bursts of clients
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> AwsServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def reset_backends(self) -> None:
+        """Reset moto's state (all services) in this process, like POST /moto-api/reset."""
+        from moto.moto_api import _internal  # noqa: PLC0415 - heavy import, only when used
+
+        _internal.moto_api_backend.reset()
+
+    def reset(self) -> None:
+        self.reset_backends()
+        self.log.clear()
+        self.faults.clear()

@@ -1,0 +1,31 @@
+"""A controllable clock for :class:`~jobjanitor_testbed.lifecycle.Lifecycle` (``lifecycle.clock = FakeClock()``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class FakeClock:
+    """Callable returning a time that only moves when told to. Thread-safe."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self._now = time.time() if now is None else now
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    @property
+    def now(self) -> float:
+        return self()
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            self._now += seconds
+            return self._now
+
+    def set(self, now: float) -> None:
+        with self._lock:
+            self._now = now

@@ -1,0 +1,239 @@
+"""Fault injection and a request log, shared by the Neptune emulator and the moto (AWS) server.
+
+:class:`Faults` decides, per request, whether to add latency, drop the connection, throttle
+or fail it. Every knob can be changed at runtime from any thread (``faults.set(...)``,
+``faults.clear()``); a request reads the knobs once, when it arrives. Knobs:
+
+- ``latency``: seconds slept before the request is answered (or dropped).
+- ``drop_rate``: probability the connection is closed without any response.
+- ``throttle_rate``: probability of a throttling answer (Neptune: 429
+  TooManyRequestsException; Glue/json: HTTP 400 ``{"__type": "ThrottlingException"}``).
+- ``error_rate``: probability of a 500 (Neptune: InternalFailureException; Glue/json:
+  InternalServiceException).
+- ``seed``: seeds the random draws, so a run with the same request sequence repeats.
+- ``operations``: if set, only requests for these operation names are subject to the random
+  faults and latency (e.g. ``{"CancelLoaderJob"}``).
+
+Draws are independent and made in that order (drop, then throttle, then error).
+
+:meth:`Faults.inject` scripts exact errors: the next ``times`` requests (optionally only for
+given operations) answer with the given error code; the server picks the HTTP status for the
+code (Neptune: the status its service model declares). Scripted errors take precedence over
+random ones.
+
+:class:`RequestLog` records one :class:`LogEntry` per request (service, operation, method,
+path, status or ``"dropped"``, error code, injected fault, start timestamp, duration).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+Action = Literal["pass", "drop", "throttle", "error", "inject"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action = "pass"
+    latency: float = 0.0
+    # For action == "inject": the error code to answer with, and an optional HTTP status.
+    code: str | None = None
+    status: int | None = None
+    message: str | None = None
+
+
+@dataclass
+class _Scripted:
+    code: str
+    times: int
+    operations: frozenset[str] | None
+    status: int | None
+    message: str | None
+
+
+def _check_rate(name: str, value: float) -> float:
+    value = float(value)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be within [0, 1], got {value}")
+    return value
+
+
+class Faults:
+    """Runtime-changeable fault knobs for one server. Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        throttle_rate: float = 0.0,
+        error_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        seed: int | None = None,
+        operations: Iterable[str] | None = None,
+    ) -> None:
+        self._lock = threading.Lock()
+        self.latency = 0.0
+        self.throttle_rate = 0.0
+        self.error_rate = 0.0
+        self.drop_rate = 0.0
+        self.operations: frozenset[str] | None = None
+        self._rng = random.Random(seed)
+        self._scripted: list[_Scripted] = []
+        self.set(
+            latency=latency,
+            throttle_rate=throttle_rate,
+            error_rate=error_rate,
+            drop_rate=drop_rate,
+            operations=operations,
+        )
+
+    def set(
+        self,
+        *,
+        latency: float | None = None,
+        throttle_rate: float | None = None,
+        error_rate: float | None = None,
+        drop_rate: float | None = None,
+        seed: int | None = None,
+        operations: Iterable[str] | Literal["unchanged"] | None = "unchanged",
+    ) -> Faults:
+        """Change some knobs (the others stay). ``operations=None`` means all operations."""
+        with self._lock:
+            if latency is not None:
+                if latency < 0:
+                    raise ValueError(f"latency must be >= 0, got {latency}")
+                self.latency = float(latency)
+            if throttle_rate is not None:
+                self.throttle_rate = _check_rate("throttle_rate", throttle_rate)
+            if error_rate is not None:
+                self.error_rate = _check_rate("error_rate", error_rate)
+            if drop_rate is not None:
+                self.drop_rate = _check_rate("drop_rate", drop_rate)
+            if seed is not None:
+                self._rng = random.Random(seed)
+            if operations != "unchanged":
+                self.operations = None if operations is None else frozenset(operations)
+        return self
+
+    def clear(self) -> Faults:
+        """No faults at all: rates and latency 0, no operation filter, no scripted errors."""
+        with self._lock:
+            self.latency = self.throttle_rate = self.error_rate = self.drop_rate = 0.0
+            self.operations = None
+            self._scripted.clear()
+        return self
+
+    def inject(
+        self,
+        code: str,
+        *,
+        times: int = 1,
+        operations: Iterable[str] | None = None,
+        status: int | None = None,
+        message: str | None = None,
+    ) -> Faults:
+        """Answer the next ``times`` matching requests with error ``code``."""
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            ops = None if operations is None else frozenset(operations)
+            self._scripted.append(_Scripted(code, times, ops, status, message))
+        return self
+
+    @property
+    def active(self) -> bool:
+        with self._lock:
+            return bool(self.latency or self.throttle_rate or self.error_rate or self.drop_rate or self._scripted)
+
+    def decide(self, operation: str) -> Decision:
+        with self._lock:
+            for script in self._scripted:
+                if script.operations is None or operation in script.operations:
+                    script.times -= 1
+                    if script.times == 0:
+                        self._scripted.remove(script)
+                    return Decision("inject", 0.0, script.code, script.status, script.message)
+            if self.operations is not None and operation not in self.operations:
+                return Decision()
+            latency = self.latency
+            if self.drop_rate and self._rng.random() < self.drop_rate:
+                return Decision("drop", latency)
+            if self.throttle_rate and self._rng.random() < self.throttle_rate:
+                return Decision("throttle", latency)
+            if self.error_rate and self._rng.random() < self.error_rate:
+                return Decision("error", latency)
+            return Decision("pass", latency)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    service: str  # "neptune" or "aws"
+    operation: str  # e.g. "CancelLoaderJob", "GetMLTaskRuns", or "POST /path" when unknown
+    method: str
+    path: str
+    status: int | Literal["dropped"]
+    timestamp: float  # wall-clock time.time() when the request arrived
+    duration: float  # seconds from arrival to the end of the answer (includes injected latency)
+    error_code: str | None = None  # exception name sent back, if any
+    fault: str | None = None  # "drop", "throttle", "error", "inject" when injected, else None
+
+
+@dataclass
+class RequestLog:
+    """Thread-safe list of :class:`LogEntry`. Readers get snapshots."""
+
+    _entries: list[LogEntry] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, entry: LogEntry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def entries(
+        self,
+        *,
+        operation: str | None = None,
+        status: int | str | None = None,
+        error_code: str | None = None,
+        fault: str | None = None,
+        method: str | None = None,
+    ) -> list[LogEntry]:
+        """Entries matching every given filter, oldest first."""
+        with self._lock:
+            snapshot = list(self._entries)
+        return [
+            e
+            for e in snapshot
+            if (operation is None or e.operation == operation)
+            and (status is None or e.status == status)
+            and (error_code is None or e.error_code == error_code)
+            and (fault is None or e.fault == fault)
+            and (method is None or e.method == method)
+        ]
+
+    def count(self, **filters: object) -> int:
+        return len(self.entries(**filters))  # type: ignore[arg-type]
+
+    def operations(self) -> list[str]:
+        return [e.operation for e in self.entries()]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def __iter__(self) -> Iterator[LogEntry]:
+        return iter(self.entries())
+
+
+def sleep_latency(decision: Decision) -> None:
+    if decision.latency > 0:
+        time.sleep(decision.latency)

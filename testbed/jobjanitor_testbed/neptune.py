@@ -1,0 +1,850 @@
+"""A local Neptune data-API stand-in: bulk-loader and Neptune ML job management over HTTP.
+
+An unmodified ``boto3.client("neptunedata", endpoint_url=emulator.url, ...)`` talks to it.
+Paths, query parameters, bodies and output keys follow botocore's ``neptunedata`` model
+(2023-08-01); error statuses are read from that model.
+
+Operations
+----------
+- Loader: StartLoaderJob ``POST /loader``, ListLoaderJobs ``GET /loader``
+  (``limit`` 1-100, default 100; ``includeQueuedLoads`` default true), GetLoaderJobStatus
+  ``GET /loader/{loadId}`` (``details``, ``errors``, ``page``, ``errorsPerPage``),
+  CancelLoaderJob ``DELETE /loader/{loadId}``.
+- ML, for kind in dataprocessing / modeltraining / modeltransform: Start ``POST /ml/<kind>``
+  (caller may choose ``id``), List ``GET /ml/<kind>`` (``maxItems`` 1-1024, default 10;
+  most recent first), Get ``GET /ml/<kind>/{id}``, Cancel ``DELETE /ml/<kind>/{id}``
+  (``clean`` parsed case-insensitively).
+
+Lifecycle (lazy, computed from ``lifecycle.clock`` on every read; no background threads)
+-------------------------------------------------------------------------------------
+- ML: InProgress until ``job_duration`` after its start, then Completed. Cancel ->
+  Stopping for ``stop_delay`` seconds, then Stopped. Cancel of a Stopping job answers
+  Stopping again and changes nothing (the clean flag is OR-ed in). A successful cancel
+  answers ``{"status": "Stopping"}`` (real Neptune's string is not confirmed).
+- Loads: one load runs at a time. StartLoaderJob with ``queueRequest=true`` while another
+  load is outstanding -> LOAD_IN_QUEUE; it starts (LOAD_IN_PROGRESS) when the one before it
+  ends. Without ``queueRequest`` while a load is outstanding -> 400 BadRequestException
+  ("Max concurrent load limit breached"), as Neptune documents. At most 64 queued loads.
+  A load completes (LOAD_COMPLETED) ``job_duration`` after it started running; cancel ->
+  LOAD_CANCELLED_BY_USER at once. Only the most recent 1,024 loads are kept.
+  ``overallStatus.startTime`` is epoch seconds (int) of when the load started running, or
+  of when it was submitted while it is still queued.
+
+Errors
+------
+JSON ``{"code", "requestId", "detailedMessage", "message"}`` with the model's HTTP status:
+- unknown or finished load on Get/Cancel: 404 BulkLoadIdNotFoundException.
+- unknown ML id (Get/Cancel) or cancel of a finished ML job: 400 InvalidParameterException
+  (the Neptune ML guide's behaviour), or, with ``ml_not_found_style="404"``, 404
+  MLResourceNotFoundException (what the SDK model declares).
+- ``limit``/``maxItems`` out of range or not an integer, malformed booleans: 400
+  InvalidParameterException (Neptune documents that exception for "an invalid or
+  out-of-range value ... for some input parameter"; BadRequestException is its catch-all).
+- missing required body members: 400 MissingParameterException; malformed JSON body:
+  400 BadRequestException; unknown path: 400 BadRequestException; known path with another
+  method: 405 MethodNotAllowedException.
+- IAM mode: unsigned requests, or SigV4 credential scopes naming a service other than
+  ``neptune-db``: 403 AccessDeniedException. (Signatures are not verified.)
+
+ML start time
+-------------
+The model's Get outputs (``GetMLDataProcessingJobOutput`` etc.) have no time field at all:
+``MlResourceDefinition`` is {name, arn, status, outputLocation, failureReason,
+cloudwatchLogUrl}. The emulator returns the model's members faithfully and, in addition,
+an **unmodelled** top-level ``creationTimeInMillis`` (the same key and unit as the Start
+output). boto3's parser drops unmodelled keys, so ``client.get_ml_...()`` results do not
+carry it; code that wants it must read the raw body (e.g. a botocore ``after-call`` handler
+gets ``http_response.content``) and must not depend on it against real Neptune.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from botocore.loaders import Loader
+
+from .faults import Decision, Faults, LogEntry, RequestLog, sleep_latency
+from .lifecycle import DEFAULT, Lifecycle
+
+ML_KINDS: dict[str, str] = {
+    "dataprocessing": "MLDataProcessingJob",
+    "modeltraining": "MLModelTrainingJob",
+    "modeltransform": "MLModelTransformJob",
+}
+LOADER = "loader"
+
+ML_OUTSTANDING = frozenset({"InProgress", "Stopping"})
+ML_TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
+LOAD_OUTSTANDING = frozenset({"LOAD_NOT_STARTED", "LOAD_IN_QUEUE", "LOAD_IN_PROGRESS"})
+LOAD_FORMATS = frozenset({"csv", "opencypher", "ntriples", "nquads", "rdfxml", "turtle"})
+MAX_LOADS_KEPT = 1024
+MAX_QUEUED_LOADS = 64
+
+_ML_REQUIRED = {
+    "dataprocessing": ("inputDataS3Location", "processedDataS3Location"),
+    "modeltraining": ("dataProcessingJobId", "trainModelS3Location"),
+    "modeltransform": ("modelTransformOutputS3Location",),
+}
+_SAGEMAKER_RESOURCE = {
+    "dataprocessing": "processing-job",
+    "modeltraining": "training-job",
+    "modeltransform": "transform-job",
+}
+
+
+@cache
+def error_statuses() -> dict[str, int]:
+    """Exception name -> HTTP status, from botocore's neptunedata model."""
+    model = Loader().load_service_model("neptunedata", "service-2")
+    return {
+        name: shape["error"]["httpStatusCode"]
+        for name, shape in model["shapes"].items()
+        if shape.get("exception") and "error" in shape
+    }
+
+
+@cache
+def operation_errors() -> dict[str, list[str]]:
+    """Operation name -> the exception names botocore's model declares for it."""
+    model = Loader().load_service_model("neptunedata", "service-2")
+    return {name: [e["shape"] for e in op.get("errors", [])] for name, op in model["operations"].items()}
+
+
+class NeptuneError(Exception):
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status if status is not None else error_statuses().get(code, 400)
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+@dataclass
+class MLJob:
+    kind: str
+    id: str
+    started_at: float
+    duration: float
+    params: dict[str, Any] = field(default_factory=dict)
+    pinned_status: str | None = None  # seeded status, held until cancelled
+    cancelled_at: float | None = None
+    stop_delay: float = 0.0
+    clean: bool | None = None
+    cancel_count: int = 0
+
+    def status(self, now: float) -> str:
+        if self.cancelled_at is not None:
+            return "Stopping" if now < self.cancelled_at + self.stop_delay else "Stopped"
+        if self.pinned_status is not None:
+            return self.pinned_status
+        return "Completed" if now >= self.started_at + self.duration else "InProgress"
+
+
+@dataclass
+class Load:
+    id: str
+    submitted_at: float
+    duration: float
+    source: str = "s3://bucket/data"
+    fmt: str = "csv"
+    status: str = "LOAD_IN_PROGRESS"
+    started_at: float | None = None
+    ended_at: float | None = None
+    pinned: bool = False  # seeded status: never advances on its own (cancel still works)
+    cancelled_at: float | None = None
+    cancel_count: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What a test can inspect about one job (``kind`` is ``"loader"`` or an ML kind)."""
+
+    kind: str
+    id: str
+    status: str
+    started_at: float | None
+    cancelled_at: float | None
+    clean: bool | None
+    cancel_count: int
+    params: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- state
+
+
+class NeptuneState:
+    """Jobs and their lifecycle; all methods are thread-safe. Raises :class:`NeptuneError`."""
+
+    def __init__(
+        self,
+        lifecycle: Lifecycle | None = None,
+        *,
+        ml_not_found_style: Literal["400", "404"] = "400",
+        region: str = "us-east-1",
+        account: str = "123456789012",
+    ) -> None:
+        if ml_not_found_style not in ("400", "404"):
+            raise ValueError("ml_not_found_style must be '400' or '404'")
+        self.lifecycle = lifecycle if lifecycle is not None else DEFAULT
+        self.ml_not_found_style = ml_not_found_style
+        self.region = region
+        self.account = account
+        self._lock = threading.RLock()
+        self._loads: OrderedDict[str, Load] = OrderedDict()
+        self._ml: dict[str, OrderedDict[str, MLJob]] = {k: OrderedDict() for k in ML_KINDS}
+        self._last_load_end = 0.0
+
+    def now(self) -> float:
+        return self.lifecycle.now()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._loads.clear()
+            for jobs in self._ml.values():
+                jobs.clear()
+            self._last_load_end = 0.0
+
+    # ---- loads
+
+    def _advance_loads(self, now: float) -> None:
+        while True:
+            changed = False
+            for load in self._loads.values():
+                if load.pinned or load.status != "LOAD_IN_PROGRESS" or load.started_at is None:
+                    continue
+                end = load.started_at + load.duration
+                if now >= end:
+                    load.status, load.ended_at = "LOAD_COMPLETED", end
+                    self._last_load_end = max(self._last_load_end, end)
+                    changed = True
+            if not any(load.status == "LOAD_IN_PROGRESS" for load in self._loads.values()):
+                queued = next(
+                    (ld for ld in self._loads.values() if ld.status == "LOAD_IN_QUEUE" and not ld.pinned), None
+                )
+                if queued is not None:
+                    queued.status = "LOAD_IN_PROGRESS"
+                    queued.started_at = max(queued.submitted_at, self._last_load_end)
+                    changed = True
+            if not changed:
+                return
+
+    def _add_load(self, load: Load) -> None:
+        self._loads[load.id] = load
+        while len(self._loads) > MAX_LOADS_KEPT:
+            self._loads.popitem(last=False)
+
+    def start_load(self, body: dict[str, Any]) -> str:
+        missing = [k for k in ("source", "format", "region", "iamRoleArn") if not body.get(k)]
+        if missing:
+            raise NeptuneError("MissingParameterException", f"Missing required parameter(s): {', '.join(missing)}")
+        fmt = str(body["format"])
+        if fmt not in LOAD_FORMATS:
+            raise NeptuneError("InvalidParameterException", f"Invalid format {fmt!r}: one of {sorted(LOAD_FORMATS)}")
+        queue = _body_bool(body.get("queueRequest"), "queueRequest", default=False)
+        with self._lock:
+            now = self.now()
+            self._advance_loads(now)
+            outstanding = [ld for ld in self._loads.values() if ld.status in LOAD_OUTSTANDING]
+            if outstanding and not queue:
+                raise NeptuneError(
+                    "BadRequestException",
+                    f"Failed to start new load for the source {body['source']}. "
+                    "Max concurrent load limit breached. Limit is 1",
+                )
+            if sum(ld.status == "LOAD_IN_QUEUE" for ld in outstanding) >= MAX_QUEUED_LOADS:
+                raise NeptuneError(
+                    "BadRequestException",
+                    f"Failed to start new load: the load queue is full ({MAX_QUEUED_LOADS} loads)",
+                )
+            load = Load(
+                id=str(uuid.uuid4()),
+                submitted_at=now,
+                duration=self.lifecycle.job_duration,
+                source=str(body["source"]),
+                fmt=fmt,
+                params=dict(body),
+            )
+            if outstanding:
+                load.status = "LOAD_IN_QUEUE"
+            else:
+                load.started_at = now
+            self._add_load(load)
+            return load.id
+
+    def list_loads(self, limit: int, include_queued: bool) -> list[str]:
+        with self._lock:
+            self._advance_loads(self.now())
+            newest_first = list(reversed(self._loads.values()))
+            queued = [ld.id for ld in self._loads.values() if ld.status == "LOAD_IN_QUEUE"]  # queue order
+            others = [ld.id for ld in newest_first if ld.status != "LOAD_IN_QUEUE"]
+            ids = (queued if include_queued else []) + others
+            return ids[:limit]
+
+    def _load(self, load_id: str) -> Load:
+        load = self._loads.get(load_id)
+        if load is None:
+            raise NeptuneError(
+                "BulkLoadIdNotFoundException", f"The load with id = {load_id} does not exist or not active"
+            )
+        return load
+
+    def load_status(self, load_id: str, *, details: bool, errors: bool, page: int, per_page: int) -> dict[str, Any]:
+        with self._lock:
+            now = self.now()
+            self._advance_loads(now)
+            load = self._load(load_id)
+            start = load.started_at if load.started_at is not None else load.submitted_at
+            end = load.ended_at if load.ended_at is not None else now
+            spent = max(0, int(end - start)) if load.started_at is not None else 0
+            overall: dict[str, Any] = {
+                "fullUri": load.source,
+                "runNumber": 1,
+                "retryCount": 0,
+                "status": load.status,
+                "totalTimeSpent": spent,
+                "startTime": int(start),
+                "totalRecords": spent * 1000,
+                "totalDuplicates": 0,
+                "parsingErrors": 0,
+                "datatypeMismatchErrors": 0,
+                "insertErrors": 0,
+            }
+            payload: dict[str, Any] = {"feedCount": [{load.status: 1}], "overallStatus": overall}
+            if details:
+                payload["failedFeeds"] = []
+            if errors:
+                payload["errors"] = {
+                    "startIndex": (page - 1) * per_page + 1,
+                    "endIndex": (page - 1) * per_page,
+                    "loadId": load.id,
+                    "errorLogs": [],
+                }
+            return payload
+
+    def cancel_load(self, load_id: str) -> None:
+        with self._lock:
+            now = self.now()
+            self._advance_loads(now)
+            load = self._load(load_id)
+            if load.status not in LOAD_OUTSTANDING:
+                raise NeptuneError(
+                    "BulkLoadIdNotFoundException", f"The load with id = {load_id} does not exist or not active"
+                )
+            was_running = load.status == "LOAD_IN_PROGRESS"
+            load.status, load.ended_at, load.cancelled_at, load.pinned = "LOAD_CANCELLED_BY_USER", now, now, False
+            load.cancel_count += 1
+            if was_running:
+                self._last_load_end = max(self._last_load_end, now)
+            self._advance_loads(now)
+
+    # ---- ML
+
+    def _ml_missing(self, kind: str, job_id: str, *, finished: bool) -> NeptuneError:
+        if self.ml_not_found_style == "404":
+            return NeptuneError("MLResourceNotFoundException", f"No active {kind} job with id {job_id} was found")
+        if finished:
+            return NeptuneError(
+                "InvalidParameterException", "Failed to stop the job because it has already completed or failed."
+            )
+        return NeptuneError("InvalidParameterException", f"Invalid ID provided: {job_id}. Please provide a valid ID.")
+
+    def start_ml(self, kind: str, body: dict[str, Any]) -> MLJob:
+        missing = [k for k in _ML_REQUIRED[kind] if not body.get(k)]
+        if missing:
+            raise NeptuneError("MissingParameterException", f"Missing required parameter(s): {', '.join(missing)}")
+        job_id = body.get("id") or str(uuid.uuid4())
+        if not isinstance(job_id, str):
+            raise NeptuneError("InvalidParameterException", "id must be a string")
+        with self._lock:
+            if job_id in self._ml[kind]:
+                raise NeptuneError("InvalidParameterException", f"A {kind} job with id {job_id} already exists.")
+            job = MLJob(kind, job_id, self.now(), self.lifecycle.job_duration, params=dict(body))
+            self._ml[kind][job_id] = job
+            return job
+
+    def list_ml(self, kind: str, max_items: int) -> list[str]:
+        with self._lock:
+            return list(reversed(self._ml[kind]))[:max_items]
+
+    def _ml_job(self, kind: str, job_id: str) -> MLJob:
+        job = self._ml[kind].get(job_id)
+        if job is None:
+            raise self._ml_missing(kind, job_id, finished=False)
+        return job
+
+    def ml_arn(self, job: MLJob) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:{_SAGEMAKER_RESOURCE[job.kind]}/{job.id}"
+
+    def get_ml(self, kind: str, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            job = self._ml_job(kind, job_id)
+            status = job.status(self.now())
+            sub = {
+                "name": job.id,
+                "arn": self.ml_arn(job),
+                "status": status,
+                "cloudwatchLogUrl": f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}"
+                f"#logStream:group=/aws/sagemaker/{_SAGEMAKER_RESOURCE[kind]}s;prefix={job.id}",
+            }
+            out: dict[str, Any] = {"status": status, "id": job.id}
+            if kind == "dataprocessing":
+                out["processingJob"] = sub | {"outputLocation": job.params.get("processedDataS3Location", "")}
+            elif kind == "modeltraining":
+                out["processingJob"] = sub | {"name": f"{job.id}-processing"}
+                out["hpoJob"] = sub | {"name": f"{job.id}-hpo"}
+                if status == "Completed":
+                    out["mlModels"] = [{"name": f"{job.id}-model", "arn": self.ml_arn(job) + "-model"}]
+            else:
+                out["baseProcessingJob"] = sub | {"name": f"{job.id}-processing"}
+                out["remoteModelTransformJob"] = sub | {
+                    "name": f"{job.id}-transform",
+                    "outputLocation": job.params.get("modelTransformOutputS3Location", ""),
+                }
+                if status == "Completed":
+                    out["models"] = [{"name": f"{job.id}-model", "arn": self.ml_arn(job) + "-model"}]
+            out["creationTimeInMillis"] = int(job.started_at * 1000)  # unmodelled: see module docstring
+            return out
+
+    def cancel_ml(self, kind: str, job_id: str, clean: bool | None) -> str:
+        with self._lock:
+            job = self._ml_job(kind, job_id)
+            now = self.now()
+            status = job.status(now)
+            if status in ML_TERMINAL:
+                raise self._ml_missing(kind, job_id, finished=True)
+            if clean is not None:
+                job.clean = bool(job.clean) or clean
+            job.cancel_count += 1
+            if job.cancelled_at is None:
+                job.cancelled_at, job.stop_delay, job.pinned_status = now, self.lifecycle.stop_delay, None
+            return job.status(now)
+
+    # ---- seeding and inspection (tests, benchmarks, demo)
+
+    def seed_ml_job(
+        self,
+        kind: str,
+        job_id: str | None = None,
+        *,
+        started_at: float | None = None,
+        status: str | None = None,
+        duration: float | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> str:
+        """Create an ML job directly. ``status`` pins it (until cancelled); else lifecycle rules apply."""
+        if kind not in ML_KINDS:
+            raise ValueError(f"unknown ML kind {kind!r}")
+        if status is not None and status not in ML_OUTSTANDING | ML_TERMINAL:
+            raise ValueError(f"unknown ML status {status!r}")
+        with self._lock:
+            now = self.now()
+            job = MLJob(
+                kind,
+                job_id or str(uuid.uuid4()),
+                now if started_at is None else started_at,
+                self.lifecycle.job_duration if duration is None else duration,
+                params=dict(params or {}),
+                pinned_status=status,
+            )
+            if status == "Stopping":
+                job.pinned_status, job.cancelled_at, job.stop_delay = None, now, self.lifecycle.stop_delay
+            self._ml[kind][job.id] = job
+            return job.id
+
+    def seed_load(
+        self,
+        load_id: str | None = None,
+        *,
+        started_at: float | None = None,
+        status: str | None = None,
+        source: str = "s3://bucket/data",
+        duration: float | None = None,
+    ) -> str:
+        """Create a load directly. ``status`` pins it (until cancelled); else it runs from ``started_at``.
+
+        Without ``status`` the load is LOAD_IN_PROGRESS from ``started_at`` (default now) and
+        completes ``duration`` (default ``job_duration``) later.
+        """
+        with self._lock:
+            now = self.now()
+            start = now if started_at is None else started_at
+            load = Load(
+                id=load_id or str(uuid.uuid4()),
+                submitted_at=start,
+                duration=self.lifecycle.job_duration if duration is None else duration,
+                source=source,
+                status=status or "LOAD_IN_PROGRESS",
+                started_at=None if status in ("LOAD_IN_QUEUE", "LOAD_NOT_STARTED") else start,
+                pinned=status is not None,
+            )
+            if status is not None and status not in LOAD_OUTSTANDING:
+                load.ended_at = start
+            self._add_load(load)
+            return load.id
+
+    def job(self, kind: str, job_id: str) -> JobView:
+        """Current state of one job; ``kind`` is ``"loader"`` or an ML kind. KeyError if unknown."""
+        with self._lock:
+            now = self.now()
+            if kind == LOADER:
+                self._advance_loads(now)
+                ld = self._loads[job_id]
+                return JobView(
+                    LOADER, ld.id, ld.status, ld.started_at, ld.cancelled_at, None, ld.cancel_count, dict(ld.params)
+                )
+            job = self._ml[kind][job_id]
+            return JobView(
+                kind, job.id, job.status(now), job.started_at, job.cancelled_at, job.clean, job.cancel_count, job.params
+            )
+
+    def jobs(self, kind: str) -> list[JobView]:
+        with self._lock:
+            ids = list(self._loads) if kind == LOADER else list(self._ml[kind])
+            return [self.job(kind, i) for i in ids]
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def _bool(value: str | None, name: str, default: bool | None) -> bool | None:
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    raise NeptuneError("InvalidParameterException", f"Invalid value for {name}: {value!r} (expected true or false)")
+
+
+def _body_bool(value: Any, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return bool(_bool(value, name, default))
+    raise NeptuneError("InvalidParameterException", f"Invalid value for {name}: {value!r} (expected a boolean)")
+
+
+def _int(value: str | None, name: str, low: int, high: int, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise NeptuneError("InvalidParameterException", f"Invalid value for {name}: {value!r}") from None
+    if not low <= number <= high:
+        raise NeptuneError(
+            "InvalidParameterException", f"Invalid value for {name}: {number}; it must be between {low} and {high}"
+        )
+    return number
+
+
+# --------------------------------------------------------------------------- routing
+
+Route = tuple[str, Callable[[NeptuneState, dict[str, str], dict[str, Any], str | None], dict[str, Any]]]
+
+OK = "200 OK"
+
+
+def _route(method: str, path: str) -> tuple[str | None, str | None, str | None, bool]:
+    """-> (operation, kind, id, path_known)."""
+    parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
+    if parts and parts[0] == LOADER and len(parts) <= 2:
+        if len(parts) == 1:
+            op = {"POST": "StartLoaderJob", "GET": "ListLoaderJobs"}.get(method)
+            return op, LOADER, None, True
+        op = {"GET": "GetLoaderJobStatus", "DELETE": "CancelLoaderJob"}.get(method)
+        return op, LOADER, parts[1], True
+    if len(parts) in (2, 3) and parts[0] == "ml" and parts[1] in ML_KINDS:
+        noun = ML_KINDS[parts[1]]
+        if len(parts) == 2:
+            op = {"POST": f"Start{noun}", "GET": f"List{noun}s"}.get(method)
+            return op, parts[1], None, True
+        op = {"GET": f"Get{noun}", "DELETE": f"Cancel{noun}"}.get(method)
+        return op, parts[1], parts[2], True
+    return None, None, None, False
+
+
+def dispatch(  # noqa: PLR0911 - one branch per operation
+    state: NeptuneState,
+    operation: str,
+    *,
+    kind: str,
+    job_id: str | None,
+    query: dict[str, str],
+    body: dict[str, Any],
+) -> dict[str, Any]:
+    if operation == "StartLoaderJob":
+        return {"status": OK, "payload": {"loadId": state.start_load(body)}}
+    if operation == "ListLoaderJobs":
+        limit = _int(query.get("limit"), "limit", 1, 100, 100)
+        include = _bool(query.get("includeQueuedLoads"), "includeQueuedLoads", True)
+        return {"status": OK, "payload": {"loadIds": state.list_loads(limit, bool(include))}}
+    if operation == "GetLoaderJobStatus":
+        assert job_id is not None  # noqa: S101 - guaranteed by the route
+        payload = state.load_status(
+            job_id,
+            details=bool(_bool(query.get("details"), "details", False)),
+            errors=bool(_bool(query.get("errors"), "errors", False)),
+            page=_int(query.get("page"), "page", 1, 2**31 - 1, 1),
+            per_page=_int(query.get("errorsPerPage"), "errorsPerPage", 1, 2**31 - 1, 10),
+        )
+        return {"status": OK, "payload": payload}
+    if operation == "CancelLoaderJob":
+        assert job_id is not None  # noqa: S101
+        state.cancel_load(job_id)
+        return {"status": OK}
+    if operation.startswith("Start"):
+        job = state.start_ml(kind, body)
+        return {"id": job.id, "arn": state.ml_arn(job), "creationTimeInMillis": int(job.started_at * 1000)}
+    if operation.startswith("List"):
+        return {"ids": state.list_ml(kind, _int(query.get("maxItems"), "maxItems", 1, 1024, 10))}
+    if operation.startswith("Get"):
+        assert job_id is not None  # noqa: S101
+        return state.get_ml(kind, job_id)
+    assert job_id is not None  # noqa: S101
+    clean = _bool(query.get("clean"), "clean", None)
+    return {"status": state.cancel_ml(kind, job_id, clean)}
+
+
+def credential_service(authorization: str | None) -> str | None:
+    """The service named in a SigV4 Authorization header's credential scope, or None."""
+    if not authorization or not authorization.startswith("AWS4-HMAC-SHA256"):
+        return None
+    for part in authorization[len("AWS4-HMAC-SHA256") :].split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "Credential":
+            scope = value.split("/")
+            if len(scope) == 5 and scope[4] == "aws4_request":
+                return scope[3]
+    return None
+
+
+# --------------------------------------------------------------------------- HTTP server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_GET
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", payload.get("requestId") or str(uuid.uuid4()))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _error(self, err: NeptuneError) -> None:
+        request_id = str(uuid.uuid4())
+        self._send(
+            err.status,
+            {"code": err.code, "requestId": request_id, "detailedMessage": err.message, "message": err.message},
+        )
+
+    def _authorise(self) -> NeptuneError | None:
+        service = credential_service(self.headers.get("Authorization"))
+        if service == "neptune-db":
+            return None
+        if service is None:
+            return NeptuneError("AccessDeniedException", "Missing Authentication Token")
+        return NeptuneError(
+            "AccessDeniedException", f"Credential should be scoped to correct service: 'neptune-db', not {service!r}."
+        )
+
+    def _answer(
+        self, op: str | None, route: tuple[str | None, str | None, bool], query: str, raw: bytes
+    ) -> dict[str, Any] | NeptuneError:
+        """Run one operation: its output, or the error to answer with."""
+        kind, job_id, known = route
+        try:
+            if op is None or kind is None:
+                if known:
+                    raise NeptuneError("MethodNotAllowedException", f"Method {self.command} is not allowed here")
+                raise NeptuneError("BadRequestException", f"Bad request: unknown path {urlsplit(self.path).path}")
+            params = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+            body: Any = {}
+            if raw.strip():
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    raise NeptuneError("BadRequestException", "Malformed JSON request body") from None
+                if not isinstance(body, dict):
+                    raise NeptuneError("BadRequestException", "The request body must be a JSON object")
+            return dispatch(self.server.emulator.state, op, kind=kind, job_id=job_id, query=params, body=body)
+        except NeptuneError as exc:
+            return exc
+        except Exception as exc:  # a bug in the emulator: answer like Neptune would
+            return NeptuneError("InternalFailureException", f"Internal failure: {exc!r}")
+
+    def _handle(self) -> None:
+        emulator = self.server.emulator
+        arrived, t0 = time.time(), time.perf_counter()
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        op, kind, job_id, known = _route(self.command, url.path)
+        operation = op or f"{self.command} {url.path}"
+        decision = emulator.faults.decide(operation)
+        sleep_latency(decision)
+        outcome: dict[str, Any] | NeptuneError | None = None
+        if decision.action != "drop":
+            outcome = _fault_error(decision) or (self._authorise() if emulator.iam else None)
+            if outcome is None:
+                outcome = self._answer(op, (kind, job_id, known), url.query, raw)
+        # Log before answering, so a client that got its answer finds the entry already there.
+        emulator.log.add(
+            LogEntry(
+                service="neptune",
+                operation=operation,
+                method=self.command,
+                path=url.path,
+                status="dropped" if outcome is None else outcome.status if isinstance(outcome, NeptuneError) else 200,
+                timestamp=arrived,
+                duration=time.perf_counter() - t0,
+                error_code=outcome.code if isinstance(outcome, NeptuneError) else None,
+                fault=decision.action if decision.action != "pass" else None,
+            )
+        )
+        if outcome is None:
+            self.close_connection = True
+        elif isinstance(outcome, NeptuneError):
+            self._error(outcome)
+        else:
+            self._send(200, outcome)
+
+
+def _fault_error(decision: Decision) -> NeptuneError | None:
+    if decision.action == "throttle":
+        return NeptuneError("TooManyRequestsException", "Too many requests. Please retry later.", 429)
+    if decision.action == "error":
+        return NeptuneError("InternalFailureException", "An internal failure occurred. Please retry.", 500)
+    if decision.action == "inject":
+        assert decision.code is not None  # noqa: S101
+        return NeptuneError(decision.code, decision.message or f"Injected {decision.code}", decision.status)
+    return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+    allow_reuse_address = True
+    emulator: NeptuneEmulator
+
+
+class NeptuneEmulator:
+    """The Neptune data-API emulator: state plus an HTTP server on loopback.
+
+    Use as a context manager, or call :meth:`start` / :meth:`stop`. Seeding and inspection
+    methods are forwarded to :attr:`state` (a :class:`NeptuneState`).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        lifecycle: Lifecycle | None = None,
+        faults: Faults | None = None,
+        log: RequestLog | None = None,
+        iam: bool = False,
+        ml_not_found_style: Literal["400", "404"] = "400",
+        region: str = "us-east-1",
+        account: str = "123456789012",
+    ) -> None:
+        self.host, self.port = host, port
+        self.state = NeptuneState(lifecycle, ml_not_found_style=ml_not_found_style, region=region, account=account)
+        self.faults = faults if faults is not None else Faults()
+        self.log = log if log is not None else RequestLog()
+        self.iam = iam
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- server
+
+    def start(self) -> NeptuneEmulator:
+        if self._server is not None:
+            return self
+        server = _Server((self.host, self.port), _Handler)
+        server.emulator = self
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=server.serve_forever, name="neptune-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> NeptuneEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # ---- convenience
+
+    @property
+    def lifecycle(self) -> Lifecycle:
+        return self.state.lifecycle
+
+    @property
+    def ml_not_found_style(self) -> str:
+        return self.state.ml_not_found_style
+
+    @ml_not_found_style.setter
+    def ml_not_found_style(self, value: Literal["400", "404"]) -> None:
+        if value not in ("400", "404"):
+            raise ValueError("ml_not_found_style must be '400' or '404'")
+        self.state.ml_not_found_style = value
+
+    def reset(self) -> None:
+        """Drop all jobs and log entries and clear faults (IAM mode and the not-found style stay)."""
+        self.state.reset()
+        self.log.clear()
+        self.faults.clear()
+
+    def seed_ml_job(self, kind: str, job_id: str | None = None, **kwargs: Any) -> str:
+        return self.state.seed_ml_job(kind, job_id, **kwargs)
+
+    def seed_load(self, load_id: str | None = None, **kwargs: Any) -> str:
+        return self.state.seed_load(load_id, **kwargs)
+
+    def job(self, kind: str, job_id: str) -> JobView:
+        return self.state.job(kind, job_id)
+
+    def jobs(self, kind: str) -> list[JobView]:
+        return self.state.jobs(kind)

@@ -1,0 +1,77 @@
+"""pytest fixtures for the test bed. Enable with ``pytest_plugins = ["jobjanitor_testbed.pytest_plugin"]``.
+
+- ``testbed``: a :class:`~jobjanitor_testbed.server.TestBed` with fresh state for each test
+  (servers are started once per session and reset before every test: no jobs, empty
+  request logs, moto backends reset, no faults, IAM off, ``job_duration=3600``,
+  ``stop_delay=0.3``, real clock).
+- ``testbed_clock``: a :class:`~jobjanitor_testbed.clock.FakeClock` installed as the test
+  bed's clock (Neptune emulator and Glue task runs alike) for this test.
+- ``neptune_client`` / ``glue_client``: boto3 clients pointed at the test bed
+  (us-east-1, dummy credentials, botocore's default retry settings).
+- ``aws_env``: sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION=us-east-1
+  and AWS_ENDPOINT_URL=<aws_url> so plain ``boto3.client("glue")`` reaches moto; also
+  NEPTUNE_ENDPOINT=<neptune_url>. Returns the test bed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from .clock import FakeClock
+from .server import TestBed
+
+REGION = "us-east-1"
+CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+DEFAULTS: dict[str, Any] = {"job_duration": 3600.0, "stop_delay": 0.3}
+
+
+@pytest.fixture(scope="session")
+def _testbed_session() -> Iterator[TestBed]:
+    with TestBed(**DEFAULTS) as bed:
+        yield bed
+
+
+@pytest.fixture
+def testbed(_testbed_session: TestBed) -> Iterator[TestBed]:
+    _testbed_session.reset()
+    yield _testbed_session
+    _testbed_session.reset()
+    _testbed_session.restore_lifecycle()  # other tests see lifecycle.DEFAULT as they left it
+
+
+@pytest.fixture
+def testbed_clock(testbed: TestBed) -> FakeClock:
+    clock = FakeClock(1_700_000_000.0)
+    testbed.lifecycle.clock = clock
+    return clock  # testbed.reset() restores the real clock
+
+
+def make_client(service: str, endpoint_url: str, **kwargs: Any) -> Any:
+    return boto3.client(service, endpoint_url=endpoint_url, region_name=REGION, **CREDENTIALS, **kwargs)
+
+
+@pytest.fixture
+def neptune_client(testbed: TestBed) -> Any:
+    return make_client("neptunedata", testbed.neptune_url)
+
+
+@pytest.fixture
+def glue_client(testbed: TestBed) -> Any:
+    return make_client("glue", testbed.aws_url)
+
+
+@pytest.fixture
+def aws_env(testbed: TestBed, monkeypatch: pytest.MonkeyPatch) -> TestBed:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", testbed.aws_url)
+    monkeypatch.setenv("NEPTUNE_ENDPOINT", testbed.neptune_url)
+    return testbed

@@ -1,0 +1,1 @@
+pytest_plugins = ["jobjanitor_testbed.pytest_plugin"]
