@@ -33,17 +33,20 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed  ## create .venv (Python 3.13) with the package and dev tools
 
 # SAM CLI and checkov each pin their own boto3/botocore, so each lives in its own environment.
-$(TOOLS)/sam/.installed:
+# The stamp names the version, so bumping SAM_VERSION or CHECKOV_VERSION reinstalls.
+$(TOOLS)/sam/.installed-$(SAM_VERSION):
+	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
 	$(PY313) -m venv $(TOOLS)/sam
 	$(TOOLS)/sam/bin/pip install -q aws-sam-cli==$(SAM_VERSION)
 	touch $@
 
-$(TOOLS)/checkov/.installed:
+$(TOOLS)/checkov/.installed-$(CHECKOV_VERSION):
+	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
 	$(PY313) -m venv $(TOOLS)/checkov
 	$(TOOLS)/checkov/bin/pip install -q checkov==$(CHECKOV_VERSION)
 	touch $@
 
-tools: $(TOOLS)/sam/.installed $(TOOLS)/checkov/.installed  ## install SAM CLI (with cfn-lint) and checkov
+tools: $(TOOLS)/sam/.installed-$(SAM_VERSION) $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)  ## install SAM CLI (with cfn-lint) and checkov
 
 demo: venv  ## the main job, locally: test bed + jobs of every kind + a guard Create and Delete as CloudFormation sends them
 	$(PY) -m jobjanitor_testbed.demo
