@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jobjanitor.deadline import CURRENT_DEADLINE
+from jobjanitor.model import JobKindName
+from jobjanitor.policy import NEPTUNE_KINDS
 
 if TYPE_CHECKING:
     from boto3.session import Session
@@ -103,7 +105,7 @@ def install_retry_policy(
     backoff_scale: float = 1.0,
 ) -> None:
     """Replace ``client``'s standard retry handler with the janitor's (see module docstring)."""
-    from botocore.retries import quota, standard
+    from botocore.retries import quota, standard  # noqa: PLC0415 - lazy: cold start
 
     name = client.meta.service_model.service_id.hyphenize()
     unique_id = f"retry-config-{name}"
@@ -130,7 +132,7 @@ def install_retry_policy(
 
 
 def _config(max_attempts: int, pool: int) -> Any:
-    from botocore.config import Config
+    from botocore.config import Config  # noqa: PLC0415 - lazy: cold start
 
     return Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
@@ -151,10 +153,7 @@ def build_clients(
     """Clients for the kinds ``policy`` selects. Glue is reached the standard boto3 way
     (profile, region, ``AWS_ENDPOINT_URL_GLUE``/``AWS_ENDPOINT_URL``); Neptune at
     ``policy.neptune_endpoint``. ``configure`` is called with each new client (tests)."""
-    import boto3
-
-    from jobjanitor.model import JobKindName
-    from jobjanitor.policy import NEPTUNE_KINDS
+    import boto3  # noqa: PLC0415 - lazy: cold start
 
     session = session or boto3.session.Session()
     config = _config(max_attempts, policy.concurrency + 2)

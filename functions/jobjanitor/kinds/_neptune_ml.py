@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from jobjanitor.kinds.base import Discovery, error_code, error_text
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
@@ -65,13 +67,12 @@ class NeptuneMLKind:
         found = Discovery(refs=[JobRef(self.name, job_id, self._target) for job_id in ids])
         if len(ids) >= MAX_ITEMS:
             found.warnings.append(
-                f"{self.name}: the list returned its maximum of {MAX_ITEMS} jobs; more may exist that this sweep cannot see"
+                f"{self.name}: the list returned its maximum of {MAX_ITEMS} jobs; "
+                "more may exist that this sweep cannot see"
             )
         return found
 
     def describe(self, ref: JobRef) -> JobState:
-        from botocore.exceptions import ClientError
-
         try:
             response = self._op(self.get_op)(id=ref.job_id, **self._role)
         except ClientError as error:
@@ -81,9 +82,7 @@ class NeptuneMLKind:
         status = str(response.get("status") or "UNKNOWN")
         return JobState(ref, status, None, outstanding=not self.is_finished(status))
 
-    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
-        from botocore.exceptions import BotoCoreError, ClientError
-
+    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:  # noqa: PLR0911 - one return per outcome
         try:
             self._op(self.cancel_op)(id=ref.job_id, clean=clean, **self._role)
         except ClientError as error:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from jobjanitor.kinds.base import Discovery, aware, error_code, error_text
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
@@ -92,8 +94,6 @@ class GlueMLTaskRunKind:
         return ids
 
     def discover(self) -> Discovery:
-        from botocore.exceptions import ClientError
-
         found = Discovery()
         seen: set[tuple[str, str]] = set()
         for transform_id in self.transform_ids(found.warnings):
@@ -122,8 +122,6 @@ class GlueMLTaskRunKind:
         return found
 
     def describe(self, ref: JobRef) -> JobState:
-        from botocore.exceptions import ClientError
-
         try:
             run = self._client.get_ml_task_run(TransformId=ref.parent or "", TaskRunId=ref.job_id)
         except ClientError as error:
@@ -133,9 +131,7 @@ class GlueMLTaskRunKind:
         status = str(run.get("Status") or "UNKNOWN")
         return JobState(ref, status, aware(run.get("StartedOn")), outstanding=not self.is_finished(status))
 
-    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
-        from botocore.exceptions import BotoCoreError, ClientError
-
+    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:  # noqa: PLR0911 - one return per outcome
         try:
             response = self._client.cancel_ml_task_run(TransformId=ref.parent or "", TaskRunId=ref.job_id)
         except ClientError as error:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from jobjanitor.kinds.base import Discovery, epoch_to_datetime, error_code, error_text
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
@@ -41,8 +43,6 @@ class NeptuneLoaderKind:
         return found
 
     def describe(self, ref: JobRef) -> JobState:
-        from botocore.exceptions import ClientError
-
         try:
             response = self._client.get_loader_job_status(loadId=ref.job_id)
         except ClientError as error:
@@ -56,9 +56,7 @@ class NeptuneLoaderKind:
         started = epoch_to_datetime(overall.get("startTime"))
         return JobState(ref, status, started, outstanding=not self.is_finished(status))
 
-    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
-        from botocore.exceptions import BotoCoreError, ClientError
-
+    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:  # noqa: PLR0911 - one return per outcome
         try:
             self._client.cancel_loader_job(loadId=ref.job_id)
         except ClientError as error:
