@@ -231,7 +231,7 @@ class AwsServer:
         server.socket.listen(1024)  # a deeper accept backlog than werkzeug's, for bursts of clients
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, name="moto-server", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="moto-server", daemon=True)
         self._thread.start()
         return self
 

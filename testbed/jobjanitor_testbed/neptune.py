@@ -638,6 +638,10 @@ def credential_service(authorization: str | None) -> str | None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One buffered write per answer (flushed by handle_one_request) and no Nagle delay:
+    # headers and body in separate small segments cost a delayed-ACK round trip per request.
+    wbufsize = -1
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -792,7 +796,7 @@ class NeptuneEmulator:
         server.emulator = self
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, name="neptune-emulator", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="neptune-emulator", daemon=True)
         self._thread.start()
         return self
 

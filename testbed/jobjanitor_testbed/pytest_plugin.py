@@ -11,6 +11,8 @@
 - ``aws_env``: sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION=us-east-1
   and AWS_ENDPOINT_URL=<aws_url> so plain ``boto3.client("glue")`` reaches moto; also
   NEPTUNE_ENDPOINT=<neptune_url>. Returns the test bed.
+- ``no_retry_delay``: botocore's default (standard) retries keep their attempts but skip
+  the backoff sleeps, so retry tests stay fast.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.retries.standard import ExponentialBackoff
 
 from .clock import FakeClock
 from .server import TestBed
@@ -48,6 +51,12 @@ def testbed_clock(testbed: TestBed) -> FakeClock:
     clock = FakeClock(1_700_000_000.0)
     testbed.lifecycle.clock = clock
     return clock  # testbed.reset() restores the real clock
+
+
+@pytest.fixture
+def no_retry_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's standard retries without their backoff sleeps (same attempts, same requests)."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.0)
 
 
 def make_client(service: str, endpoint_url: str, **kwargs: Any) -> Any:
