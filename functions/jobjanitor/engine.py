@@ -4,7 +4,9 @@ Public API (the guard, the sweeper and the CLI call exactly these):
 ``sweep``, ``list_jobs``, ``cancel_in_scope``, ``wait_for``, ``wait_for_scope``, plus
 :class:`Deadline` and the progress events :class:`JobEvent` and :class:`PhaseEvent`.
 
-Selection, in order: kind (the policy's kinds), ``job_id_prefix``, explicit ``job_ids``
+Selection, in order: kind (the policy's kinds), ``job_id_prefix`` (only for kinds whose ids
+the caller chooses: the Neptune ML jobs; loads and Glue task runs are scoped by their
+endpoint or transform), explicit ``job_ids``
 (no describe needed for these two), then a describe decides: gone, finished, ``min_age``
 (from the job's own start time; a job whose API gives no start time never matches a
 ``min_age`` policy: skipped as ``age_unknown``), and only outstanding jobs are acted on. A job
@@ -249,7 +251,8 @@ class _Run:
         results: list[JobResult] = []
         to_describe: list[JobRef] = []
         for ref in refs:
-            if policy.job_id_prefix and not ref.job_id.startswith(policy.job_id_prefix):
+            prefix_applies = policy.job_id_prefix and self._kinds[ref.kind].caller_chosen_ids
+            if prefix_applies and not ref.job_id.startswith(policy.job_id_prefix or ""):
                 results.append(JobResult(ref, Outcome.SKIPPED, skip_reason=SkipReason.PREFIX))
             elif policy.job_ids and ref.job_id not in policy.job_ids:
                 results.append(JobResult(ref, Outcome.SKIPPED, skip_reason=SkipReason.NOT_LISTED))
@@ -314,7 +317,8 @@ class _Run:
             result = replace(base, outcome=Outcome.FAILED, error="deadline reached before the cancel was sent")
         else:
             answer = kind.cancel(ref, self.policy.clean)
-            final = answer.status or base.final_status
+            # After a cancel, only the service's answer (or a later describe) says the status.
+            final = answer.status if answer.outcome is not Outcome.FAILED else (answer.status or base.final_status)
             if answer.outcome in (Outcome.CANCELLED, Outcome.FAILED):
                 # Until a describe shows a terminal status, a cancelled job is still stopping.
                 outstanding = answer.status is None or not kind.is_finished(answer.status)

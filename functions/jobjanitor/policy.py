@@ -64,9 +64,7 @@ class Policy:
             chosen = ", ".join(sorted(self.kinds & NEPTUNE_KINDS))
             raise ConfigError("neptune_endpoint", f"required for the Neptune job kinds selected ({chosen})")
         if self.neptune_iam_role_arn is not None and not _ROLE_ARN.match(self.neptune_iam_role_arn):
-            raise ConfigError(
-                "neptune_iam_role_arn", f"must be an IAM role ARN, got {self.neptune_iam_role_arn!r}"
-            )
+            raise ConfigError("neptune_iam_role_arn", f"must be an IAM role ARN, got {self.neptune_iam_role_arn!r}")
         if self.glue_region is not None and not _REGION.match(self.glue_region):
             raise ConfigError("glue_region", f"must be an AWS region like eu-west-1, got {self.glue_region!r}")
         for transform_id in self.glue_transform_ids:

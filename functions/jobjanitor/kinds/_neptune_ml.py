@@ -44,6 +44,7 @@ class NeptuneMLKind:
     """Base for one Neptune ML job kind; subclasses set the four class attributes."""
 
     name: ClassVar[JobKindName]
+    caller_chosen_ids = True  # StartML*Job takes an ``id``
     list_op: ClassVar[str]  # e.g. "list_ml_data_processing_jobs"
     get_op: ClassVar[str]
     cancel_op: ClassVar[str]
