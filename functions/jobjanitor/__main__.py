@@ -1,0 +1,7 @@
+"""``python -m jobjanitor``."""
+
+import sys
+
+from jobjanitor.cli import main
+
+sys.exit(main())
