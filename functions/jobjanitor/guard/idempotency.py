@@ -1,0 +1,93 @@
+"""Powertools idempotency around the guard's cancel step (not around the handler).
+
+The key is StackId + RequestId. Wrapping the whole handler would be wrong: crhelper's
+polling ticks carry the same payload and would get the first answer forever, and every
+delivery still needs its own response. So only the cancel step is idempotent:
+
+- a duplicate delivery after the first finished its cancels gets the cached cancel report,
+  cancels nothing, waits (read-only) and answers;
+- a duplicate while the first is still cancelling waits for the scope to stop without
+  cancelling anything (the first delivery does that), then answers;
+- if the idempotency table cannot be reached, the cancel runs anyway and the fault is
+  logged and counted: a teardown must not hang on the bookkeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+)
+
+from jobjanitor import engine
+from jobjanitor.deadline import Deadline
+from jobjanitor.policy import Policy
+from jobjanitor.report import Report
+
+log = logging.getLogger("jobjanitor.guard")
+
+# Keep the record well past any retry or resend of the same request.
+EXPIRES_AFTER_SECONDS = 6 * 3600
+
+CancelOnce = Callable[[Mapping[str, Any], Policy, Deadline], Report]
+
+
+class _Incomplete(Exception):
+    """Raised out of the idempotent step so Powertools deletes the record: a cancel step
+    with failures or discovery errors is not remembered, and a resend retries it."""
+
+    def __init__(self, report: Report) -> None:
+        super().__init__("cancel step incomplete")
+        self.report = report
+
+
+class IdempotentCancel:
+    def __init__(self, table_name: str, *, progress: Callable[[Any], None] | None = None) -> None:
+        self.config = IdempotencyConfig(
+            event_key_jmespath="[StackId, RequestId]",
+            raise_on_no_idempotency_key=True,
+            expires_after_seconds=EXPIRES_AFTER_SECONDS,
+        )
+        self._progress = progress
+        persistence = DynamoDBPersistenceLayer(table_name=table_name)
+
+        def cancel_step(*, request: dict[str, str], policy: Policy, deadline: Deadline) -> dict[str, Any]:
+            report = engine.cancel_in_scope(policy, deadline=deadline, progress=self._progress)
+            if report.failures or report.errors:
+                raise _Incomplete(report)
+            return report.to_dict()
+
+        # Only ``request`` (StackId + RequestId) is hashed into the key; the policy and the
+        # deadline pass through.
+        decorate = idempotent_function(
+            data_keyword_argument="request", persistence_store=persistence, config=self.config
+        )
+        self._cancel_step: Callable[..., dict[str, Any]] = decorate(cancel_step)
+        self.persistence_faults = 0
+
+    def register_lambda_context(self, context: Any) -> None:
+        """So a run that times out stays INPROGRESS only until the Lambda deadline."""
+        self.config.register_lambda_context(context)
+
+    def __call__(self, event: Mapping[str, Any], policy: Policy, deadline: Deadline) -> Report:
+        request = {"StackId": str(event.get("StackId")), "RequestId": str(event.get("RequestId"))}
+        try:
+            return Report.from_dict(self._cancel_step(request=request, policy=policy, deadline=deadline))
+        except _Incomplete as incomplete:
+            return incomplete.report
+        except IdempotencyAlreadyInProgressError:
+            log.warning("duplicate delivery while the first is cancelling: waiting without cancelling")
+            return engine.wait_for_scope(policy, deadline=deadline, progress=self._progress)
+        except IdempotencyPersistenceLayerError as exc:
+            self.persistence_faults += 1
+            log.error("idempotency table unavailable; cancelling without it: %s", exc)
+            return engine.cancel_in_scope(policy, deadline=deadline, progress=self._progress)

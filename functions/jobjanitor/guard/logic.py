@@ -1,0 +1,201 @@
+"""What the guard does for each request; crhelper calls these through :class:`GuardResource`.
+
+- Create/Update: validate the properties, run a read-only preflight (on by default) so a
+  misconfigured guard fails now, not silently at teardown, and return a deterministic
+  physical id (a new one only when the protected targets change: a replacement).
+- Delete: if the id is not one this guard created (a Delete after a failed Create, or a
+  foreign id), answer SUCCESS at once. Otherwise cancel the jobs in scope exactly once per
+  StackId+RequestId (Powertools idempotency on DynamoDB around the cancel step only), wait
+  until they have stopped, and answer. A wait longer than this invocation can hold is
+  handed to crhelper's EventBridge polling; each tick rediscovers the scope and waits a
+  bounded slice, and the overall MaxWaitSeconds deadline ends it either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jobjanitor import engine
+from jobjanitor.deadline import Deadline
+from jobjanitor.errors import ConfigError
+from jobjanitor.guard.config import GuardConfig, fail_on_error_of, physical_id
+from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource
+from jobjanitor.policy import Policy
+from jobjanitor.report import Report
+
+log = logging.getLogger("jobjanitor.guard")
+
+ProgressSink = Callable[[Any], None]
+ReportSink = Callable[[Report], None]
+
+# Preflight must be quick: it runs inside Create/Update.
+PREFLIGHT_SECONDS = 60.0
+# A polling tick waits at most this long, so ticks (every minute at the least) never overlap.
+POLL_TICK_SECONDS = 45.0
+# Hand over to polling only when there is time left to make a tick worth it.
+MIN_HANDOVER_SECONDS = 30.0
+DATA_DEADLINE = "DeadlineEpoch"
+
+
+class GuardError(Exception):
+    """A failure to report in Reason (kept short; it names what failed first)."""
+
+
+class Guard:
+    def __init__(
+        self,
+        resource: GuardResource,
+        *,
+        cancel_once: Callable[[Mapping[str, Any], Policy, Deadline], Report] | None = None,
+        progress: ProgressSink | None = None,
+        on_report: ReportSink | None = None,
+        poll_tick_seconds: float = POLL_TICK_SECONDS,
+    ) -> None:
+        self.resource = resource
+        self._cancel_once = cancel_once or _cancel_without_idempotency
+        self._progress = progress
+        self._on_report = on_report
+        self._poll_tick_seconds = poll_tick_seconds
+        resource.create(self.on_create)
+        resource.update(self.on_update)
+        resource.delete(self.on_delete)
+        resource.poll_delete(self.on_poll_delete)
+
+    # -- Create / Update ------------------------------------------------------------------
+    def on_create(self, event: dict[str, Any], context: Any) -> str:
+        config = self._config(event)
+        self._preflight(config)
+        return physical_id(event, config)
+
+    def on_update(self, event: dict[str, Any], context: Any) -> str:
+        config = self._config(event)
+        self._preflight(config)
+        new_id = physical_id(event, config)
+        old_id = str(event.get("PhysicalResourceId") or "")
+        if new_id != old_id:
+            log.warning("protected targets changed: replacing the guard", extra={"old_id": old_id, "new_id": new_id})
+        return new_id
+
+    def _config(self, event: Mapping[str, Any]) -> GuardConfig:
+        props = event.get("ResourceProperties")
+        self.resource.fail_on_error = fail_on_error_of(props)
+        config = GuardConfig.from_properties(props)
+        self.resource.fail_on_error = config.fail_on_error
+        return config
+
+    def _preflight(self, config: GuardConfig) -> None:
+        if not config.preflight:
+            return
+        seconds = min(PREFLIGHT_SECONDS, self.resource.work_deadline_seconds())
+        report = engine.list_jobs(config.policy, deadline=Deadline.after(seconds))
+        if report.errors:
+            raise GuardError(f"Preflight failed: {report.errors[0]}")
+        self.resource.Data = {"Outstanding": str(sum(1 for r in report.results if r.outstanding))}
+
+    # -- Delete -----------------------------------------------------------------------------
+    def on_delete(self, event: dict[str, Any], context: Any) -> str:
+        pid = str(event.get("PhysicalResourceId") or "")
+        props = event.get("ResourceProperties")
+        self.resource.fail_on_error = fail_on_error_of(props)
+        try:
+            config = GuardConfig.from_properties(props)
+        except ConfigError:
+            config = None
+        if config is None or pid != physical_id(event, config):
+            # A Delete after a failed Create (its marker id), or an id this guard never
+            # created: there is nothing of ours to stop. Touch no job.
+            log.info("delete of a resource this guard did not create: nothing to do", extra={"physical_id": pid})
+            self.resource.Data = {"Skipped": "not created by this guard"}
+            return pid
+        self.resource.fail_on_error = config.fail_on_error
+        overall_deadline = time.time() + config.max_wait_seconds
+        deadline = Deadline.after(min(config.max_wait_seconds, self.resource.work_deadline_seconds()))
+        cancelled = self._cancel_once(event, config.policy, deadline)
+        report = engine.wait_for(cancelled, config.policy, deadline=deadline, progress=self._progress)
+        self._report(report)
+        left = overall_deadline - time.time()
+        if report.still_running and left > MIN_HANDOVER_SECONDS and self.resource.polling_available:
+            self.resource.Data = {**_data(report), DATA_DEADLINE: str(int(overall_deadline))}
+            self.resource.request_polling(fallback=self._verdict(report, config))
+            log.info("jobs still stopping: handing over to polling", extra={"still_running": len(report.still_running)})
+            return pid
+        return self._finish(report, config, pid)
+
+    def on_poll_delete(self, event: dict[str, Any], context: Any) -> str | None:
+        pid = str(event.get("PhysicalResourceId") or "")
+        config = self._config(event)
+        carried = dict(self.resource.Data or {})
+        overall_deadline = float(carried.get(DATA_DEADLINE, 0))
+        budget = min(overall_deadline - time.time(), self.resource.work_deadline_seconds(), self._poll_tick_seconds)
+        report = engine.wait_for_scope(
+            config.policy, deadline=Deadline.after(max(0.0, budget)), progress=self._progress
+        )
+        if report.still_running and time.time() < overall_deadline:
+            log.info("still stopping; next tick", extra={"still_running": len(report.still_running)})
+            return None
+        self._report(report)
+        carried.pop(DATA_DEADLINE, None)
+        carried.pop("PhysicalResourceId", None)
+        # The cancel counts come from the first invocation; what is still running now comes
+        # from this tick.
+        self.resource.Data = {**carried, **_wait_data(report)}
+        return self._finish(report, config, pid, data_set=True)
+
+    def _finish(self, report: Report, config: GuardConfig, pid: str, *, data_set: bool = False) -> str:
+        if not data_set:
+            self.resource.Data = _data(report)
+        status, reason = self._verdict(report, config)
+        if status == FAILED:
+            raise GuardError(reason)
+        self.resource.Reason = reason
+        return pid
+
+    @staticmethod
+    def _verdict(report: Report, config: GuardConfig) -> tuple[str, str]:
+        if report.ok:
+            return SUCCESS, ""
+        reason = describe_problems(report)
+        return (FAILED if config.fail_on_error else SUCCESS), reason
+
+    def _report(self, report: Report) -> None:
+        if self._on_report is not None:
+            self._on_report(report)
+
+
+def describe_problems(report: Report) -> str:
+    """A Reason that starts with what matters: counts, then the first job named."""
+    parts: list[str] = []
+    if report.errors:
+        parts.append(f"{len(report.errors)} discovery error(s) (first: {report.errors[0]})")
+    if report.failures:
+        first = report.failures[0]
+        parts.append(
+            f"{len(report.failures)} cancel(s) failed (first: {first.ref.kind} {first.ref.job_id}: {first.error})"
+        )
+    if report.still_running:
+        first_ref = report.still_running[0]
+        parts.append(
+            f"{len(report.still_running)} job(s) still running at the deadline "
+            f"(first: {first_ref.kind} {first_ref.job_id})"
+        )
+    return "; ".join(parts) or "ok"
+
+
+def _data(report: Report) -> dict[str, str]:
+    return {str(k): str(v) for k, v in report.summary().items()}
+
+
+def _wait_data(report: Report) -> dict[str, str]:
+    return {"StillRunning": str(len(report.still_running))}
+
+
+def _cancel_without_idempotency(event: Mapping[str, Any], policy: Policy, deadline: Deadline) -> Report:
+    return engine.cancel_in_scope(policy, deadline=deadline)
+
+
+def idempotency_table() -> str | None:
+    return os.environ.get("IDEMPOTENCY_TABLE_NAME") or None

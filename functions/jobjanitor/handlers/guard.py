@@ -1,0 +1,19 @@
+"""Lambda entry point of the teardown guard (``Custom::JobJanitorGuard``).
+
+Thin on purpose: Powertools wiring, then the guard. The ResponseURL is a credential, so the
+event is never logged (``log_event=False``); the correlation id is the request's RequestId.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobjanitor.guard.app import app
+from jobjanitor.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="RequestId", log_event=False, clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> None:
+    app().handle(event, context)

@@ -1,0 +1,76 @@
+"""The one observability module: Powertools Logger, Metrics and Tracer for every handler.
+
+The engine itself stays free of Powertools (it also runs from a laptop); it reports through
+a progress callback and its :class:`~jobjanitor.report.Report`. This module turns those
+into one structured log line per action and EMF metrics per job kind.
+
+Tracer patches botocore when it is created, so every AWS call (Neptune, Glue, DynamoDB,
+Events, Lambda) becomes an X-Ray subsegment without code in the engine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+if TYPE_CHECKING:
+    from jobjanitor.engine import ProgressEvent
+    from jobjanitor.report import Report
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "jobjanitor")
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "JobJanitor")
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+# Report outcome -> metric name. "seen" and "still stopping" are derived, see below.
+OUTCOME_METRICS = {
+    "cancelled": "JobsCancelled",
+    "already_finished": "JobsAlreadyFinished",
+    "not_found": "JobsNotFound",
+    "failed": "JobsFailed",
+    "would_cancel": "JobsWouldCancel",
+}
+
+
+def log_progress(event: ProgressEvent) -> None:
+    """The engine's progress callback in Lambda: one structured log line per action."""
+    fields = event.log_fields()
+    level = "warning" if fields.get("outcome") == "failed" or fields.get("error") else "info"
+    getattr(logger, level)(event.message(), **fields)
+
+
+def publish_report(report: Report, *, source: str, target: str | None = None) -> None:
+    """Emit per-kind EMF metrics for a report: seen, cancelled, already finished, not found,
+    failed, would-cancel (dry run) and still stopping; with ``target`` as a dimension when
+    one target is swept (the sweeper's configured endpoint), so alarms can name it."""
+    seen: Counter[str] = Counter()
+    by_outcome: dict[str, Counter[str]] = {name: Counter() for name in OUTCOME_METRICS}
+    stopping: Counter[str] = Counter()
+    for result in report.results:
+        kind = str(result.ref.kind)
+        seen[kind] += 1
+        outcome = str(result.outcome)
+        if outcome in by_outcome:
+            by_outcome[outcome][kind] += 1
+    for ref in report.still_running:
+        stopping[str(ref.kind)] += 1
+    for kind in sorted(seen | stopping):
+        kind_metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+        kind_metrics.add_dimension(name="kind", value=kind)
+        kind_metrics.add_dimension(name="source", value=source)
+        if target:
+            kind_metrics.add_dimension(name="target", value=target[:250])
+        kind_metrics.add_metric(name="JobsSeen", unit=MetricUnit.Count, value=seen[kind])
+        for outcome, name in OUTCOME_METRICS.items():
+            kind_metrics.add_metric(name=name, unit=MetricUnit.Count, value=by_outcome[outcome][kind])
+        kind_metrics.add_metric(name="JobsStillStopping", unit=MetricUnit.Count, value=stopping[kind])
+        kind_metrics.flush_metrics()
+    # Totals on the function's own metrics object (flushed by @metrics.log_metrics).
+    metrics.add_metric(name="SweepFailures", unit=MetricUnit.Count, value=len(report.failures))
+    metrics.add_metric(name="SweepStillStopping", unit=MetricUnit.Count, value=len(report.still_running))

@@ -1,0 +1,112 @@
+"""Drive the guard's Lambda handler as CloudFormation and EventBridge would.
+
+- :func:`prepare_aws` creates what the deployed stack would have: the Powertools
+  idempotency table, and the guard function itself in moto's Lambda (crhelper's polling adds
+  a permission to it).
+- :func:`deliver` invokes the handler with a request; while crhelper's polling rule exists,
+  it fires the rule's target with its Input, exactly as EventBridge would, until
+  CloudFormation (the :class:`~jobjanitor_testbed.cfn.ResponseReceiver`) has its answer.
+
+Everything AWS goes wherever boto3's environment points (the test bed's moto server).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from jobjanitor_testbed.cfn import LambdaContext, ReceivedResponse, ResponseReceiver
+
+FUNCTION = "jobjanitor-guard"
+TABLE = "jobjanitor-idempotency"
+
+
+def prepare_aws(function: str = FUNCTION, table: str = TABLE) -> None:
+    boto3.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    trust = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    }
+    role = boto3.client("iam").create_role(RoleName=f"{function}-role", AssumeRolePolicyDocument=json.dumps(trust))
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as zf:
+        zf.writestr("index.py", "def handler(event, context):\n    return None\n")
+    boto3.client("lambda").create_function(
+        FunctionName=function,
+        Runtime="python3.13",
+        Role=role["Role"]["Arn"],
+        Handler="index.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+
+
+@dataclass
+class Delivery:
+    """What happened to one request: the response CloudFormation got, and the ticks it took."""
+
+    event: dict[str, Any]
+    response: ReceivedResponse | None
+    ticks: int = 0
+    all_responses: list[ReceivedResponse] = field(default_factory=list)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self.response is None:
+            raise AssertionError("no response was received")
+        return self.response.body
+
+
+def polling_rules() -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = boto3.client("events").list_rules()["Rules"]
+    return [r for r in rules if str(r.get("ScheduleExpression", "")).startswith("rate(")]
+
+
+def lambda_permissions(function: str = FUNCTION) -> list[dict[str, Any]]:
+    client = boto3.client("lambda")
+    try:
+        policy = client.get_policy(FunctionName=function)["Policy"]
+    except client.exceptions.ResourceNotFoundException:
+        return []
+    statements: list[dict[str, Any]] = json.loads(policy).get("Statement", [])
+    return statements
+
+
+def invoke(event: dict[str, Any], *, timeout: float = 900.0, function: str = FUNCTION) -> None:
+    # Imported at call time: the handler reads its environment (table, endpoints) when built.
+    from jobjanitor.handlers.guard import lambda_handler  # noqa: PLC0415
+
+    lambda_handler(event, LambdaContext(function_name=function, timeout_seconds=timeout))
+
+
+def deliver(
+    event: dict[str, Any],
+    receiver: ResponseReceiver,
+    *,
+    timeout: float = 900.0,
+    max_ticks: int = 30,
+    function: str = FUNCTION,
+) -> Delivery:
+    """Invoke the handler; while a polling rule exists, fire its target as EventBridge would."""
+    invoke(event, timeout=timeout, function=function)
+    ticks = 0
+    events = boto3.client("events")
+    while not receiver.responses(event["RequestId"]) and ticks < max_ticks:
+        rules = polling_rules()
+        if not rules:
+            break
+        targets = events.list_targets_by_rule(Rule=rules[0]["Name"])["Targets"]
+        if len(targets) != 1 or not targets[0]["Arn"].endswith(f":function:{function}"):
+            raise AssertionError(f"unexpected polling targets: {targets}")
+        invoke(json.loads(targets[0]["Input"]), timeout=timeout, function=function)
+        ticks += 1
+    responses = receiver.responses(event["RequestId"])
+    return Delivery(event, responses[0] if responses else None, ticks, responses)
