@@ -206,7 +206,12 @@ class _Run:
 
     # -- helpers ---------------------------------------------------------------------
     def emit(self, event: ProgressEvent) -> None:
-        if event.__class__ is JobEvent and (getattr(event, "outcome", None) == Outcome.FAILED.value):
+        failed = event.__class__ is JobEvent and (getattr(event, "outcome", None) == Outcome.FAILED.value)
+        if self._progress is not None:
+            # The progress sink presents the event (a structured log line in Lambda, a line
+            # on stderr in the CLI): logging it here too would print every action twice.
+            log.debug(event.message())
+        elif failed:
             log.warning(event.message())
         else:
             log.info(event.message())
