@@ -116,7 +116,8 @@ class Policy:
     ) -> Policy:
         """A policy from raw values (strings as guard properties, env vars or flags give them).
 
-        ``kinds`` None or empty selects what is configured: the Neptune kinds when an endpoint
+        ``kinds`` None or empty selects what is configured (but not neptune-loader when a
+        job-id prefix or ids narrow the scope: load ids cannot be prefixed): the Neptune kinds when an endpoint
         is given, the Glue kind when transforms are. ``labels`` renames fields in the
         :class:`ConfigError` raised (``{"max_wait": "MaxWaitSeconds"}``). Empty strings count
         as unset for the optional text fields.
@@ -128,6 +129,11 @@ class Policy:
             tags = parse_tags("glue_transform_tags", glue_transform_tags)
             if kinds is None or kinds in ("", [], ()):
                 chosen = set(NEPTUNE_KINDS) if endpoint else set()
+                if _text(job_id_prefix, "job_id_prefix") or parse_list("job_ids", job_ids):
+                    # Load ids are Neptune's, so a prefix cannot scope loads: left to a default,
+                    # a prefix-scoped policy must not cancel every load on a cluster that other
+                    # stacks may share. Name neptune-loader in kinds to include them.
+                    chosen.discard(JobKindName.NEPTUNE_LOADER)
                 if transform_ids or prefix or tags:
                     chosen.add(JobKindName.GLUE_ML_TASK_RUN)
                 if not chosen:

@@ -35,7 +35,7 @@ def neptune_cancels(bed: TestBed) -> int:
 
 def test_list_json(aws_env: TestBed, seeded: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["list", "--neptune-endpoint", aws_env.neptune_url, "--glue-transform-prefix", "jj-",
-                 "--id-prefix", "jj-", "--json"])  # fmt: skip
+                 "--id-prefix", "jj-", "--kinds", "all", "--json"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     data = json.loads(out)
@@ -49,7 +49,7 @@ def test_list_json(aws_env: TestBed, seeded: dict[str, str], capsys: pytest.Capt
 
 def test_sweep_dry_run_then_sweep(aws_env: TestBed, seeded: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     base = ["sweep", "--neptune-endpoint", aws_env.neptune_url, "--glue-transform", seeded["transform"],
-            "--id-prefix", "jj-", "--max-wait", "30"]  # fmt: skip
+            "--id-prefix", "jj-", "--kinds", "all", "--max-wait", "30"]  # fmt: skip
     assert main([*base, "--dry-run"]) == 0
     captured = capsys.readouterr()
     assert "would_cancel" in captured.out
@@ -116,7 +116,8 @@ def test_subprocess_sweep(aws_env: TestBed, seeded: dict[str, str]) -> None:
     """The installed command, in its own process, against the running test bed."""
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     argv = [sys.executable, "-m", "jobjanitor", "sweep", "--neptune-endpoint", aws_env.neptune_url,
-            "--glue-transform", seeded["transform"], "--id-prefix", "jj-", "--json", "--max-wait", "30"]  # fmt: skip
+            "--glue-transform", seeded["transform"], "--id-prefix", "jj-", "--kinds", "all",
+            "--json", "--max-wait", "30"]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)  # noqa: S603
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)

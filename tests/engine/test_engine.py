@@ -70,7 +70,7 @@ def test_sweep_mixed_scope(
 
     other_transform = create_transform(boto3.client("glue", region_name="us-east-1"), "other-transform")
     moto_glue.seed_task_run(other_transform, status="RUNNING", task_run_id="jj-elsewhere")
-    policy = make_policy(glue_transform_name_prefix="jj-", job_id_prefix="jj-")
+    policy = make_policy(kinds="all", glue_transform_name_prefix="jj-", job_id_prefix="jj-")
     events: list[Any] = []
     report = engine.sweep(policy, deadline=Deadline.after(30), clients=make_clients(policy), progress=events.append)
     results = by_id(report)
@@ -187,7 +187,7 @@ def test_list_jobs_decides_without_cancelling(
     bed = aws_env
     seed_everything(bed, transform)
     bed.neptune.seed_ml_job("modeltransform", "jj-stopping", status="Stopping")
-    policy = make_policy(glue_transform_ids=transform, job_id_prefix="jj-")
+    policy = make_policy(kinds="all", glue_transform_ids=transform, job_id_prefix="jj-")
     report = engine.list_jobs(policy, deadline=Deadline.after(30), clients=make_clients(policy))
     results = by_id(report)
     assert results["jj-load"].outcome is Outcome.WOULD_CANCEL
@@ -216,7 +216,7 @@ def test_sweep_through_faults_reports_the_truth(
     for i in range(6):
         bed.neptune.seed_ml_job("modeltraining", f"jj-extra-{i}", status="InProgress")
         seeded[f"jj-extra-{i}"] = "modeltraining"
-    policy = make_policy(glue_transform_ids=transform, job_id_prefix="jj-")
+    policy = make_policy(kinds="all", glue_transform_ids=transform, job_id_prefix="jj-")
     bed.set_faults(**faults, seed=7)
     report = engine.sweep(policy, deadline=Deadline.after(60), clients=make_clients(policy))
     bed.set_faults(throttle_rate=0.0, error_rate=0.0, drop_rate=0.0)

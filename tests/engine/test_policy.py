@@ -81,3 +81,15 @@ def test_policy_errors_name_the_field(kwargs: dict[str, str], field: str) -> Non
 def test_labels_rename_fields() -> None:
     with pytest.raises(ConfigError, match=r"^MaxWaitSeconds: must be an integer between 1 and 86400, got 'abc'$"):
         Policy.build(neptune_endpoint="https://h", max_wait="abc", labels={"max_wait": "MaxWaitSeconds"})
+
+
+def test_a_prefix_scoped_default_leaves_loads_out() -> None:
+    # Load ids are Neptune's: a prefix cannot scope them, so by default a prefix-scoped
+    # policy must not reach every load on a possibly shared cluster.
+    endpoint = "https://cluster.example:8182"
+    scoped = Policy.build(neptune_endpoint=endpoint, job_id_prefix="stack-a-")
+    assert JobKindName.NEPTUNE_LOADER not in scoped.kinds
+    assert JobKindName.NEPTUNE_ML_TRAINING in scoped.kinds
+    assert JobKindName.NEPTUNE_LOADER in Policy.build(neptune_endpoint=endpoint).kinds
+    explicit = Policy.build(neptune_endpoint=endpoint, job_id_prefix="stack-a-", kinds="neptune-loader")
+    assert explicit.kinds == frozenset({JobKindName.NEPTUNE_LOADER})
