@@ -36,6 +36,7 @@ from jobjanitor.model import JobKindName, JobRef, JobResult, JobState, Outcome, 
 from jobjanitor.report import Report
 
 if TYPE_CHECKING:
+    from jobjanitor.ages import FirstSeen
     from jobjanitor.clients import Clients
     from jobjanitor.kinds.base import JobKind
     from jobjanitor.policy import Policy
@@ -121,10 +122,12 @@ def sweep(
     deadline: Deadline,
     clients: Clients | None = None,
     progress: Progress | None = None,
+    first_seen: FirstSeen | None = None,
 ) -> Report:
     """Discover, select, cancel (``would_cancel`` on a dry run), then wait if ``policy.wait``
-    (at most ``policy.max_wait`` seconds, and never past ``deadline``)."""
-    report = cancel_in_scope(policy, deadline=deadline, clients=clients, progress=progress)
+    (at most ``policy.max_wait`` seconds, and never past ``deadline``). ``first_seen`` dates
+    jobs whose service gives no start time, for ``min_age`` (see :mod:`jobjanitor.ages`)."""
+    report = cancel_in_scope(policy, deadline=deadline, clients=clients, progress=progress, first_seen=first_seen)
     if policy.wait and not policy.dry_run:
         report = wait_for(
             report, policy, deadline=deadline.earlier(policy.max_wait), clients=clients, progress=progress
@@ -132,10 +135,12 @@ def sweep(
     return report
 
 
-def list_jobs(policy: Policy, *, deadline: Deadline, clients: Clients | None = None) -> Report:
+def list_jobs(
+    policy: Policy, *, deadline: Deadline, clients: Clients | None = None, first_seen: FirstSeen | None = None
+) -> Report:
     """Discovery, describe and the selection decision; nothing is cancelled. Jobs a sweep
     would cancel are ``would_cancel``; jobs already stopping ``still_running``."""
-    with _Run(policy, deadline, clients, None) as run:
+    with _Run(policy, deadline, clients, None, first_seen) as run:
         return run.select(action=None)
 
 
@@ -145,9 +150,10 @@ def cancel_in_scope(
     deadline: Deadline,
     clients: Clients | None = None,
     progress: Progress | None = None,
+    first_seen: FirstSeen | None = None,
 ) -> Report:
     """Discover, select and cancel (``would_cancel`` on a dry run). No waiting."""
-    with _Run(policy, deadline, clients, progress) as run:
+    with _Run(policy, deadline, clients, progress, first_seen) as run:
         return run.select(action="dry-run" if policy.dry_run else "cancel")
 
 
@@ -181,8 +187,16 @@ def wait_for_scope(
 
 # -- the run -----------------------------------------------------------------------------
 class _Run:
-    def __init__(self, policy: Policy, deadline: Deadline, clients: Clients | None, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        deadline: Deadline,
+        clients: Clients | None,
+        progress: Progress | None,
+        first_seen: FirstSeen | None = None,
+    ) -> None:
         self.policy = policy
+        self._first_seen = first_seen
         self.deadline = deadline
         self._clients = clients
         self._progress = progress
@@ -310,11 +324,22 @@ class _Run:
         if not state.outstanding:
             return SkipReason.FINISHED
         if self.policy.min_age is not None:
-            if state.started_at is None:
+            started = state.started_at or self._first_sighting(state.ref, now)
+            if started is None:
                 return SkipReason.AGE_UNKNOWN
-            if now - state.started_at < self.policy.min_age:
+            if now - started < self.policy.min_age:
                 return SkipReason.TOO_YOUNG
         return None
+
+    def _first_sighting(self, ref: JobRef, now: datetime) -> datetime | None:
+        """A lower bound of the age of a job whose service gives no start time."""
+        if self._first_seen is None:
+            return None
+        try:
+            return self._first_seen.first_seen(ref, now)
+        except Exception as error:  # the ledger is bookkeeping: its failure only leaves the age unknown
+            log.warning("first-seen ledger failed for %s %s: %s", ref.kind, ref.job_id, error_text(error))
+            return None
 
     def _cancel(self, kind: JobKind, base: JobResult) -> JobResult:
         ref = base.ref
