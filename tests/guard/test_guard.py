@@ -7,10 +7,13 @@ and that no polling rule or Lambda permission is left behind.
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from typing import Any
 
 import boto3
 import pytest
+from jobjanitor import observability
 from jobjanitor_testbed import scenario as sc
 from jobjanitor_testbed.cfn import ResponseReceiver, contract_violations, custom_resource_event, stack_id
 from jobjanitor_testbed.guard_driver import deliver, invoke, lambda_permissions, polling_rules
@@ -301,3 +304,33 @@ def test_malformed_requests_get_one_failed_answer(guard_env: Any, receiver: Resp
     body = assert_contract(deliver(event, receiver))
     assert body["Status"] == "FAILED"
     assert body["Reason"].startswith("ResourceProperties")
+
+
+def test_delete_reports_in_metrics_and_logs(
+    guard_env: Any, receiver: ResponseReceiver, capfd: pytest.CaptureFixture[str]
+) -> None:
+    testbed = guard_env
+    neptune, glue = clients(testbed)
+    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=1, out_of_scope_per_kind=0)
+    stack = stack_id()
+    properties = props(testbed, jobs)
+    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    capfd.readouterr()
+    event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    # Powertools' handler holds the stdout of import time; read what it writes now.
+    handler = observability.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(sys.stdout)
+    try:
+        assert_contract(deliver(event, receiver))
+    finally:
+        handler.setStream(previous)
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    emf = [line for line in lines if "_aws" in line]
+    cancelled = {line["kind"]: line["JobsCancelled"] for line in emf if "JobsCancelled" in line}
+    assert cancelled == {kind: [1.0] for kind in jobs.in_scope}
+    assert any(line.get("GuardDeleteRequests") == [1.0] for line in emf)
+    actions = [line for line in lines if line.get("action") == "cancel"]
+    assert len(actions) == jobs.count("in_scope")
+    assert {line["correlation_id"] for line in actions} == {event["RequestId"]}
+    assert all(line["outcome"] == "cancelled" for line in actions)

@@ -14,7 +14,7 @@ from jobjanitor.guard.idempotency import IdempotentCancel
 from jobjanitor.guard.logic import Guard
 from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource, failed_create_id
 from jobjanitor.guard.response import put_response
-from jobjanitor.observability import log_progress, logger, publish_report
+from jobjanitor.observability import log_progress, logger, metrics, publish_report
 
 REQUEST_TYPES = ("Create", "Update", "Delete")
 ENVELOPE_KEYS = ("StackId", "RequestId", "LogicalResourceId")
@@ -39,7 +39,12 @@ class GuardApp:
             return
         if self.idempotency is not None:
             self.idempotency.register_lambda_context(context)
+        what = "PollTicks" if "CrHelperPoll" in event else "Requests"
+        metrics.add_metric(name=f"Guard{event['RequestType']}{what}", unit="Count", value=1)
+        faults_before = self.idempotency.persistence_faults if self.idempotency else 0
         self.resource(event, context)
+        if self.idempotency is not None and self.idempotency.persistence_faults > faults_before:
+            metrics.add_metric(name="IdempotencyTableFaults", unit="Count", value=1)
         polling = "CrHelperRule" in self.resource._event
         if self.resource.responded is None and not polling:
             # crhelper should always answer or hand over; never leave CloudFormation waiting.
