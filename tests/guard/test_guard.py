@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
 from typing import Any
 
 import boto3
+import jobjanitor.guard.app as guard_app
 import pytest
 from jobjanitor import observability
 from jobjanitor_testbed import scenario as sc
-from jobjanitor_testbed.cfn import ResponseReceiver, contract_violations, custom_resource_event, stack_id
-from jobjanitor_testbed.guard_driver import deliver, invoke, lambda_permissions, polling_rules
+from jobjanitor_testbed.cfn import LambdaContext, ResponseReceiver, contract_violations, custom_resource_event, stack_id
+from jobjanitor_testbed.guard_driver import FUNCTION, deliver, invoke, lambda_permissions, polling_rules
 
 PREFIX = "stack-a-"
 
@@ -334,3 +337,59 @@ def test_delete_reports_in_metrics_and_logs(
     assert len(actions) == jobs.count("in_scope")
     assert {line["correlation_id"] for line in actions} == {event["RequestId"]}
     assert all(line["outcome"] == "cancelled" for line in actions)
+
+
+def test_polling_setup_failing_half_way_leaves_nothing_behind(
+    guard_env: Any, receiver: ResponseReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    testbed = guard_env
+    testbed.lifecycle.stop_delay = 600.0
+    neptune, glue = clients(testbed)
+    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=1, out_of_scope_per_kind=0)
+    stack = stack_id()
+    properties = props(testbed, jobs)
+    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    # crhelper's rule is created (Events works), then AddPermission fails (Lambda unreachable).
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")
+    monkeypatch.setattr(guard_app, "_app", None)
+    delivery = deliver(make_event("Delete", properties, receiver, stack=stack, physical_id=pid), receiver, timeout=14)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_LAMBDA")
+    body = assert_contract(delivery)
+    assert delivery.ticks == 0
+    assert body["Status"] == "SUCCESS"
+    assert "polling unavailable" in body["Reason"], body["Reason"]
+    assert sc.in_states(sc.statuses(neptune, glue, jobs.in_scope, jobs.transform_id), sc.STOPPING_OR_STOPPED) == []
+
+
+def test_concurrent_duplicate_neither_cancels_twice_nor_goes_unanswered(
+    guard_env: Any, receiver: ResponseReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    testbed = guard_env
+    neptune, glue = clients(testbed)
+    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=1, out_of_scope_per_kind=0)
+    stack = stack_id()
+    properties = props(testbed, jobs)
+    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    testbed.faults_neptune.set(latency=0.3)  # the first delivery is still cancelling when the second arrives
+    # Two execution environments, as Lambda would run two deliveries at once.
+    first, second = guard_app.GuardApp(), guard_app.GuardApp()
+    threads = [
+        threading.Thread(target=app.handle, args=(json.loads(json.dumps(event)), LambdaContext(function_name=FUNCTION)))
+        for app in (first, second)
+    ]
+    threads[0].start()
+    time.sleep(0.5)
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=120)
+    testbed.faults_neptune.clear()
+    assert any("waiting without cancelling" in r.getMessage() for r in caplog.records), "no in-progress duplicate"
+    responses = receiver.responses(event["RequestId"])
+    assert len(responses) == 2
+    for response in responses:
+        assert contract_violations(response, event) == []
+        assert response.body["Status"] == "SUCCESS"
+    for kind, api_kind in sc.ML_KINDS.items():
+        assert testbed.neptune.job(api_kind, jobs.in_scope[kind][0]).cancel_count == 1
+    assert sc.in_states(sc.statuses(neptune, glue, jobs.in_scope, jobs.transform_id), sc.STOPPED) == []
