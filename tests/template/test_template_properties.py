@@ -9,7 +9,10 @@ def test_globals_runtime_architecture_tracing(template: dict[str, Any]) -> None:
     fn = template["Globals"]["Function"]
     assert fn["Runtime"] == "python3.13"
     assert fn["Architectures"] == ["arm64"]
-    assert fn["Tracing"] == "Active"
+    # Tracing follows the Tracing parameter (default Active), and Powertools is told the same.
+    assert fn["Tracing"] == {"Ref": "Tracing"}
+    assert template["Parameters"]["Tracing"]["Default"] == "Active"
+    assert fn["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == {"Fn::If": ["TracingActive", "false", "true"]}
     assert fn["CodeUri"] == "functions/"
     env = fn["Environment"]["Variables"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "jobjanitor"
