@@ -56,6 +56,9 @@ __all__ = [
 
 log = logging.getLogger("jobjanitor.engine")
 
+# Passes over jobs whose describe or cancel failed even after the client's own retries.
+SECOND_CHANCES = 2
+SECOND_CHANCE_PAUSE_S = 1.0
 POLL_INTERVAL_S = 1.0  # the cap; polling starts faster and backs off to this
 FIRST_POLL_S = 0.2
 
@@ -283,11 +286,29 @@ class _Run:
                 report.warnings.append(f"job id(s) not found by discovery: {', '.join(missing[:20])}")
         now = datetime.now(UTC)
         futures = self._map(lambda ref: self._decide(ref, now, action), to_describe)
-        results.extend(f.result() for f in futures)
+        decided = [f.result() for f in futures]
+        results.extend(self._second_chances(decided, now, action))
         report.results = results
         in_scope = sum(1 for r in results if r.outcome is not Outcome.SKIPPED)
         self.emit(PhaseEvent("select", f"{in_scope} job(s) in scope, {len(results) - in_scope} skipped", in_scope))
         return report
+
+    def _second_chances(self, decided: list[JobResult], now: datetime, action: str | None) -> list[JobResult]:
+        """Jobs whose describe or cancel failed after the client's retries (a long fault storm)
+        get up to ``SECOND_CHANCES`` more passes, after a pause, while the deadline allows.
+        A job is decided afresh each time, so a cancel that went through but whose answer was
+        lost is seen as stopping, not cancelled twice."""
+        for attempt in range(1, SECOND_CHANCES + 1):
+            failed = [i for i, r in enumerate(decided) if r.outcome is Outcome.FAILED]
+            pause = SECOND_CHANCE_PAUSE_S * attempt
+            if not failed or self.deadline.remaining() < pause + 1.0:
+                break
+            self.emit(PhaseEvent("retry", f"{len(failed)} job(s) failed; another pass in {pause:g}s", len(failed)))
+            time.sleep(pause)
+            again = self._map(lambda r: self._decide(r.ref, now, action), [decided[i] for i in failed])
+            for i, future in zip(failed, again, strict=True):
+                decided[i] = future.result()
+        return decided
 
     def _decide(self, ref: JobRef, now: datetime, action: str | None) -> JobResult:
         kind = self._kinds[ref.kind]

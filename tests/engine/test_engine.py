@@ -353,3 +353,34 @@ def test_summary_stays_small() -> None:
     summary = Report(results=results).summary()
     assert summary["Failed"] == "500"
     assert len(str(summary).encode()) < 1024
+
+
+def test_a_job_whose_cancel_outlasts_the_client_retries_gets_another_pass(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+) -> None:
+    bed = aws_env
+    bed.neptune.seed_ml_job("modeltraining", "jj-stubborn", status="InProgress")
+    policy = make_policy(kinds="neptune-ml-training", wait="false")
+    # More 500s than the client's 8 attempts: the first pass fails, the second gets through.
+    bed.faults_neptune.inject("InternalFailureException", times=9, operations=["CancelMLModelTrainingJob"])
+    events: list[Any] = []
+    report = engine.sweep(policy, deadline=Deadline.after(60), clients=make_clients(policy), progress=events.append)
+    assert by_id(report)["jj-stubborn"].outcome is Outcome.CANCELLED
+    assert bed.neptune.job("modeltraining", "jj-stubborn").status in ("Stopping", "Stopped")
+    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob") == 10
+    assert any(getattr(e, "phase", None) == "retry" for e in events)
+
+
+def test_second_chances_stop_at_the_deadline(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+) -> None:
+    bed = aws_env
+    bed.neptune.seed_ml_job("modeltraining", "jj-hopeless", status="InProgress")
+    policy = make_policy(kinds="neptune-ml-training", wait="false")
+    bed.faults_neptune.inject("InternalFailureException", times=1000, operations=["CancelMLModelTrainingJob"])
+    report = engine.sweep(policy, deadline=Deadline.after(2), clients=make_clients(policy))
+    bed.faults_neptune.clear()
+    result = by_id(report)["jj-hopeless"]
+    assert result.outcome is Outcome.FAILED
+    assert "InternalFailure" in (result.error or "")
+    assert bed.neptune.job("modeltraining", "jj-hopeless").status == "InProgress"
