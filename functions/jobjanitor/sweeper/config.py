@@ -1,0 +1,136 @@
+"""The sweeper's configuration: environment variables, validated once at cold start.
+
+The configured :class:`Policy` is the widest scope the function may ever touch. A schedule's
+input may narrow it for one run (fewer kinds, a longer max age, a longer id prefix, fewer
+transforms, dry run on), never widen it; a stack that opts in by tags declares a scope that
+must also fit inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from jobjanitor.config import parse_bool, parse_duration, parse_kinds, parse_list
+from jobjanitor.errors import ConfigError
+from jobjanitor.policy import Policy
+
+ENV = {
+    "kinds": "JOBJANITOR_KINDS",
+    "neptune_endpoint": "JOBJANITOR_NEPTUNE_ENDPOINT",
+    "neptune_iam_role_arn": "JOBJANITOR_NEPTUNE_IAM_ROLE_ARN",
+    "glue_region": "JOBJANITOR_GLUE_REGION",
+    "glue_transform_ids": "JOBJANITOR_GLUE_TRANSFORM_IDS",
+    "glue_transform_name_prefix": "JOBJANITOR_GLUE_TRANSFORM_NAME_PREFIX",
+    "job_id_prefix": "JOBJANITOR_JOB_ID_PREFIX",
+    "min_age": "JOBJANITOR_MAX_AGE",
+    "clean": "JOBJANITOR_CLEAN",
+    "dry_run": "JOBJANITOR_DRY_RUN",
+    "concurrency": "JOBJANITOR_CONCURRENCY",
+}
+STACK_TAG_PREFIX = "JOBJANITOR_STACK_TAG_PREFIX"
+TABLE = "IDEMPOTENCY_TABLE_NAME"
+
+
+@dataclass(frozen=True, slots=True)
+class SweeperConfig:
+    policy: Policy
+    stack_tag_prefix: str
+    table_name: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> SweeperConfig:
+        def get(field: str) -> str | None:
+            value = env.get(ENV[field], "").strip()
+            return value or None
+
+        if get("min_age") is None:
+            raise ConfigError(ENV["min_age"], "required: the sweeper cancels only jobs older than this (e.g. 6h)")
+        if parse_duration(ENV["min_age"], get("min_age")) < timedelta(minutes=1):
+            raise ConfigError(ENV["min_age"], "must be at least 1m")
+        policy = Policy.build(
+            kinds=get("kinds"),
+            neptune_endpoint=get("neptune_endpoint"),
+            neptune_iam_role_arn=get("neptune_iam_role_arn"),
+            glue_region=get("glue_region"),
+            glue_transform_ids=get("glue_transform_ids"),
+            glue_transform_name_prefix=get("glue_transform_name_prefix"),
+            job_id_prefix=get("job_id_prefix"),
+            min_age=get("min_age"),
+            clean=get("clean") or "false",
+            dry_run=get("dry_run") or "false",
+            concurrency=get("concurrency") or "16",
+            labels=ENV,
+        )
+        return cls(
+            policy=policy,
+            stack_tag_prefix=env.get(STACK_TAG_PREFIX, "").strip() or "jobjanitor:",
+            table_name=env.get(TABLE, "").strip() or None,
+        )
+
+    def narrowed(self, narrow: object) -> Policy:
+        """The configured policy narrowed by a schedule's input; ConfigError if it would widen."""
+        if narrow is None or narrow == {}:
+            return self.policy
+        if not isinstance(narrow, Mapping):
+            raise ConfigError("narrow", "must be an object")
+        unknown = sorted(str(k) for k in narrow if k not in _NARROWERS)
+        if unknown:
+            raise ConfigError(f"narrow.{unknown[0]}", f"unknown field (allowed: {', '.join(_NARROWERS)})")
+        changes: dict[str, Any] = {}
+        for name, narrower in _NARROWERS.items():
+            if name in narrow:
+                changes.update(narrower(self.policy, narrow[name]))
+        return replace(self.policy, **changes)
+
+
+def _kinds(policy: Policy, value: object) -> dict[str, Any]:
+    kinds = parse_kinds("narrow.kinds", value)
+    if not kinds <= policy.kinds:
+        extra = ", ".join(sorted(kinds - policy.kinds))
+        raise ConfigError("narrow.kinds", f"may only narrow the configured kinds; not configured: {extra}")
+    return {"kinds": kinds}
+
+
+def _max_age(policy: Policy, value: object) -> dict[str, Any]:
+    age = parse_duration("narrow.maxAge", value)
+    if policy.min_age is not None and age < policy.min_age:
+        raise ConfigError("narrow.maxAge", f"may only lengthen the configured max age ({policy.min_age})")
+    return {"min_age": age}
+
+
+def _job_id_prefix(policy: Policy, value: object) -> dict[str, Any]:
+    if not isinstance(value, str) or not value:
+        raise ConfigError("narrow.jobIdPrefix", "must be a non-empty string")
+    if policy.job_id_prefix and not value.startswith(policy.job_id_prefix):
+        raise ConfigError("narrow.jobIdPrefix", f"must extend the configured prefix {policy.job_id_prefix!r}")
+    return {"job_id_prefix": value}
+
+
+def _glue_transform_ids(policy: Policy, value: object) -> dict[str, Any]:
+    ids = parse_list("narrow.glueTransformIds", value)
+    if not policy.glue_transform_ids:
+        raise ConfigError("narrow.glueTransformIds", "the configuration names no transform ids to narrow")
+    if not set(ids) <= set(policy.glue_transform_ids):
+        raise ConfigError("narrow.glueTransformIds", "may only name configured transforms")
+    return {"glue_transform_ids": ids, "glue_transform_name_prefix": None, "glue_transform_tags": {}}
+
+
+def _dry_run(policy: Policy, value: object) -> dict[str, Any]:
+    dry_run = parse_bool("narrow.dryRun", value)
+    if policy.dry_run and not dry_run:
+        raise ConfigError("narrow.dryRun", "cannot turn off the configured dry run")
+    return {"dry_run": dry_run}
+
+
+# The input fields a schedule may send to narrow one run, and how each narrows.
+_NARROWERS: dict[str, Callable[[Policy, object], dict[str, Any]]] = {
+    "kinds": _kinds,
+    "maxAge": _max_age,
+    "jobIdPrefix": _job_id_prefix,
+    "glueTransformIds": _glue_transform_ids,
+    "dryRun": _dry_run,
+}
+NARROWING_FIELDS = tuple(_NARROWERS)
