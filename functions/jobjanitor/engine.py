@@ -200,6 +200,8 @@ class _Run:
     ) -> None:
         self.policy = policy
         self._first_seen = first_seen
+        # States a listing already returned: no describe call needed for the first decision.
+        self._listed: dict[JobRef, JobState] = {}
         self.deadline = deadline
         self._clients = clients
         self._progress = progress
@@ -261,6 +263,7 @@ class _Run:
                 log.warning(warning)
                 report.warnings.append(warning)
             refs.extend(found.refs)
+            self._listed.update(found.states)
         self.emit(PhaseEvent("discover", f"{len(refs)} job(s) listed", len(refs)))
         return refs
 
@@ -313,7 +316,8 @@ class _Run:
     def _decide(self, ref: JobRef, now: datetime, action: str | None) -> JobResult:
         kind = self._kinds[ref.kind]
         try:
-            state = kind.describe(ref)
+            # A second chance (see _second_chances) describes afresh: the listed state is used once.
+            state = self._listed.pop(ref, None) or kind.describe(ref)
         except Exception as error:
             text = f"describe failed: {error_text(error)}"
             self.emit(JobEvent(ref.kind, ref.job_id, "describe", Outcome.FAILED.value, error=text))

@@ -384,3 +384,16 @@ def test_second_chances_stop_at_the_deadline(
     assert result.outcome is Outcome.FAILED
     assert "InternalFailure" in (result.error or "")
     assert bed.neptune.job("modeltraining", "jj-hopeless").status == "InProgress"
+
+
+def test_glue_runs_are_cancelled_without_a_describe_each(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients], transform: str
+) -> None:
+    bed = aws_env
+    runs = [moto_glue.seed_task_run(transform, status="RUNNING") for _ in range(5)]
+    policy = make_policy(kinds="glue-ml-task-run", glue_transform_ids=transform, wait="false")
+    report = engine.sweep(policy, deadline=Deadline.after(30), clients=make_clients(policy))
+    assert {r.ref.job_id for r in report.results if r.outcome is Outcome.CANCELLED} == set(runs)
+    # GetMLTaskRuns already returned each run's status and start time.
+    assert bed.aws_log.count(operation="GetMLTaskRun") == 0
+    assert bed.aws_log.count(operation="CancelMLTaskRun") == 5

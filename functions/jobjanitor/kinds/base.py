@@ -16,6 +16,9 @@ class Discovery:
 
     refs: list[JobRef] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # States the listing itself returned (Glue's GetMLTaskRuns gives status and start time):
+    # the engine uses them instead of a describe call per job.
+    states: dict[JobRef, JobState] = field(default_factory=dict)
 
 
 class JobKind(Protocol):

@@ -111,7 +111,9 @@ class GlueMLTaskRunKind:
                             run_id = run.get("TaskRunId")
                             if run_id and (transform_id, run_id) not in seen:
                                 seen.add((transform_id, run_id))
-                                found.refs.append(JobRef(self.name, run_id, self.target(transform_id), transform_id))
+                                ref = JobRef(self.name, run_id, self.target(transform_id), transform_id)
+                                found.refs.append(ref)
+                                found.states[ref] = self._state(ref, run)
                         token = response.get("NextToken")
                         if not token:
                             break
@@ -129,6 +131,9 @@ class GlueMLTaskRunKind:
             if error_code(error) == NOT_FOUND:
                 return JobState(ref, None, None, outstanding=False)
             raise
+        return self._state(ref, run)
+
+    def _state(self, ref: JobRef, run: Any) -> JobState:
         status = str(run.get("Status") or "UNKNOWN")
         return JobState(ref, status, aware(run.get("StartedOn")), outstanding=not self.is_finished(status))
 
