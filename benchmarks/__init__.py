@@ -1,0 +1,1 @@
+"""jobjanitor benchmarks: `make bench` (python -m benchmarks.run) rewrites docs/benchmarks.md."""
