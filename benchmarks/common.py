@@ -12,7 +12,7 @@ from typing import Any
 
 from jobjanitor_testbed import moto_glue
 from jobjanitor_testbed.scenario import ML_KINDS, create_transform
-from jobjanitor_testbed.server import TestBed
+from jobjanitor_testbed.server import TestBed, export_aws_environment
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -49,20 +49,7 @@ def machine() -> dict[str, str]:
 
 def aws_environment(bed: TestBed) -> None:
     """Point plain boto3 (Glue, DynamoDB, Events, Lambda) at the test bed's moto server."""
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": bed.aws_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-    )
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(key, None)
+    export_aws_environment(bed, POWERTOOLS_LOG_LEVEL="WARNING")
 
 
 @dataclass

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from typing import Any
@@ -27,7 +26,7 @@ import boto3
 from jobjanitor_testbed import scenario as sc
 from jobjanitor_testbed.cfn import ResponseReceiver, contract_violations, custom_resource_event, stack_id
 from jobjanitor_testbed.guard_driver import TABLE, deliver, lambda_permissions, polling_rules, prepare_aws
-from jobjanitor_testbed.server import TestBed
+from jobjanitor_testbed.server import TestBed, export_aws_environment
 
 PREFIX = "demo-stack-"
 BOLD, DIM, RED, GREEN, RESET = "\033[1m", "\033[2m", "\033[31m", "\033[32m", "\033[0m"
@@ -85,21 +84,7 @@ def _all_statuses(neptune: Any, glue: Any, jobs: sc.Scenario) -> dict[tuple[str,
 
 
 def _set_environment(bed: TestBed) -> None:
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": bed.aws_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "IDEMPOTENCY_TABLE_NAME": TABLE,
-            "POWERTOOLS_TRACE_DISABLED": "1",
-            "POWERTOOLS_METRICS_DISABLED": "1",
-            "POWERTOOLS_LOG_LEVEL": "INFO",
-        }
-    )
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(key, None)
+    export_aws_environment(bed, IDEMPOTENCY_TABLE_NAME=TABLE, POWERTOOLS_LOG_LEVEL="INFO")
 
 
 def _install_log_printer(style: _Style, started: float) -> None:

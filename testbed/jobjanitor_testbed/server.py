@@ -16,6 +16,7 @@ clock and one set of durations for both sides. Its settings are restored on :met
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import fields
@@ -142,3 +143,23 @@ class TestBed:
         self.aws.reset()
         for i, faults in enumerate((self.faults_neptune, self.faults_aws)):
             faults.set(**self._knobs, seed=None if self._seed is None else self._seed + i)
+
+
+def export_aws_environment(bed: TestBed, **extra: str) -> None:
+    """Point plain boto3 in this process (and its children) at the test bed's moto server, with
+    dummy credentials and us-east-1, as a deployed function's environment would point it at AWS.
+    ``extra`` adds or overrides variables (Powertools settings, the idempotency table)."""
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": bed.aws_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            **extra,
+        }
+    )
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(key, None)

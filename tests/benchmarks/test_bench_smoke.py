@@ -40,7 +40,7 @@ def test_benchmark_pieces_measure_and_render(aws_env: Any, monkeypatch: Any) -> 
         "memory": memory,
         "faults": faulty,
         "teardown": latency,
-        "fuzz": {"examples": 0, "passed": True, "seconds": 0.0, "summary": "-"},
+        "fuzz": {"examples": 0, "checked": 0, "passed": True, "seconds": 0.0, "summary": "-"},
         "package": {},
     }
     text = run.render(figures)

@@ -119,6 +119,11 @@ def test_every_event_gets_exactly_one_well_formed_response(guard_env: Any, recei
         seen["n"] += 1
 
     check()
-    assert seen["n"] >= min(EXAMPLES, 50)
+    # Hypothesis runs exactly max_examples valid examples (no filters here): all of them ran.
+    assert seen["n"] >= EXAMPLES
+    report = os.environ.get("JOBJANITOR_FUZZ_REPORT")
+    if report:  # `make bench` reads how many events were checked
+        with open(report, "w") as out:
+            out.write(str(seen["n"]))
     assert polling_rules() == []
     assert lambda_permissions() == []

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.kinds.base import Discovery, error_code, error_text
+from jobjanitor.kinds.base import Discovery, decide_after_refusal, error_code, error_text
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
 if TYPE_CHECKING:
@@ -83,23 +83,13 @@ class NeptuneMLKind:
         status = str(response.get("status") or "UNKNOWN")
         return JobState(ref, status, None, outstanding=not self.is_finished(status))
 
-    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:  # noqa: PLR0911 - one return per outcome
+    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
         try:
             self._op(self.cancel_op)(id=ref.job_id, clean=clean, **self._role)
         except ClientError as error:
-            code = error_code(error)
-            if code not in _GET_NOT_FOUND:
+            if error_code(error) not in _GET_NOT_FOUND:
                 return CancelResult(Outcome.FAILED, error=error_text(error))
-            try:
-                state = self.describe(ref)
-            except (ClientError, BotoCoreError) as get_error:
-                return CancelResult(Outcome.FAILED, error=f"{error_text(error)}; then {error_text(get_error)}")
-            if state.status is None:
-                return CancelResult(Outcome.NOT_FOUND)
-            if not state.outstanding:
-                return CancelResult(Outcome.ALREADY_FINISHED, status=state.status)
-            # Still outstanding after the cancel was refused: report the refusal, do not guess.
-            return CancelResult(Outcome.FAILED, status=state.status, error=error_text(error))
+            return decide_after_refusal(self.describe, ref, error)
         except BotoCoreError as error:
             return CancelResult(Outcome.FAILED, error=error_text(error))
         return CancelResult(Outcome.CANCELLED)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
-from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState
+from botocore.exceptions import BotoCoreError, ClientError
+
+from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
 
 @dataclass
@@ -54,6 +57,22 @@ class JobKind(Protocol):
     def is_stopping(self, status: str) -> bool:
         """True while a stop is already under way (no cancel needed, only waiting)."""
         ...
+
+
+def decide_after_refusal(describe: Callable[[JobRef], JobState], ref: JobRef, refusal: ClientError) -> CancelResult:
+    """A cancel was refused with a code that means "finished" as well as "unknown" (Neptune's
+    404 for loads, its 400 InvalidParameter for ML jobs, Glue's InvalidInput): a Get decides.
+    Gone -> not_found; terminal -> already_finished; still outstanding -> the refusal is a real
+    failure, reported as such (never guessed away)."""
+    try:
+        state = describe(ref)
+    except (ClientError, BotoCoreError) as get_error:
+        return CancelResult(Outcome.FAILED, error=f"{error_text(refusal)}; then {error_text(get_error)}")
+    if state.status is None:
+        return CancelResult(Outcome.NOT_FOUND)
+    if not state.outstanding:
+        return CancelResult(Outcome.ALREADY_FINISHED, status=state.status)
+    return CancelResult(Outcome.FAILED, status=state.status, error=error_text(refusal))
 
 
 def error_code(error: BaseException) -> str:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.kinds.base import Discovery, aware, error_code, error_text
+from jobjanitor.kinds.base import Discovery, aware, decide_after_refusal, error_code, error_text
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class GlueMLTaskRunKind:
         status = str(run.get("Status") or "UNKNOWN")
         return JobState(ref, status, aware(run.get("StartedOn")), outstanding=not self.is_finished(status))
 
-    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:  # noqa: PLR0911 - one return per outcome
+    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
         try:
             response = self._client.cancel_ml_task_run(TransformId=ref.parent or "", TaskRunId=ref.job_id)
         except ClientError as error:
@@ -148,15 +148,7 @@ class GlueMLTaskRunKind:
                 return CancelResult(Outcome.FAILED, error=error_text(error))
             # What Glue answers to a cancel of a finished run is not documented: if it is an
             # InvalidInput, a Get tells "already finished" from a real input problem.
-            try:
-                state = self.describe(ref)
-            except (ClientError, BotoCoreError) as get_error:
-                return CancelResult(Outcome.FAILED, error=f"{error_text(error)}; then {error_text(get_error)}")
-            if state.status is None:
-                return CancelResult(Outcome.NOT_FOUND)
-            if not state.outstanding:
-                return CancelResult(Outcome.ALREADY_FINISHED, status=state.status)
-            return CancelResult(Outcome.FAILED, status=state.status, error=error_text(error))
+            return decide_after_refusal(self.describe, ref, error)
         except BotoCoreError as error:
             return CancelResult(Outcome.FAILED, error=error_text(error))
         status = response.get("Status")

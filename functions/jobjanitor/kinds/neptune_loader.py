@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.kinds.base import Discovery, epoch_to_datetime, error_code, error_text
+from jobjanitor.kinds.base import Discovery, decide_after_refusal, epoch_to_datetime, error_code, error_text
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
 if TYPE_CHECKING:
@@ -57,22 +57,14 @@ class NeptuneLoaderKind:
         started = epoch_to_datetime(overall.get("startTime"))
         return JobState(ref, status, started, outstanding=not self.is_finished(status))
 
-    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:  # noqa: PLR0911 - one return per outcome
+    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
         try:
             self._client.cancel_loader_job(loadId=ref.job_id)
         except ClientError as error:
             if error_code(error) != NOT_FOUND:
                 return CancelResult(Outcome.FAILED, error=error_text(error))
             # 404 means "does not exist or not active": a Get tells the two apart.
-            try:
-                state = self.describe(ref)
-            except (ClientError, BotoCoreError) as get_error:
-                return CancelResult(Outcome.FAILED, error=f"{error_text(error)}; then {error_text(get_error)}")
-            if state.status is None:
-                return CancelResult(Outcome.NOT_FOUND)
-            if not state.outstanding:
-                return CancelResult(Outcome.ALREADY_FINISHED, status=state.status)
-            return CancelResult(Outcome.FAILED, status=state.status, error=error_text(error))
+            return decide_after_refusal(self.describe, ref, error)
         except BotoCoreError as error:
             return CancelResult(Outcome.FAILED, error=error_text(error))
         return CancelResult(Outcome.CANCELLED)
