@@ -237,10 +237,13 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0915 - one document, top to bo
         f"`tests/guard/test_guard_fuzz.py` asked for {fz['examples']} Hypothesis-generated custom-resource events, valid"
     )
     add(
-        f"and malformed (random seed), and checked {fz.get('checked', 0)}: {'passed' if fz['passed'] else 'FAILED'} in {fz['seconds']:.0f} s ({fz['summary']}). Every event got"
+        f"and malformed (random seed), and checked {fz.get('checked', 0)}: {'passed' if fz['passed'] else 'FAILED'} in {fz['seconds']:.0f} s ({fz['summary']})."
     )
-    add("exactly one well-formed response, and no Delete answered FAILED without FailOnError. `make test` runs")
-    add("the same test with 120 events.")
+    if fz["passed"]:
+        add("Every event got exactly one well-formed response, and no Delete answered FAILED without FailOnError.")
+    else:
+        add("**A property failed**; the failing example is below.")
+    add("`make test` runs the same test with 120 events (fixed seed).")
     if fz.get("tail"):
         add("")
         add("```")

@@ -83,11 +83,12 @@ def events(draw: st.DrawFn, neptune_url: str) -> dict[str, Any]:
 
 
 def _fail_on_error(event: dict[str, Any]) -> bool:
-    value = (
-        (event.get("ResourceProperties") or {}).get("FailOnError")
-        if isinstance(event.get("ResourceProperties"), dict)
-        else None
-    )
+    """FailOnError as CloudFormation users can write it: "true"/"yes"/"1"/"on" (any case), or a
+    JSON true; anything unreadable counts as false."""
+    props = event.get("ResourceProperties")
+    value = props.get("FailOnError") if isinstance(props, dict) else None
+    if isinstance(value, bool):
+        return value
     return isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "on")
 
 
