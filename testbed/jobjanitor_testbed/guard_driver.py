@@ -57,6 +57,7 @@ class Delivery:
     response: ReceivedResponse | None
     ticks: int = 0
     all_responses: list[ReceivedResponse] = field(default_factory=list)
+    rules_seen: list[str] = field(default_factory=list)
 
     @property
     def body(self) -> dict[str, Any]:
@@ -98,15 +99,17 @@ def deliver(
     """Invoke the handler; while a polling rule exists, fire its target as EventBridge would."""
     invoke(event, timeout=timeout, function=function)
     ticks = 0
+    rules_seen: list[str] = []
     events = boto3.client("events")
     while not receiver.responses(event["RequestId"]) and ticks < max_ticks:
         rules = polling_rules()
         if not rules:
             break
+        rules_seen.append(rules[0]["Name"])
         targets = events.list_targets_by_rule(Rule=rules[0]["Name"])["Targets"]
         if len(targets) != 1 or not targets[0]["Arn"].endswith(f":function:{function}"):
             raise AssertionError(f"unexpected polling targets: {targets}")
         invoke(json.loads(targets[0]["Input"]), timeout=timeout, function=function)
         ticks += 1
     responses = receiver.responses(event["RequestId"])
-    return Delivery(event, responses[0] if responses else None, ticks, responses)
+    return Delivery(event, responses[0] if responses else None, ticks, responses, rules_seen)

@@ -199,6 +199,9 @@ def test_long_wait_hands_over_to_polling_and_cleans_up(guard_env: Any, receiver:
     delete = deliver(make_event("Delete", properties, receiver, stack=stack, physical_id=pid), receiver, timeout=14)
     body = assert_contract(delete)
     assert delete.ticks >= 1, "the wait should have continued through polling"
+    # Named so the template can scope events:* to rule/jobjanitor-poll-*.
+    assert delete.rules_seen
+    assert all(name.startswith("jobjanitor-poll-") for name in delete.rules_seen)
     assert body["Status"] == "SUCCESS", body
     assert "DeadlineEpoch" not in body["Data"]
     assert not any(k.startswith("CrHelper") for k in body["Data"])

@@ -49,6 +49,9 @@ FAILED = "FAILED"
 RESPONSE_RESERVE_SECONDS = 12.0
 # The last-resort timer fires this long before the Lambda deadline (crhelper: 0.5 s).
 TIMER_RESERVE_SECONDS = 4.0
+# Polling rules are named with this prefix (crhelper: the consumer's logical id), so the
+# template can grant events:* on rule/jobjanitor-poll-* and nothing else.
+POLL_RULE_PREFIX = "jobjanitor-poll-"
 
 
 def failed_create_id(event: dict[str, Any]) -> str:
@@ -140,6 +143,18 @@ class GuardResource(CfnResource):  # typed through typings/crhelper (crhelper sh
         if self.PhysicalResourceId or self.Status == FAILED:
             self._remove_polling()
             self._send_response = True
+
+    def _put_rule(self) -> str:
+        # crhelper names the rule <consumer's LogicalResourceId><8 random>: no IAM policy of ours
+        # could predict that name. Same rule otherwise (rate, enabled, default bus).
+        unit = "minute" if self._polling_interval == 1 else "minutes"
+        response = self._events_client.put_rule(
+            Name=f"{POLL_RULE_PREFIX}{self._rand_string(16)}",
+            ScheduleExpression=f"rate({self._polling_interval} {unit})",
+            State="ENABLED",
+            Description=f"jobjanitor guard polling: {self.LogicalResourceId} in {self.StackId}"[:512],
+        )
+        return str(response["RuleArn"])
 
     def _remove_polling(self) -> None:
         """Remove the rule, its target and the permission: each step best-effort."""
