@@ -25,6 +25,7 @@ boto3 is imported lazily: importing this module costs nothing at cold start.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -175,3 +176,19 @@ def build_clients(
         clients.glue = glue
         clients.glue_region = glue.meta.region_name
     return clients
+
+
+class ClientCache:
+    """Clients kept for a Lambda execution environment (or a CLI run): creating them costs tens
+    of milliseconds each, and boto3 clients are thread-safe. Keyed by what decides them."""
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[object, ...], Clients] = {}
+        self._lock = threading.Lock()
+
+    def for_policy(self, policy: Policy) -> Clients:
+        key = (policy.neptune_endpoint, policy.glue_region, policy.concurrency, policy.kinds)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = build_clients(policy)
+            return self._clients[key]

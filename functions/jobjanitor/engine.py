@@ -130,6 +130,7 @@ def sweep(
     """Discover, select, cancel (``would_cancel`` on a dry run), then wait if ``policy.wait``
     (at most ``policy.max_wait`` seconds, and never past ``deadline``). ``first_seen`` dates
     jobs whose service gives no start time, for ``min_age`` (see :mod:`jobjanitor.ages`)."""
+    clients = clients if clients is not None else build_clients(policy)  # once, for both phases
     report = cancel_in_scope(policy, deadline=deadline, clients=clients, progress=progress, first_seen=first_seen)
     if policy.wait and not policy.dry_run:
         report = wait_for(

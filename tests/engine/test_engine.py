@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from jobjanitor import engine
-from jobjanitor.clients import Clients
+from jobjanitor.clients import ClientCache, Clients
 from jobjanitor.engine import Deadline, JobEvent, PhaseEvent
 from jobjanitor.model import JobKindName, Outcome, SkipReason
 from jobjanitor.policy import Policy
@@ -397,3 +398,29 @@ def test_glue_runs_are_cancelled_without_a_describe_each(
     # GetMLTaskRuns already returned each run's status and start time.
     assert bed.aws_log.count(operation="GetMLTaskRun") == 0
     assert bed.aws_log.count(operation="CancelMLTaskRun") == 5
+
+
+def test_a_sweep_builds_its_clients_once(
+    aws_env: TestBed, make_policy: Callable[..., Policy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[Policy] = []
+    real = engine.build_clients
+
+    def counting(policy: Policy, **kwargs: Any) -> Clients:
+        built.append(policy)
+        return real(policy, **kwargs)
+
+    monkeypatch.setattr(engine, "build_clients", counting)
+    aws_env.neptune.seed_ml_job("modeltraining", "jj-once", status="InProgress")
+    report = engine.sweep(make_policy(kinds="neptune-ml-training"), deadline=Deadline.after(30))
+    assert by_id(report)["jj-once"].outcome is Outcome.CANCELLED
+    assert len(built) == 1  # cancel and wait share them
+
+
+def test_client_cache_keeps_clients_per_target(aws_env: TestBed, make_policy: Callable[..., Policy]) -> None:
+    cache = ClientCache()
+    policy = make_policy(kinds="neptune-ml-training")
+    assert cache.for_policy(policy) is cache.for_policy(dataclasses.replace(policy, max_wait=5))
+    elsewhere = make_policy(kinds="neptune-ml-training", neptune_endpoint="http://127.0.0.1:9")
+    assert cache.for_policy(elsewhere) is not cache.for_policy(policy)
+    assert cache.for_policy(elsewhere).neptune is not None

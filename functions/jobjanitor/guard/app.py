@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from jobjanitor.clients import ClientCache
 from jobjanitor.guard.config import fail_on_error_of
 from jobjanitor.guard.idempotency import IdempotentCancel
 from jobjanitor.guard.logic import Guard
@@ -24,7 +25,8 @@ class GuardApp:
     def __init__(self) -> None:
         self.resource = GuardResource(polling_interval_minutes=int(os.environ.get("JOBJANITOR_POLL_MINUTES", "1")))
         table = os.environ.get("IDEMPOTENCY_TABLE_NAME")
-        self.idempotency = IdempotentCancel(table, progress=log_progress) if table else None
+        clients = ClientCache()  # kept for this execution environment: every phase and tick reuses them
+        self.idempotency = IdempotentCancel(table, clients=clients, progress=log_progress) if table else None
         if self.idempotency is None:
             logger.warning("IDEMPOTENCY_TABLE_NAME is not set: duplicate deliveries may cancel twice")
         self.guard = Guard(
@@ -32,6 +34,7 @@ class GuardApp:
             cancel_once=self.idempotency,
             progress=log_progress,
             on_report=lambda report: publish_report(report, source="guard"),
+            clients=clients,
         )
 
     def handle(self, event: Any, context: Any) -> None:

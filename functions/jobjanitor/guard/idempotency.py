@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from jobjanitor import engine
+from jobjanitor.clients import ClientCache
 from jobjanitor.deadline import Deadline
 from jobjanitor.policy import Policy
 from jobjanitor.report import Report
@@ -51,7 +52,8 @@ class _Incomplete(Exception):
 
 
 class IdempotentCancel:
-    def __init__(self, table_name: str, *, progress: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, table_name: str, *, clients: ClientCache, progress: Callable[[Any], None] | None = None) -> None:
+        self._clients = clients
         self.config = IdempotencyConfig(
             event_key_jmespath="[StackId, RequestId]",
             raise_on_no_idempotency_key=True,
@@ -61,7 +63,9 @@ class IdempotentCancel:
         persistence = DynamoDBPersistenceLayer(table_name=table_name)
 
         def cancel_step(*, request: dict[str, str], policy: Policy, deadline: Deadline) -> dict[str, Any]:
-            report = engine.cancel_in_scope(policy, deadline=deadline, progress=self._progress)
+            report = engine.cancel_in_scope(
+                policy, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
+            )
             if report.failures or report.errors:
                 raise _Incomplete(report)
             return report.to_dict()
@@ -86,8 +90,12 @@ class IdempotentCancel:
             return incomplete.report
         except IdempotencyAlreadyInProgressError:
             log.warning("duplicate delivery while the first is cancelling: waiting without cancelling")
-            return engine.wait_for_scope(policy, deadline=deadline, progress=self._progress)
+            return engine.wait_for_scope(
+                policy, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
+            )
         except IdempotencyPersistenceLayerError as exc:
             self.persistence_faults += 1
             log.error("idempotency table unavailable; cancelling without it: %s", exc)
-            return engine.cancel_in_scope(policy, deadline=deadline, progress=self._progress)
+            return engine.cancel_in_scope(
+                policy, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
+            )

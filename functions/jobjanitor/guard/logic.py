@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from jobjanitor import engine
+from jobjanitor.clients import ClientCache
 from jobjanitor.deadline import Deadline
 from jobjanitor.errors import ConfigError
 from jobjanitor.guard.config import GuardConfig, fail_on_error_of, physical_id
@@ -54,9 +55,11 @@ class Guard:
         progress: ProgressSink | None = None,
         on_report: ReportSink | None = None,
         poll_tick_seconds: float = POLL_TICK_SECONDS,
+        clients: ClientCache | None = None,
     ) -> None:
         self.resource = resource
-        self._cancel_once = cancel_once or _cancel_without_idempotency
+        self._clients = clients or ClientCache()
+        self._cancel_once = cancel_once or self._cancel_without_idempotency
         self._progress = progress
         self._on_report = on_report
         self._poll_tick_seconds = poll_tick_seconds
@@ -91,7 +94,8 @@ class Guard:
         if not config.preflight:
             return
         seconds = min(PREFLIGHT_SECONDS, self.resource.work_deadline_seconds())
-        report = engine.list_jobs(config.policy, deadline=Deadline.after(seconds))
+        policy = config.policy
+        report = engine.list_jobs(policy, deadline=Deadline.after(seconds), clients=self._clients.for_policy(policy))
         if report.errors:
             raise GuardError(f"Preflight failed: {report.errors[0]}")
         self.resource.Data = {"Outstanding": str(sum(1 for r in report.results if r.outstanding))}
@@ -115,7 +119,8 @@ class Guard:
         overall_deadline = time.time() + config.max_wait_seconds
         deadline = Deadline.after(min(config.max_wait_seconds, self.resource.work_deadline_seconds()))
         cancelled = self._cancel_once(event, config.policy, deadline)
-        report = engine.wait_for(cancelled, config.policy, deadline=deadline, progress=self._progress)
+        clients = self._clients.for_policy(config.policy)
+        report = engine.wait_for(cancelled, config.policy, deadline=deadline, clients=clients, progress=self._progress)
         self._report(report)
         left = overall_deadline - time.time()
         if report.still_running and left > MIN_HANDOVER_SECONDS and self.resource.polling_available:
@@ -132,7 +137,10 @@ class Guard:
         overall_deadline = float(carried.get(DATA_DEADLINE, 0))
         budget = min(overall_deadline - time.time(), self.resource.work_deadline_seconds(), self._poll_tick_seconds)
         report = engine.wait_for_scope(
-            config.policy, deadline=Deadline.after(max(0.0, budget)), progress=self._progress
+            config.policy,
+            deadline=Deadline.after(max(0.0, budget)),
+            clients=self._clients.for_policy(config.policy),
+            progress=self._progress,
         )
         if report.still_running and time.time() < overall_deadline:
             log.info("still stopping; next tick", extra={"still_running": len(report.still_running)})
@@ -160,6 +168,11 @@ class Guard:
             return SUCCESS, ""
         reason = describe_problems(report)
         return (FAILED if config.fail_on_error else SUCCESS), reason
+
+    def _cancel_without_idempotency(self, event: Mapping[str, Any], policy: Policy, deadline: Deadline) -> Report:
+        return engine.cancel_in_scope(
+            policy, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
+        )
 
     def _report(self, report: Report) -> None:
         if self._on_report is not None:
@@ -191,10 +204,6 @@ def _data(report: Report) -> dict[str, str]:
 
 def _wait_data(report: Report) -> dict[str, str]:
     return {"StillRunning": str(len(report.still_running))}
-
-
-def _cancel_without_idempotency(event: Mapping[str, Any], policy: Policy, deadline: Deadline) -> Report:
-    return engine.cancel_in_scope(policy, deadline=deadline)
 
 
 def idempotency_table() -> str | None:

@@ -30,6 +30,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 
 from jobjanitor import engine
 from jobjanitor.ages import DynamoDBFirstSeen, FirstSeen
+from jobjanitor.clients import ClientCache
 from jobjanitor.config import parse_kinds, parse_list
 from jobjanitor.deadline import Deadline
 from jobjanitor.errors import ConfigError
@@ -52,6 +53,7 @@ STACK_TAGS = ("neptune-endpoint", "job-id-prefix", "glue-transforms", "kinds")
 class Sweeper:
     def __init__(self, config: SweeperConfig, *, first_seen: FirstSeen | None = None) -> None:
         self.config = config
+        self.clients = ClientCache()  # kept for this execution environment
         self.first_seen = first_seen
         if first_seen is None and config.table_name:
             self.first_seen = DynamoDBFirstSeen(config.table_name)
@@ -92,7 +94,13 @@ class Sweeper:
             return {"status": "duplicate-in-progress", "key": trigger.key}
 
     def _sweep(self, *, trigger: dict[str, str], policy: Policy, deadline: Deadline) -> dict[str, Any]:
-        report = engine.sweep(policy, deadline=deadline, progress=log_progress, first_seen=self.first_seen)
+        report = engine.sweep(
+            policy,
+            deadline=deadline,
+            clients=self.clients.for_policy(policy),
+            progress=log_progress,
+            first_seen=self.first_seen,
+        )
         publish_report(report, source=f"sweeper-{trigger['kind']}", target=_target(policy))
         return result_of(trigger, policy, report)
 
