@@ -11,7 +11,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 import jobjanitor.guard.app as guard_app
@@ -66,6 +66,28 @@ def create(testbed: Any, receiver: ResponseReceiver, properties: dict[str, Any],
     body = assert_contract(deliver(make_event("Create", properties, receiver, stack=stack), receiver))
     assert body["Status"] == "SUCCESS", body
     return body
+
+
+class Guarded(NamedTuple):
+    """A stack with jobs of every kind and a created guard over them."""
+
+    neptune: Any
+    glue: Any
+    jobs: sc.Scenario
+    stack: str
+    properties: dict[str, Any]
+    pid: str
+
+
+def guarded(
+    testbed: Any, receiver: ResponseReceiver, *, per_kind: int = 1, out_of_scope_per_kind: int = 0, **extra: str
+) -> Guarded:
+    neptune, glue = clients(testbed)
+    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=per_kind, out_of_scope_per_kind=out_of_scope_per_kind)
+    stack = stack_id()
+    properties = props(testbed, jobs, **extra)
+    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    return Guarded(neptune, glue, jobs, stack, properties, pid)
 
 
 def test_delete_stops_every_in_scope_job_and_leaves_the_rest(guard_env: Any, receiver: ResponseReceiver) -> None:
@@ -190,11 +212,7 @@ def test_preflight_fails_create_when_neptune_does_not_answer(guard_env: Any, rec
 def test_long_wait_hands_over_to_polling_and_cleans_up(guard_env: Any, receiver: ResponseReceiver) -> None:
     testbed = guard_env
     testbed.lifecycle.stop_delay = 4.0
-    neptune, glue = clients(testbed)
-    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=1, out_of_scope_per_kind=0)
-    stack = stack_id()
-    properties = props(testbed, jobs)
-    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    neptune, glue, jobs, stack, properties, pid = guarded(testbed, receiver)
     # A 14 s Lambda leaves ~2 s of work per invocation: the wait must continue in ticks.
     delete = deliver(make_event("Delete", properties, receiver, stack=stack, physical_id=pid), receiver, timeout=14)
     body = assert_contract(delete)
@@ -212,11 +230,9 @@ def test_long_wait_hands_over_to_polling_and_cleans_up(guard_env: Any, receiver:
 def test_deadline_with_jobs_still_stopping(guard_env: Any, receiver: ResponseReceiver, fail_on_error: str) -> None:
     testbed = guard_env
     testbed.lifecycle.stop_delay = 600.0
-    neptune, glue = clients(testbed)
-    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=1, out_of_scope_per_kind=0)
-    stack = stack_id()
-    properties = props(testbed, jobs, MaxWaitSeconds="2", FailOnError=fail_on_error)
-    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    neptune, glue, jobs, stack, properties, pid = guarded(
+        testbed, receiver, per_kind=1, out_of_scope_per_kind=0, MaxWaitSeconds="2", FailOnError=fail_on_error
+    )
     body = assert_contract(deliver(make_event("Delete", properties, receiver, stack=stack, physical_id=pid), receiver))
     assert body["Status"] == ("FAILED" if fail_on_error == "true" else "SUCCESS")
     assert "still running" in body["Reason"], body["Reason"]
@@ -226,11 +242,7 @@ def test_deadline_with_jobs_still_stopping(guard_env: Any, receiver: ResponseRec
 
 def test_delete_under_a_throttling_storm_still_stops_everything(guard_env: Any, receiver: ResponseReceiver) -> None:
     testbed = guard_env
-    neptune, glue = clients(testbed)
-    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=2, out_of_scope_per_kind=1)
-    stack = stack_id()
-    properties = props(testbed, jobs)
-    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    neptune, glue, jobs, stack, properties, pid = guarded(testbed, receiver, per_kind=2, out_of_scope_per_kind=1)
     testbed.faults_neptune.set(throttle_rate=0.4, error_rate=0.1, seed=7)
     testbed.faults_aws.set(throttle_rate=0.3, seed=8)
     delivery = deliver(make_event("Delete", properties, receiver, stack=stack, physical_id=pid), receiver)
@@ -263,11 +275,7 @@ def test_delete_with_neptune_down(guard_env: Any, receiver: ResponseReceiver, fa
 
 def test_duplicate_delivery_does_not_sweep_twice_and_is_answered(guard_env: Any, receiver: ResponseReceiver) -> None:
     testbed = guard_env
-    neptune, glue = clients(testbed)
-    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=1, out_of_scope_per_kind=0)
-    stack = stack_id()
-    properties = props(testbed, jobs)
-    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    _neptune, _glue, jobs, stack, properties, pid = guarded(testbed, receiver)
     event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
     first = assert_contract(deliver(event, receiver))
     cancels = [e for e in testbed.neptune_log.entries() if e.method == "DELETE"]
@@ -316,11 +324,7 @@ def test_delete_reports_in_metrics_and_logs(
     guard_env: Any, receiver: ResponseReceiver, capfd: pytest.CaptureFixture[str]
 ) -> None:
     testbed = guard_env
-    neptune, glue = clients(testbed)
-    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=1, out_of_scope_per_kind=0)
-    stack = stack_id()
-    properties = props(testbed, jobs)
-    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    _neptune, _glue, jobs, stack, properties, pid = guarded(testbed, receiver)
     capfd.readouterr()
     event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
     # Powertools' handler holds the stdout of import time; read what it writes now.
@@ -347,11 +351,7 @@ def test_polling_setup_failing_half_way_leaves_nothing_behind(
 ) -> None:
     testbed = guard_env
     testbed.lifecycle.stop_delay = 600.0
-    neptune, glue = clients(testbed)
-    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=1, out_of_scope_per_kind=0)
-    stack = stack_id()
-    properties = props(testbed, jobs)
-    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    neptune, glue, jobs, stack, properties, pid = guarded(testbed, receiver)
     # crhelper's rule is created (Events works), then AddPermission fails (Lambda unreachable).
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")
     monkeypatch.setattr(guard_app, "_app", None)
@@ -368,11 +368,7 @@ def test_concurrent_duplicate_neither_cancels_twice_nor_goes_unanswered(
     guard_env: Any, receiver: ResponseReceiver, caplog: pytest.LogCaptureFixture
 ) -> None:
     testbed = guard_env
-    neptune, glue = clients(testbed)
-    jobs = sc.start_jobs(neptune, glue, prefix=PREFIX, per_kind=1, out_of_scope_per_kind=0)
-    stack = stack_id()
-    properties = props(testbed, jobs)
-    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    neptune, glue, jobs, stack, properties, pid = guarded(testbed, receiver)
     event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
     testbed.faults_neptune.set(latency=0.3)  # the first delivery is still cancelling when the second arrives
     # Two execution environments, as Lambda would run two deliveries at once.
