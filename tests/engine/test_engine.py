@@ -187,6 +187,7 @@ def test_list_jobs_decides_without_cancelling(
 ) -> None:
     bed = aws_env
     seed_everything(bed, transform)
+    bed.lifecycle.stop_delay = 600.0  # still stopping whenever the engine looks, however loaded the machine
     bed.neptune.seed_ml_job("modeltransform", "jj-stopping", status="Stopping")
     policy = make_policy(kinds="all", glue_transform_ids=transform, job_id_prefix="jj-")
     report = engine.list_jobs(policy, deadline=Deadline.after(30), clients=make_clients(policy))
@@ -286,6 +287,9 @@ def test_cancel_then_wait_for_and_wait_for_scope(
     aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
 ) -> None:
     bed = aws_env
+    # Long enough that "already-stopping" is still stopping when the cancel pass looks, even
+    # on a loaded machine, and short enough that the wait sees it stop.
+    bed.lifecycle.stop_delay = 3.0
     bed.neptune.seed_ml_job("dataprocessing", "dp", status="InProgress")
     bed.neptune.seed_ml_job("modeltransform", "already-stopping", status="Stopping")
     policy = make_policy(kinds="neptune-ml-dataprocessing,neptune-ml-transform")

@@ -185,6 +185,7 @@ def test_glue_cancel_outcomes(
 
 
 def test_glue_discovers_outstanding_runs_only(aws_env: TestBed, glue_kind: object, transform: str) -> None:
+    aws_env.lifecycle.stop_delay = 600.0  # the STOPPING run stays so while it is listed
     starting = moto_glue.seed_task_run(transform, status="STARTING")
     running = moto_glue.seed_task_run(transform, status="RUNNING")
     stopping = moto_glue.seed_task_run(transform, status="STOPPING")
