@@ -68,6 +68,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     scope.add_argument(
         "--older-than", metavar="AGE", help="only jobs started at least this long ago (90s, 15m, 2h, 1d)"
     )
+    scope.add_argument(
+        "--first-seen-table",
+        metavar="TABLE",
+        help="DynamoDB table (partition key id, e.g. the deployed sweeper's) that records when Neptune ML jobs "
+        "were first seen: their API gives no start time, so --older-than ages them from that",
+    )
     scope.add_argument("--id-prefix", metavar="PREFIX", help="only Neptune ML jobs whose id starts so")
     scope.add_argument("--id", action="append", default=[], metavar="ID", help="only these job ids (repeatable)")
     aws = common.add_argument_group("AWS")
@@ -165,12 +171,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{sub.prog}: error: argument {flag}: {error}", file=sys.stderr)
         return EXIT_USAGE
 
+    first_seen = None
+    if args.first_seen_table:
+        from jobjanitor.ages import DynamoDBFirstSeen  # noqa: PLC0415
+
+        first_seen = DynamoDBFirstSeen(args.first_seen_table, client=session.client("dynamodb"))
     progress = None if args.quiet else _progress_printer(sys.stderr)
     deadline = engine.Deadline.after(policy.max_wait + WORK_SECONDS)
     if args.command == "list":
-        report = engine.list_jobs(policy, deadline=deadline, clients=clients)
+        report = engine.list_jobs(policy, deadline=deadline, clients=clients, first_seen=first_seen)
     else:
-        report = engine.sweep(policy, deadline=deadline, clients=clients, progress=progress)
+        report = engine.sweep(policy, deadline=deadline, clients=clients, progress=progress, first_seen=first_seen)
 
     if args.json:
         print(report.to_json(indent=2))

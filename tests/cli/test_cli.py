@@ -6,10 +6,13 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from jobjanitor.ages import DynamoDBFirstSeen
 from jobjanitor.cli import main
+from jobjanitor.model import JobKindName, JobRef
 from jobjanitor_testbed import moto_glue
 from jobjanitor_testbed.scenario import create_transform
 from jobjanitor_testbed.server import TestBed
@@ -128,3 +131,28 @@ def test_subprocess_sweep(aws_env: TestBed, seeded: dict[str, str]) -> None:
     assert "jobjanitor: cancel" in proc.stderr
     assert aws_env.neptune.job("modeltraining", "jj-train").status == "Stopped"
     assert aws_env.aws_log.count(operation="CancelMLTaskRun") == 1
+
+
+def test_older_than_ages_ml_jobs_from_a_first_seen_table(aws_env: TestBed, capsys: pytest.CaptureFixture[str]) -> None:
+    bed = aws_env
+    boto3.client("dynamodb").create_table(
+        TableName="ledger",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    bed.neptune.seed_ml_job("modeltraining", "jj-old", status="InProgress")
+    bed.neptune.seed_ml_job("modeltraining", "jj-new", status="InProgress")
+    # An earlier sweep (the deployed sweeper, say) first saw jj-old two hours ago.
+    old = JobRef(JobKindName.NEPTUNE_ML_TRAINING, "jj-old", bed.neptune_url)
+    DynamoDBFirstSeen("ledger").first_seen(old, datetime.now(UTC) - timedelta(hours=2))
+    argv = ["sweep", "--neptune-endpoint", bed.neptune_url, "--kinds", "neptune-ml-training",
+            "--older-than", "1h", "--no-wait", "--json", "-q"]  # fmt: skip
+    assert main([*argv]) == 0
+    without = {r["job_id"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert without["jj-old"]["skip_reason"] == "age_unknown"
+    assert main([*argv, "--first-seen-table", "ledger"]) == 0
+    results = {r["job_id"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert results["jj-old"]["outcome"] == "cancelled"
+    assert results["jj-new"]["skip_reason"] == "too_young"
+    assert bed.neptune.job("modeltraining", "jj-new").status == "InProgress"
