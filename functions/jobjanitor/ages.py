@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
+from botocore.config import Config
 
 from jobjanitor.model import JobRef
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 KEY_PREFIX = "jobjanitor#first-seen#"
+# The ledger is written on every sweep: ride out throttling like the service clients do.
+_RETRIES = Config(retries={"mode": "standard", "total_max_attempts": 8})
 # Keep an entry well past any sensible max age; DynamoDB's TTL removes it after.
 DEFAULT_TTL = timedelta(days=30)
 
@@ -43,7 +46,7 @@ class DynamoDBFirstSeen:
 
     def __init__(self, table_name: str, *, client: DynamoDBClient | None = None, ttl: timedelta = DEFAULT_TTL) -> None:
         self.table_name = table_name
-        self._client: Any = client if client is not None else boto3.client("dynamodb")
+        self._client: Any = client if client is not None else boto3.client("dynamodb", config=_RETRIES)
         self.ttl = ttl
 
     def key(self, ref: JobRef) -> str:

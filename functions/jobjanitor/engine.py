@@ -189,6 +189,10 @@ def wait_for_scope(
         return run.wait(run.select(action="watch"))
 
 
+class _LedgerError(Exception):
+    """The first-seen ledger could not date a job."""
+
+
 # -- the run -----------------------------------------------------------------------------
 class _Run:
     def __init__(
@@ -314,7 +318,7 @@ class _Run:
                 decided[i] = future.result()
         return decided
 
-    def _decide(self, ref: JobRef, now: datetime, action: str | None) -> JobResult:
+    def _decide(self, ref: JobRef, now: datetime, action: str | None) -> JobResult:  # noqa: PLR0911 - one return per decision
         kind = self._kinds[ref.kind]
         try:
             # A second chance (see _second_chances) describes afresh: the listed state is used once.
@@ -323,7 +327,14 @@ class _Run:
             text = f"describe failed: {error_text(error)}"
             self.emit(JobEvent(ref.kind, ref.job_id, "describe", Outcome.FAILED.value, error=text))
             return JobResult(ref, Outcome.FAILED, error=text, outstanding=True)
-        skip = self._skip_reason(state, now)
+        try:
+            skip = self._skip_reason(state, now)
+        except _LedgerError as error:
+            # An in-scope job that cannot be dated is a failure to report (and to retry in a
+            # second pass), never a silent skip.
+            text = f"first-seen ledger failed: {error}"
+            self.emit(JobEvent(ref.kind, ref.job_id, "describe", Outcome.FAILED.value, state.status, text))
+            return JobResult(ref, Outcome.FAILED, state.status, state.status, error=text, outstanding=True)
         if skip is not None:
             return JobResult(
                 ref,
@@ -363,9 +374,8 @@ class _Run:
             return None
         try:
             return self._first_seen.first_seen(ref, now)
-        except Exception as error:  # the ledger is bookkeeping: its failure only leaves the age unknown
-            log.warning("first-seen ledger failed for %s %s: %s", ref.kind, ref.job_id, error_text(error))
-            return None
+        except Exception as error:  # any ledger fault: the job cannot be dated this pass
+            raise _LedgerError(error_text(error)) from error
 
     def _cancel(self, kind: JobKind, base: JobResult) -> JobResult:
         ref = base.ref

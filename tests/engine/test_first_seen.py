@@ -65,12 +65,15 @@ def test_ml_jobs_are_aged_from_their_first_sighting(
     assert abs((first - now).total_seconds()) < 60
 
 
-def test_a_failing_ledger_leaves_the_age_unknown(
+def test_a_failing_ledger_is_a_reported_failure_not_a_skip(
     aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
 ) -> None:
     aws_env.neptune.seed_ml_job("modeltransform", "jj-x", status="InProgress")
     policy = make_policy(kinds="neptune-ml-transform", min_age="1h", wait="false")
     missing = DynamoDBFirstSeen("no-such-table")
     report = engine.sweep(policy, deadline=Deadline.after(30), clients=make_clients(policy), first_seen=missing)
-    assert outcomes(report)["jj-x"] == (Outcome.SKIPPED, SkipReason.AGE_UNKNOWN)
+    result = {r.ref.job_id: r for r in report.results}["jj-x"]
+    assert result.outcome is Outcome.FAILED
+    assert "first-seen ledger failed" in (result.error or "")
+    assert not report.ok
     assert aws_env.neptune.job("modeltransform", "jj-x").status == "InProgress"
