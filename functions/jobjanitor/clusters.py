@@ -1,0 +1,176 @@
+"""The Neptune clusters an install serves: configured by name, resolved with the Neptune API.
+
+An install (one jobjanitor stack) serves the clusters listed in ``JOBJANITOR_NEPTUNE_CLUSTERS``:
+their DB cluster identifiers (``graph-prod``) or resource ids (``cluster-ABCD...``, what the
+``neptune-db`` IAM grants name). :func:`configured_clusters` resolves the list with
+``DescribeDBClusters`` (engine ``neptune``) and ``DescribeDBInstances`` into
+:class:`NeptuneCluster` values carrying every data-API endpoint of each cluster: the cluster
+(writer) endpoint, the reader endpoint and each instance's endpoint. Those endpoints are the
+only ones the guard and the sweeper accept (:func:`cluster_for_endpoint`); a blank, unknown or
+ambiguous entry is a :class:`ConfigError` naming the variable, never "no filter".
+
+Neptune's management API is RDS's (``boto3.client("neptune")``; IAM actions
+``rds:DescribeDBClusters`` and ``rds:DescribeDBInstances``). Lists are paginated with
+botocore's paginators.
+
+Endpoints are compared by host and port (hosts case-insensitively): whether a scheme is
+acceptable (https, or a local stand-in listed in ``JOBJANITOR_ALLOWED_ENDPOINTS``) is the
+endpoint check's business (:mod:`jobjanitor.endpoints`), not this module's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from jobjanitor.errors import ConfigError
+
+__all__ = [
+    "ALLOWED_ENDPOINTS_ENV",
+    "CLUSTERS_ENV",
+    "NeptuneCluster",
+    "cluster_for_endpoint",
+    "configured_clusters",
+    "host_port",
+    "parse_cluster_list",
+]
+
+CLUSTERS_ENV = "JOBJANITOR_NEPTUNE_CLUSTERS"
+# Local stand-ins (the test bed) are reached over http at these exact scheme://host:port.
+ALLOWED_ENDPOINTS_ENV = "JOBJANITOR_ALLOWED_ENDPOINTS"
+DEFAULT_PORT = 8182
+ENGINE = "neptune"
+
+# DbClusterResourceId: "cluster-" and upper-case letters and digits. Identifiers are stored in
+# lower case, so the two forms cannot be confused.
+_RESOURCE_ID = re.compile(r"^cluster-[A-Z0-9]+$")
+# DBClusterIdentifier: 1-63 letters, digits or hyphens, a letter first, no trailing hyphen or "--".
+_IDENTIFIER = re.compile(r"^[A-Za-z](?:[A-Za-z0-9]|-(?!-)){0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class NeptuneCluster:
+    identifier: str  # DBClusterIdentifier
+    resource_id: str  # DbClusterResourceId, cluster-XXXX (what IAM grants name)
+    endpoints: tuple[str, ...]  # https://host:port: the cluster, reader and instance endpoints
+
+    @property
+    def writer_endpoint(self) -> str:
+        """The cluster endpoint: where jobs are listed and cancelled (a reader refuses cancels)."""
+        return self.endpoints[0]
+
+    def data_endpoint(self, env: Mapping[str, str] | None = None) -> str:
+        """The URL a data-API client should use for this cluster: its writer endpoint, or the
+        allow-listed local stand-in (``JOBJANITOR_ALLOWED_ENDPOINTS``) at the same host:port."""
+        allowed = (env if env is not None else os.environ).get(ALLOWED_ENDPOINTS_ENV, "")
+        writer = host_port(self.writer_endpoint)
+        for candidate in (item.strip() for item in allowed.split(",")):
+            if candidate and host_port(candidate) == writer:
+                return candidate.rstrip("/")
+        return self.writer_endpoint
+
+
+def parse_cluster_list(value: str | None) -> tuple[str, ...]:
+    """The entries of ``JOBJANITOR_NEPTUNE_CLUSTERS``: unset or empty gives ``()`` (no Neptune);
+    a blank entry, or one that is neither an identifier nor a resource id, is an error."""
+    if value is None or not value.strip():
+        return ()
+    entries: list[str] = []
+    for raw in value.split(","):
+        entry = raw.strip()
+        if not entry:
+            raise ConfigError(CLUSTERS_ENV, f"blank entry in {value!r} (a comma list of cluster identifiers or ids)")
+        if not (_RESOURCE_ID.match(entry) or _IDENTIFIER.match(entry)):
+            raise ConfigError(
+                CLUSTERS_ENV,
+                f"{entry!r} is neither a DB cluster identifier nor a cluster resource id (cluster-XXXX)",
+            )
+        if entry not in entries:
+            entries.append(entry)
+    return tuple(entries)
+
+
+def configured_clusters(neptune_client: Any, value: str | None = None) -> tuple[NeptuneCluster, ...]:
+    """Resolve ``value`` (default: the ``JOBJANITOR_NEPTUNE_CLUSTERS`` environment variable)
+    with ``neptune_client`` (``boto3.client("neptune")``). Unknown entries, and entries naming a
+    cluster that is not a Neptune cluster, raise :class:`ConfigError`; AWS faults propagate."""
+    if value is None:
+        value = os.environ.get(CLUSTERS_ENV)
+    entries = parse_cluster_list(value)
+    if not entries:
+        return ()
+    by_entry: dict[str, dict[str, Any]] = {}
+    paginator = neptune_client.get_paginator("describe_db_clusters")
+    for page in paginator.paginate(Filters=[{"Name": "engine", "Values": [ENGINE]}]):
+        for cluster in page.get("DBClusters", []):
+            if cluster.get("Engine") != ENGINE:
+                continue  # the Neptune API also answers for RDS clusters
+            for entry in entries:
+                if entry in (cluster.get("DbClusterResourceId"), cluster.get("DBClusterIdentifier")) or (
+                    not _RESOURCE_ID.match(entry) and entry.lower() == str(cluster.get("DBClusterIdentifier"))
+                ):
+                    by_entry[entry] = cluster
+    unknown = [entry for entry in entries if entry not in by_entry]
+    if unknown:
+        raise ConfigError(
+            CLUSTERS_ENV,
+            f"no Neptune cluster {unknown[0]!r} in this account and region "
+            "(DescribeDBClusters knows no such identifier or resource id)",
+        )
+    chosen: dict[str, dict[str, Any]] = {}
+    for cluster in by_entry.values():
+        chosen.setdefault(str(cluster["DBClusterIdentifier"]), cluster)
+    instances = _instance_endpoints(neptune_client, list(chosen))
+    resolved: list[NeptuneCluster] = []
+    for identifier, cluster in chosen.items():
+        port = int(cluster.get("Port") or DEFAULT_PORT)
+        hosts = [cluster.get("Endpoint"), cluster.get("ReaderEndpoint")]
+        endpoints = [_url(str(host), port) for host in hosts if host]
+        endpoints += [e for e in sorted(instances.get(identifier, ())) if e not in endpoints]
+        if not endpoints:
+            raise ConfigError(CLUSTERS_ENV, f"cluster {identifier!r} has no endpoint yet (is it still creating?)")
+        resolved.append(NeptuneCluster(identifier, str(cluster["DbClusterResourceId"]), tuple(endpoints)))
+    return tuple(resolved)
+
+
+def _instance_endpoints(neptune_client: Any, identifiers: list[str]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {identifier: set() for identifier in identifiers}
+    paginator = neptune_client.get_paginator("describe_db_instances")
+    for page in paginator.paginate(Filters=[{"Name": "db-cluster-id", "Values": identifiers}]):
+        for instance in page.get("DBInstances", []):
+            endpoint = instance.get("Endpoint") or {}
+            owner = instance.get("DBClusterIdentifier")
+            if owner in found and endpoint.get("Address"):
+                found[owner].add(_url(str(endpoint["Address"]), int(endpoint.get("Port") or DEFAULT_PORT)))
+    return found
+
+
+def _url(host: str, port: int) -> str:
+    return f"https://{host.lower()}:{port}"
+
+
+def host_port(endpoint: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a URL (host lower-cased, port 8182 when absent); None if unparsable."""
+    try:
+        parts = urlsplit(endpoint.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname.lower(), port or DEFAULT_PORT
+
+
+def cluster_for_endpoint(endpoint: str, clusters: Sequence[NeptuneCluster]) -> NeptuneCluster | None:
+    """The configured cluster ``endpoint`` belongs to (by host and port), or None."""
+    wanted = host_port(endpoint)
+    if wanted is None:
+        return None
+    for cluster in clusters:
+        if any(host_port(candidate) == wanted for candidate in cluster.endpoints):
+            return cluster
+    return None

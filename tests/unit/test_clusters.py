@@ -1,0 +1,157 @@
+"""Configured clusters resolved through the Neptune management API (moto implements it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from jobjanitor.clusters import (
+    CLUSTERS_ENV,
+    NeptuneCluster,
+    cluster_for_endpoint,
+    configured_clusters,
+    parse_cluster_list,
+)
+from jobjanitor.errors import ConfigError
+from jobjanitor_testbed.clusters import create_cluster
+from moto import mock_aws
+
+
+@pytest.fixture
+def neptune(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.client("neptune", region_name="us-east-1")
+
+
+def make_cluster(client: Any, identifier: str, instances: int = 2) -> dict[str, Any]:
+    return create_cluster(client, identifier, instances=instances)
+
+
+def test_identifiers_and_resource_ids_resolve_to_every_endpoint_of_each_cluster(neptune: Any) -> None:
+    a = make_cluster(neptune, "graph-a", instances=2)
+    b = make_cluster(neptune, "graph-b", instances=1)
+    make_cluster(neptune, "graph-c")  # not configured
+
+    clusters = configured_clusters(neptune, f"graph-a, {b['DbClusterResourceId']}")
+
+    assert [c.identifier for c in clusters] == ["graph-a", "graph-b"]
+    first, second = clusters
+    assert first.resource_id == a["DbClusterResourceId"]
+    assert first.writer_endpoint == f"https://{a['Endpoint']}:8182"
+    assert first.endpoints[1] == f"https://{a['ReaderEndpoint']}:8182"
+    instance_hosts = {
+        i["Endpoint"]["Address"]
+        for i in neptune.describe_db_instances()["DBInstances"]
+        if i["DBClusterIdentifier"] == "graph-a"
+    }
+    assert set(first.endpoints[2:]) == {f"https://{h}:8182" for h in instance_hosts}
+    assert len(second.endpoints) == 3
+    assert second.resource_id == b["DbClusterResourceId"]
+
+
+def test_the_environment_variable_is_the_default_and_duplicates_collapse(
+    neptune: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = make_cluster(neptune, "graph-a")
+    monkeypatch.setenv(CLUSTERS_ENV, f"graph-a,{a['DbClusterResourceId']},GRAPH-A")
+    assert [c.identifier for c in configured_clusters(neptune)] == ["graph-a"]
+
+
+def test_unset_or_empty_means_no_clusters(neptune: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CLUSTERS_ENV, raising=False)
+    assert configured_clusters(neptune) == ()
+    assert configured_clusters(neptune, "  ") == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("graph-a,,graph-b", "blank entry"),
+        ("graph-a, ", "blank entry"),
+        ("graph a", "neither"),
+        ("1graph", "neither"),
+        ("arn:aws:rds:us-east-1:123456789012:cluster:graph-a", "neither"),
+    ],
+)
+def test_blank_or_malformed_entries_are_errors_naming_the_variable(value: str, words: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_cluster_list(value)
+    assert caught.value.field == CLUSTERS_ENV
+    assert words in caught.value.message
+
+
+def test_an_unknown_cluster_is_an_error_naming_it(neptune: Any) -> None:
+    make_cluster(neptune, "graph-a")
+    with pytest.raises(ConfigError) as caught:
+        configured_clusters(neptune, "graph-a,graph-zz")
+    assert caught.value.field == CLUSTERS_ENV
+    assert "'graph-zz'" in caught.value.message
+
+
+def test_a_non_neptune_cluster_of_the_same_name_is_not_a_neptune_cluster(neptune: Any) -> None:
+    boto3.client("rds", region_name="us-east-1").create_db_cluster(
+        DBClusterIdentifier="graph-pg", Engine="aurora-postgresql", MasterUsername="u", MasterUserPassword="password1"
+    )
+    with pytest.raises(ConfigError, match="graph-pg"):
+        configured_clusters(neptune, "graph-pg")
+
+
+def test_aws_faults_surface(neptune: Any) -> None:
+    broken = boto3.client("neptune", region_name="us-east-1", endpoint_url="http://127.0.0.1:9", config=_no_retries())
+    with pytest.raises(Exception, match=r"127\.0\.0\.1:9"):
+        configured_clusters(broken, "graph-a")
+
+
+def _no_retries() -> Any:
+    from botocore.config import Config
+
+    return Config(retries={"total_max_attempts": 1}, connect_timeout=1)
+
+
+CLUSTERS = (
+    NeptuneCluster("a", "cluster-AAA", ("https://a.cluster-x.neptune.amazonaws.com:8182", "https://i1.x:8182")),
+    NeptuneCluster("b", "cluster-BBB", ("https://b.cluster-x.neptune.amazonaws.com:8182",)),
+)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("https://a.cluster-x.neptune.amazonaws.com:8182", "a"),
+        ("https://A.Cluster-X.neptune.amazonaws.com:8182/", "a"),
+        ("https://i1.x:8182", "a"),
+        ("https://b.cluster-x.neptune.amazonaws.com", "b"),  # 8182 when absent
+        ("https://b.cluster-x.neptune.amazonaws.com:8183", None),
+        ("https://c.cluster-x.neptune.amazonaws.com:8182", None),
+        ("not a url", None),
+        ("", None),
+    ],
+)
+def test_cluster_for_endpoint_matches_host_and_port(endpoint: str, expected: str | None) -> None:
+    found = cluster_for_endpoint(endpoint, CLUSTERS)
+    assert (found.identifier if found else None) == expected
+
+
+def test_data_endpoint_is_the_writer_unless_a_stand_in_is_allowed_at_its_host_and_port() -> None:
+    cluster = NeptuneCluster("t", "cluster-T", ("https://127.0.0.1:4567", "https://t.ro:8182"))
+    assert cluster.data_endpoint({}) == "https://127.0.0.1:4567"
+    allowed = {"JOBJANITOR_ALLOWED_ENDPOINTS": "http://127.0.0.1:9999, http://127.0.0.1:4567"}
+    assert cluster.data_endpoint(allowed) == "http://127.0.0.1:4567"
+
+
+def test_a_stand_in_cluster_on_the_test_bed_serves_the_emulators_endpoint(aws_env: Any) -> None:
+    from jobjanitor_testbed.clusters import create_stand_in_cluster
+
+    stand_in = create_stand_in_cluster(aws_env.neptune_url, "graph-bed", instances=1)
+    (cluster,) = configured_clusters(boto3.client("neptune"), "graph-bed")
+
+    assert cluster.resource_id == stand_in.resource_id
+    assert cluster_for_endpoint(aws_env.neptune_url, [cluster]) is cluster
+    allowed = {"JOBJANITOR_ALLOWED_ENDPOINTS": aws_env.neptune_url}
+    assert cluster.data_endpoint(allowed) == aws_env.neptune_url
