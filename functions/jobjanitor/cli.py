@@ -1,32 +1,64 @@
 """The ``jobjanitor`` command (also ``python -m jobjanitor``): list and sweep from a laptop or CI.
 
-Exit status: 0 all good; 1 a cancel failed, a listing failed, or jobs were still running at
-the deadline; 2 bad flags (the message names the flag).
+Global flags (output, AWS connection) are accepted before or after the subcommand, as the AWS
+CLI accepts them; the scope flags belong to the subcommand. Exit status: see ``EXIT_STATUS``.
+Nothing here is imported by the Lambda handlers.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import re
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from jobjanitor import __version__
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
 from jobjanitor.policy import DEFAULT_CONCURRENCY, DEFAULT_MAX_WAIT_SECONDS, Policy
 
-if TYPE_CHECKING:
-    from jobjanitor.engine import ProgressEvent
-
-__all__ = ["main"]
+__all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 # Discovery and cancels get this long on top of --max-wait before the run gives up.
 WORK_SECONDS = 300
+# Services a --endpoint-url override may name (Neptune has --neptune-endpoint and --via).
+ENDPOINT_SERVICES = ("glue", "sagemaker", "dynamodb")
+_URL = re.compile(r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$")
+
+EXIT_STATUS = f"""\
+exit status:
+  {EXIT_OK}    everything in scope was done: cancelled (and stopped, unless --no-wait), or listed
+  {EXIT_PROBLEMS}    a listing, describe or cancel failed after retries, a job could not be dated,
+       or jobs were still running at the deadline (the report says which and why)
+  {EXIT_USAGE}    bad flags (the message names the flag); nothing was called
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C): the report of what was done so far is printed;
+       a second Ctrl-C exits at once without it"""
+
+EXAMPLES = """\
+examples:
+  # what would a sweep touch? (read-only)
+  jobjanitor list --neptune-endpoint https://my-db.cluster-abc.us-east-1.neptune.amazonaws.com:8182
+
+  # Neptune ML jobs of one pipeline older than 6 hours, and a Glue transform's task runs: dry run
+  jobjanitor sweep --neptune-endpoint https://my-db.cluster-abc.us-east-1.neptune.amazonaws.com:8182 \\
+      --kinds all --id-prefix ml-pipeline- --glue-transform tfm-0123 --older-than 6h --dry-run
+
+  # cancel, clean up Neptune ML artifacts, wait up to 15 minutes, JSON report (flags go anywhere)
+  jobjanitor --json sweep --neptune-endpoint https://…:8182 --id-prefix ml-pipeline- --clean --max-wait 900
+
+  # from a laptop, through an SSM port forward or SSH tunnel on localhost:8182 (see docs/cli.md)
+  jobjanitor list --neptune-endpoint https://my-db.cluster-abc.us-east-1.neptune.amazonaws.com:8182 \\
+      --via https://localhost:8182 --profile ops --region us-east-1
+
+  # against local stand-ins (e.g. the test bed): every AWS service, or one of them
+  jobjanitor list --endpoint-url http://127.0.0.1:5000 --glue-transform-prefix jj-
+  jobjanitor list --endpoint-url glue=http://127.0.0.1:5000 --glue-transform-prefix jj-"""
 
 # Policy field -> the flag that sets it (ConfigError messages name the flag).
 FLAGS = {
@@ -47,24 +79,101 @@ FLAGS = {
     "concurrency": "--concurrency",
 }
 
+# The global flags: (flags, argparse keywords). Defined once, added to the top-level parser
+# (with defaults) and to each subcommand (dest suffixed, default suppressed), then merged:
+# a flag after the subcommand wins, repeatable flags accumulate from both places.
+_SUB = "__after"
+_GLOBALS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--json",), {"action": "store_true", "help": "print the report as JSON (stdout); progress stays on stderr"}),
+    (("--quiet", "-q"), {"action": "store_true", "help": "nothing on stderr but errors: no progress, no warnings"}),
+    (
+        ("--profile",),
+        {
+            "help": "AWS profile for every AWS call: Glue, SageMaker, DynamoDB, and the SigV4 signature of "
+            "Neptune requests (default: the standard boto3 credential chain)",
+        },
+    ),
+    (
+        ("--region",),
+        {
+            "help": "AWS region for every AWS call: Glue, SageMaker, DynamoDB, and the region Neptune requests "
+            "are signed for (default: the profile's or AWS_REGION/AWS_DEFAULT_REGION)",
+        },
+    ),
+    (
+        ("--endpoint-url",),
+        {
+            "action": "append",
+            "metavar": "[SERVICE=]URL",
+            "help": f"send one service's calls to URL ({', '.join(ENDPOINT_SERVICES)}), or every AWS service's "
+            "without SERVICE= (local stand-ins, tests); repeatable. Neptune: --neptune-endpoint/--via",
+        },
+    ),
+    (
+        ("--neptune-endpoint",),
+        {"metavar": "URL", "help": "the Neptune cluster's endpoint, https://host:8182 (what requests are signed for)"},
+    ),
+    (
+        ("--via",),
+        {
+            "metavar": "URL",
+            "help": "reach --neptune-endpoint through a tunnel at URL (https://localhost:8182): requests go to the "
+            "tunnel, signed and TLS-verified for the cluster's own host name (docs/cli.md)",
+        },
+    ),
+    (
+        ("--neptune-iam-role-arn",),
+        {"metavar": "ARN", "help": "passed as neptuneIamRoleArn on Neptune ML calls"},
+    ),
+)
+
+
+def _add_globals(parser: argparse.ArgumentParser, *, after: bool) -> None:
+    group = parser.add_argument_group("global flags (before or after the subcommand)")
+    for flags, kwargs in _GLOBALS:
+        dest = flags[0].lstrip("-").replace("-", "_")
+        extra: dict[str, Any] = {"dest": dest + _SUB, "default": argparse.SUPPRESS} if after else {"dest": dest}
+        group.add_argument(*flags, **kwargs, **extra)
+
+
+def _merge_globals(args: argparse.Namespace) -> None:
+    for name, value in list(vars(args).items()):
+        if not name.endswith(_SUB):
+            continue
+        dest = name.removesuffix(_SUB)
+        before = getattr(args, dest, None)
+        if isinstance(value, list):
+            setattr(args, dest, [*(before or []), *value])
+        elif isinstance(value, bool):
+            setattr(args, dest, bool(before) or value)
+        else:
+            setattr(args, dest, value)
+        delattr(args, name)
+
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     kinds = ", ".join(k.value for k in JobKindName)
-    common = argparse.ArgumentParser(add_help=False)
-    scope = common.add_argument_group("what to look at")
-    scope.add_argument("--neptune-endpoint", metavar="URL", help="Neptune cluster endpoint, https://host:8182")
-    scope.add_argument("--neptune-iam-role-arn", metavar="ARN", help="passed as neptuneIamRoleArn on Neptune ML calls")
+    scope_parent = argparse.ArgumentParser(add_help=False)
+    scope = scope_parent.add_argument_group("what to look at")
+    scope.add_argument(
+        "--kinds",
+        metavar="LIST",
+        help=f"comma-separated job kinds, or 'all': {kinds}. Default: the Neptune kinds when "
+        "--neptune-endpoint is given (without neptune-loader when --id-prefix/--id narrow the scope: load ids "
+        "are Neptune's, a prefix cannot select them) plus glue-ml-task-run when a --glue-transform* flag is given",
+    )
     scope.add_argument(
         "--glue-transform", action="append", default=[], metavar="ID", help="Glue ML transform id (repeatable)"
     )
     scope.add_argument("--glue-transform-prefix", metavar="PREFIX", help="Glue ML transforms whose name starts so")
     scope.add_argument(
-        "--glue-transform-tag", action="append", default=[], metavar="KEY=VALUE", help="Glue transforms with this tag"
+        "--glue-transform-tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="Glue ML transforms with this tag (repeatable)",
     )
-    scope.add_argument("--glue-region", metavar="REGION", help="Glue region (default: the profile's/environment's)")
-    scope.add_argument(
-        "--kinds", metavar="LIST", help=f"comma-separated job kinds or 'all' ({kinds}); default: what is configured"
-    )
+    scope.add_argument("--glue-region", metavar="REGION", help="Glue's region when it differs from --region")
     scope.add_argument(
         "--older-than", metavar="AGE", help="only jobs started at least this long ago (90s, 15m, 2h, 1d)"
     )
@@ -76,34 +185,85 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     )
     scope.add_argument("--id-prefix", metavar="PREFIX", help="only Neptune ML jobs whose id starts so")
     scope.add_argument("--id", action="append", default=[], metavar="ID", help="only these job ids (repeatable)")
-    aws = common.add_argument_group("AWS")
-    aws.add_argument("--profile", help="AWS profile for Glue (the standard boto3 credential chain otherwise)")
-    aws.add_argument("--region", help="AWS region for Glue (alias of --glue-region)")
-    out = common.add_argument_group("output")
-    out.add_argument("--json", action="store_true", help="print the report as JSON")
-    out.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
-    out.add_argument("--concurrency", default=str(DEFAULT_CONCURRENCY), metavar="N", help="parallel calls (default 16)")
+    scope.add_argument(
+        "--concurrency", default=str(DEFAULT_CONCURRENCY), metavar="N", help="parallel calls (default 16)"
+    )
 
+    formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(
         prog="jobjanitor",
-        description="Cancel Neptune ML, Neptune bulk-loader and Glue ML task-run jobs.",
+        description="Cancel Neptune ML, Neptune bulk-loader and Glue ML task-run jobs, from a laptop or CI.\n"
+        "`jobjanitor list` only reads; `jobjanitor sweep` cancels (--dry-run: reads only).",
+        epilog=f"{EXAMPLES}\n\n{EXIT_STATUS}\n\n`jobjanitor list --help`, `jobjanitor sweep --help`: every flag.",
+        formatter_class=formatter,
     )
     parser.add_argument("--version", action="version", version=f"jobjanitor {__version__}")
+    _add_globals(parser, after=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{list,sweep}")
     listing = sub.add_parser(
-        "list", parents=[common], help="show the jobs and what a sweep would do", description="List jobs."
+        "list",
+        parents=[scope_parent],
+        help="show the jobs in scope and what a sweep would do (read-only)",
+        description="List the jobs in scope and what a sweep would do. Only reads: nothing is cancelled "
+        "and nothing is written.",
+        epilog=f"{EXAMPLES}\n\n{EXIT_STATUS}",
+        formatter_class=formatter,
     )
-    sweep = sub.add_parser("sweep", parents=[common], help="cancel the jobs in scope", description="Cancel jobs.")
-    sweep.add_argument("--dry-run", action="store_true", help="show what would be cancelled; cancel nothing")
-    sweep.add_argument("--clean", action="store_true", help="Neptune ML: clean up the job's artifacts (clean=true)")
-    sweep.add_argument("--no-wait", action="store_true", help="do not wait for cancelled jobs to stop")
-    sweep.add_argument(
+    sweep = sub.add_parser(
+        "sweep",
+        parents=[scope_parent],
+        help="cancel the jobs in scope and wait for them to stop",
+        description="Cancel the outstanding jobs in scope, then wait until they have stopped "
+        "(at most --max-wait). Progress on stderr, the report on stdout.",
+        epilog=f"{EXAMPLES}\n\n{EXIT_STATUS}",
+        formatter_class=formatter,
+    )
+    for subparser in (listing, sweep):
+        _add_globals(subparser, after=True)
+    actions = sweep.add_argument_group("sweeping")
+    actions.add_argument("--dry-run", action="store_true", help="show what would be cancelled; cancel nothing")
+    actions.add_argument("--clean", action="store_true", help="Neptune ML: clean up the job's artifacts (clean=true)")
+    actions.add_argument("--no-wait", action="store_true", help="do not wait for cancelled jobs to stop")
+    actions.add_argument(
         "--max-wait",
         default=str(DEFAULT_MAX_WAIT_SECONDS),
         metavar="SECONDS",
         help=f"wait at most this long for jobs to stop (default {DEFAULT_MAX_WAIT_SECONDS})",
     )
     return parser, {"list": listing, "sweep": sweep}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where the AWS calls go: ``endpoints`` maps a service (glue, sagemaker, dynamodb) to an
+    endpoint URL override."""
+
+    profile: str | None = None
+    region: str | None = None
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+
+def endpoint_overrides(values: Sequence[str]) -> dict[str, str]:
+    """``[SERVICE=]URL`` values -> {service: url}; a bare URL applies to every service."""
+    out: dict[str, str] = {}
+    targets: tuple[str, ...]
+    for value in values:
+        service, sep, url = value.partition("=")
+        if not sep or "://" in service:
+            targets, url = ENDPOINT_SERVICES, value
+        else:
+            service = service.strip().lower()
+            if service not in ENDPOINT_SERVICES:
+                hint = " (Neptune: --neptune-endpoint, --via)" if service.startswith("neptune") else ""
+                raise ConfigError(
+                    "--endpoint-url", f"unknown service {service!r}{hint}; one of {', '.join(ENDPOINT_SERVICES)}"
+                )
+            targets = (service,)
+        url = url.strip()
+        if not _URL.match(url):
+            raise ConfigError("--endpoint-url", f"must be a URL like http://127.0.0.1:5000, got {value!r}")
+        out.update(dict.fromkeys(targets, url))
+    return out
 
 
 def _policy(args: argparse.Namespace) -> Policy:
@@ -129,11 +289,9 @@ def _policy(args: argparse.Namespace) -> Policy:
     )
 
 
-def _progress_printer(stream: TextIO) -> Callable[[ProgressEvent], None]:
-    def show(event: ProgressEvent) -> None:
-        print(f"jobjanitor: {event.message()}", file=stream, flush=True)
-
-    return show
+def _usage_error(parser: argparse.ArgumentParser, flag: str, message: str) -> int:
+    print(f"{parser.format_usage().rstrip()}\n{parser.prog}: error: argument {flag}: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -143,50 +301,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse: --help, --version, bad flags
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    _merge_globals(args)
     sub = subparsers[args.command]
     try:
         policy = _policy(args)
+        connection = Connection(args.profile, args.region, endpoint_overrides(args.endpoint_url or []))
     except ConfigError as error:
-        print(
-            f"{sub.format_usage().rstrip()}\n{sub.prog}: error: argument {error.field}: {error.message}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        return _usage_error(sub, error.field, error.message)
+    try:
+        return _run(args, sub, policy, connection)
+    except KeyboardInterrupt:  # before the sweep started (imports, client set-up): nothing was done
+        print("jobjanitor: interrupted before anything was done", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
+
+def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy, connection: Connection) -> int:
     import boto3  # noqa: PLC0415 - lazy: `jobjanitor --help` stays fast
     from botocore.exceptions import BotoCoreError, ProfileNotFound  # noqa: PLC0415
 
     from jobjanitor import engine  # noqa: PLC0415
+    from jobjanitor.cli_progress import ProgressDisplay  # noqa: PLC0415
     from jobjanitor.clients import build_clients  # noqa: PLC0415
 
-    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    display = ProgressDisplay(sys.stderr, quiet=args.quiet)
     try:
-        session = boto3.session.Session(profile_name=args.profile, region_name=policy.glue_region)
-        clients = build_clients(policy, session=session)
+        session = boto3.session.Session(profile_name=connection.profile, region_name=connection.region)
+        clients = build_clients(policy, session=session, endpoint_urls=connection.endpoints)
     except ProfileNotFound as error:
-        print(f"{sub.prog}: error: argument --profile: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(sub, "--profile", str(error))
     except BotoCoreError as error:  # e.g. no region for Glue
-        flag = "--glue-region" if "region" in str(error).lower() else "--profile"
-        print(f"{sub.prog}: error: argument {flag}: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(sub, "--region" if "region" in str(error).lower() else "--profile", str(error))
 
     first_seen = None
     if args.first_seen_table:
         from jobjanitor.ages import DynamoDBFirstSeen  # noqa: PLC0415
 
-        first_seen = DynamoDBFirstSeen(args.first_seen_table, client=session.client("dynamodb"))
-    progress = None if args.quiet else _progress_printer(sys.stderr)
+        dynamodb: Any = session.client("dynamodb", endpoint_url=connection.endpoints.get("dynamodb"))
+        first_seen = DynamoDBFirstSeen(args.first_seen_table, client=dynamodb)
     deadline = engine.Deadline.after(policy.max_wait + WORK_SECONDS)
-    if args.command == "list":
-        report = engine.list_jobs(policy, deadline=deadline, clients=clients, first_seen=first_seen)
-    else:
-        report = engine.sweep(policy, deadline=deadline, clients=clients, progress=progress, first_seen=first_seen)
+    with display:
+        if args.command == "list":
+            report = engine.list_jobs(policy, deadline=deadline, clients=clients, first_seen=first_seen)
+        else:
+            report = engine.sweep(
+                policy, deadline=deadline, clients=clients, progress=display.progress, first_seen=first_seen
+            )
 
-    if args.json:
-        print(report.to_json(indent=2))
-    else:
-        print(report.render_table())
+    print(report.to_json(indent=2) if args.json else report.render_table(), flush=True)
     if args.command == "list":
         return EXIT_OK if not report.errors else EXIT_PROBLEMS
     return EXIT_OK if report.ok else EXIT_PROBLEMS

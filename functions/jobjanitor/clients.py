@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -150,10 +150,12 @@ def build_clients(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     backoff_scale: float = 1.0,
     configure: Callable[[Any], None] | None = None,
+    endpoint_urls: Mapping[str, str] | None = None,
 ) -> Clients:
     """Clients for the kinds ``policy`` selects. Glue is reached the standard boto3 way
-    (profile, region, ``AWS_ENDPOINT_URL_GLUE``/``AWS_ENDPOINT_URL``); Neptune at
-    ``policy.neptune_endpoint``. ``configure`` is called with each new client (tests)."""
+    (profile, region, ``AWS_ENDPOINT_URL_GLUE``/``AWS_ENDPOINT_URL``) unless ``endpoint_urls``
+    names it (the CLI's ``--endpoint-url glue=URL``); Neptune at ``policy.neptune_endpoint``.
+    ``configure`` is called with each new client (tests, the CLI's tunnel)."""
     import boto3  # noqa: PLC0415 - lazy: cold start
 
     session = session or boto3.session.Session()
@@ -167,6 +169,8 @@ def build_clients(
         clients.neptune = neptune
     if JobKindName.GLUE_ML_TASK_RUN in policy.kinds:
         kwargs: dict[str, Any] = {"config": config}
+        if endpoint_urls and endpoint_urls.get("glue"):
+            kwargs["endpoint_url"] = endpoint_urls["glue"]
         if policy.glue_region:
             kwargs["region_name"] = policy.glue_region
         glue = session.client("glue", **kwargs)
