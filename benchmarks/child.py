@@ -1,28 +1,38 @@
-"""Runs one sweep in its own process (its own GIL: the test bed's servers stay in the parent),
-and prints what it measured as JSON.
+"""Runs one sweep in a fresh process of its own and prints what it measured as JSON.
 
     python -m benchmarks.child '{"mode": "engine", "neptune": URL, "transforms": [...], ...}'
 
-Modes: ``engine`` (jobjanitor's engine), ``sequential`` (the loop a user would write), and
-``memory`` (the engine under tracemalloc, for peak memory; its times are not used).
+The test bed's servers stay in the benchmark's process: they do not share a GIL with the
+sweep, and the memory read here (``VmHWM`` of ``/proc/self/status``: this process's own peak
+resident set) is the sweeping process's alone.
+
+Modes:
+- ``engine``: jobjanitor's engine, ``engine.sweep`` with the wait, as the CLI runs it.
+- ``peer``: what a competent engineer writes with boto3 and a ``ThreadPoolExecutor`` of the
+  same concurrency: list every kind at once, then get and cancel each job, then poll the
+  cancelled jobs in rounds until they have stopped.
+- ``sequential``: the same, one request at a time (a footnote in the report).
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 
-def _maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def vmhwm_mb() -> float:
+    """This process's peak resident set (``VmHWM``), in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
-def engine_sweep(args: dict[str, Any], *, trace_memory: bool = False) -> dict[str, Any]:
-    import tracemalloc  # noqa: PLC0415
-
+def engine_sweep(args: dict[str, Any]) -> dict[str, Any]:
     from jobjanitor import engine  # noqa: PLC0415
     from jobjanitor.deadline import Deadline  # noqa: PLC0415
     from jobjanitor.policy import Policy  # noqa: PLC0415
@@ -34,26 +44,18 @@ def engine_sweep(args: dict[str, Any], *, trace_memory: bool = False) -> dict[st
         max_wait=600,
         concurrency=args.get("concurrency", 16),
     )
-    rss_before = _maxrss_mb()
-    if trace_memory:
-        tracemalloc.start()
+    before = vmhwm_mb()
     started = time.perf_counter()
-    report = engine.cancel_in_scope(policy, deadline=Deadline.after(600))
-    cancel_wall = time.perf_counter() - started
-    cancel_end = time.time()
-    if args.get("wait", True):
-        report = engine.wait_for(report, policy, deadline=Deadline.after(600))
-    total_wall = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1] / 1024 / 1024 if trace_memory else None
+    report = engine.sweep(policy, deadline=Deadline.after(900))
+    wall = time.perf_counter() - started
     return {
-        "cancel_wall": cancel_wall,
-        "total_wall": total_wall,
-        "cancel_end": cancel_end,
+        "wall": wall,
         "ok": report.ok,
         "results": [[r.ref.kind.value, r.ref.job_id, r.outcome.value] for r in report.results],
-        "tracemalloc_peak_mb": peak,
-        "maxrss_before_mb": rss_before,
-        "maxrss_mb": _maxrss_mb(),
+        "warnings": report.warnings,
+        "errors": report.errors,
+        "vmhwm_before_mb": before,
+        "vmhwm_mb": vmhwm_mb(),
     }
 
 
@@ -68,56 +70,92 @@ OUTSTANDING = {
     "LOAD_IN_PROGRESS",
 }
 ML = ("data_processing", "model_training", "model_transform")
+POLL_S = 0.2
 
 
-def sequential(args: dict[str, Any]) -> dict[str, Any]:  # noqa: PLR0912 - written the plain way a user would
-    """The loop a user would write by hand: list, get, cancel, one request at a time, with
-    default boto3 clients; then poll each cancelled job until it has stopped."""
-    import boto3  # noqa: PLC0415
+class _Peer:
+    """The hand-written loop. ``workers=1`` is the sequential footnote."""
 
-    neptune = boto3.client("neptunedata", endpoint_url=args["neptune"])
-    glue = boto3.client("glue")
-    cancelled: list[tuple[str, str]] = []
-    started = time.perf_counter()
-    for load_id in neptune.list_loader_jobs(limit=100, includeQueuedLoads=True)["payload"]["loadIds"]:
-        if neptune.get_loader_job_status(loadId=load_id)["payload"]["overallStatus"]["status"] in OUTSTANDING:
-            neptune.cancel_loader_job(loadId=load_id)
-            cancelled.append(("load", load_id))
-    for noun in ML:
-        for job_id in getattr(neptune, f"list_ml_{noun}_jobs")(maxItems=1024)["ids"]:
-            if getattr(neptune, f"get_ml_{noun}_job")(id=job_id)["status"] == "InProgress":
-                getattr(neptune, f"cancel_ml_{noun}_job")(id=job_id)
-                cancelled.append((noun, job_id))
-    for transform in args["transforms"]:
-        for status in ("STARTING", "RUNNING"):
-            kwargs: dict[str, Any] = {"TransformId": transform, "Filter": {"Status": status}}
-            while True:
-                page = glue.get_ml_task_runs(**kwargs)
-                for run in page["TaskRuns"]:
-                    glue.cancel_ml_task_run(TransformId=transform, TaskRunId=run["TaskRunId"])
-                    cancelled.append((f"glue:{transform}", run["TaskRunId"]))
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
-    cancel_wall = time.perf_counter() - started
-    for kind, job_id in cancelled:
+    def __init__(self, args: dict[str, Any], workers: int) -> None:
+        import boto3  # noqa: PLC0415
+        from botocore.config import Config  # noqa: PLC0415
+
+        # A competent engineer sizes the connection pool to the threads (boto3's default is 10).
+        config = Config(max_pool_connections=max(10, workers))
+        self.neptune = boto3.client("neptunedata", endpoint_url=args["neptune"], config=config)
+        self.glue = boto3.client("glue", config=config)
+        self.transforms: list[str] = args["transforms"]
+        self.workers = workers
+
+    def list_loads(self) -> list[tuple[str, str, str | None]]:
+        ids = self.neptune.list_loader_jobs(limit=100, includeQueuedLoads=True)["payload"]["loadIds"]
+        return [("load", i, None) for i in ids]
+
+    def list_ml(self, noun: str) -> list[tuple[str, str, str | None]]:
+        return [(noun, i, None) for i in getattr(self.neptune, f"list_ml_{noun}_jobs")(maxItems=1024)["ids"]]
+
+    def list_runs(self, transform: str, status: str) -> list[tuple[str, str, str | None]]:
+        out: list[tuple[str, str, str | None]] = []
+        kwargs: dict[str, Any] = {"TransformId": transform, "Filter": {"Status": status}}
         while True:
+            page = self.glue.get_ml_task_runs(**kwargs)
+            # GetMLTaskRuns returns the status: no get needed.
+            out.extend((f"glue:{transform}", run["TaskRunId"], run["Status"]) for run in page["TaskRuns"])
+            if not page.get("NextToken"):
+                return out
+            kwargs["NextToken"] = page["NextToken"]
+
+    def status(self, kind: str, job_id: str) -> str:
+        if kind == "load":
+            return str(self.neptune.get_loader_job_status(loadId=job_id)["payload"]["overallStatus"]["status"])
+        if kind.startswith("glue:"):
+            return str(self.glue.get_ml_task_run(TransformId=kind[5:], TaskRunId=job_id)["Status"])
+        return str(getattr(self.neptune, f"get_ml_{kind}_job")(id=job_id)["status"])
+
+    def stop(self, job: tuple[str, str, str | None]) -> tuple[str, str] | None:
+        kind, job_id, listed = job
+        status = listed or self.status(kind, job_id)
+        if status not in OUTSTANDING:
+            return None
+        if status not in ("Stopping", "STOPPING"):
             if kind == "load":
-                status = neptune.get_loader_job_status(loadId=job_id)["payload"]["overallStatus"]["status"]
+                self.neptune.cancel_loader_job(loadId=job_id)
             elif kind.startswith("glue:"):
-                status = glue.get_ml_task_run(TransformId=kind[5:], TaskRunId=job_id)["Status"]
+                self.glue.cancel_ml_task_run(TransformId=kind[5:], TaskRunId=job_id)
             else:
-                status = getattr(neptune, f"get_ml_{kind}_job")(id=job_id)["status"]
-            if status not in OUTSTANDING:
-                break
-            time.sleep(0.2)
-    return {"cancel_wall": cancel_wall, "total_wall": time.perf_counter() - started, "cancelled": len(cancelled)}
+                getattr(self.neptune, f"cancel_ml_{kind}_job")(id=job_id)
+        return kind, job_id
+
+    def run(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(self.workers) as pool:
+            listings = [pool.submit(self.list_loads)]
+            listings += [pool.submit(self.list_ml, noun) for noun in ML]
+            listings += [pool.submit(self.list_runs, t, s) for t in self.transforms for s in ("STARTING", "RUNNING")]
+            jobs = [job for listing in listings for job in listing.result()]
+            pending = [j for j in pool.map(self.stop, jobs) if j is not None]
+            cancelled = len(pending)
+            cancel_wall = time.perf_counter() - started
+            while pending:
+                statuses = list(pool.map(lambda job: self.status(*job), pending))
+                pending = [job for job, status in zip(pending, statuses, strict=True) if status in OUTSTANDING]
+                if pending:
+                    time.sleep(POLL_S)
+        return {
+            "cancel_wall": cancel_wall,
+            "wall": time.perf_counter() - started,
+            "cancelled": cancelled,
+            "vmhwm_mb": vmhwm_mb(),
+        }
 
 
 def main() -> None:
     args = json.loads(sys.argv[1])
     mode = args["mode"]
-    out = sequential(args) if mode == "sequential" else engine_sweep(args, trace_memory=mode == "memory")
+    if mode == "engine":
+        out = engine_sweep(args)
+    else:
+        out = _Peer(args, 1 if mode == "sequential" else args.get("concurrency", 16)).run()
     print(json.dumps(out))
 
 

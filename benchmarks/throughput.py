@@ -1,14 +1,16 @@
-"""Sweep throughput against its lower bound and a hand-written sequential loop; the same sweep
-under faults; and the peak memory of a sweep.
+"""Whole sweeps, measured honestly: the engine against a competent thread-pool peer at the same
+concurrency and against the floor; the engine at several concurrencies and sizes; under faults.
 
-The sweep runs in a child process (``benchmarks.child``): the test bed's servers stay in this
-process, so neither competes with the other for a GIL. Requests are counted from the test
-bed's own request logs; final states are read from the test bed itself, not from any report.
+Each sweep runs in a fresh child process (``benchmarks.child``): the test bed's servers stay in
+this process, so neither competes with the other for a GIL, and the child's ``VmHWM`` is the
+sweeping process's own peak memory. Requests are counted from the test bed's own request logs;
+final states are read from the test bed itself, not from any report.
 
-The lower bound counts only the requests a sweep cannot avoid, at the test bed's latency and
-the engine's concurrency: one round of list calls (they can all run at once); per job a status
-read and a cancel (Glue runs need no status read: GetMLTaskRuns returns status and start
-time); and, when waiting, the stop delay plus one status read per job.
+The floor is physics, not our design: the requests no client can avoid, at the test bed's added
+latency and the concurrency used. One round of list calls; per job one cancel; per cancelled job
+one read that sees it stopped, overlapped with the stop delay. So: one list round, plus the
+larger of (every cancel and read, ``concurrency`` at a time) and (the cancels of the jobs that
+take ``stop delay`` to stop, then the delay, then one read).
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from benchmarks.common import ROOT, STOPPED_OR_STOPPING, Workload, final_states,
 
 LATENCY = 0.025
 STOP_DELAY = 0.2
-CONCURRENCY = 16
+CONCURRENCY = 16  # the engine's default
+CONCURRENCIES = (8, 16, 32, 64)
+# Kinds whose cancel takes effect at once (a load is LOAD_CANCELLED_BY_USER on the next read).
+INSTANT_STOP = frozenset({"neptune-loader"})
 
 
 def _prepare(bed: TestBed, total: int) -> Workload:
@@ -42,98 +47,135 @@ def _prepare(bed: TestBed, total: int) -> Workload:
     return workload
 
 
-def _child(mode: str, bed: TestBed, workload: Workload) -> dict[str, Any]:
-    args = {"mode": mode, "neptune": bed.neptune_url, "transforms": workload.transforms, "concurrency": CONCURRENCY}
+def _child(mode: str, bed: TestBed, workload: Workload, concurrency: int) -> dict[str, Any]:
+    args = {"mode": mode, "neptune": bed.neptune_url, "transforms": workload.transforms, "concurrency": concurrency}
     out = subprocess.run(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "benchmarks.child", json.dumps(args)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": ROOT},
         timeout=900,
     )
+    if out.returncode:
+        raise RuntimeError(f"benchmarks.child {mode} failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
-def _requests(bed: TestBed, until: float | None = None) -> Counter[str]:
-    entries = bed.neptune_log.entries() + bed.aws_log.entries()
-    return Counter(e.operation for e in entries if until is None or e.timestamp <= until)
+def _requests(bed: TestBed) -> Counter[str]:
+    return Counter(e.operation for e in bed.neptune_log.entries() + bed.aws_log.entries())
 
 
-def lower_bound(workload: Workload, *, wait: bool) -> float:
-    glue = len(workload.jobs["glue-ml-task-run"])
-    needed = 2 * (workload.total - glue) + glue
-    bound = LATENCY + math.ceil(needed / CONCURRENCY) * LATENCY
-    if wait:
-        bound += STOP_DELAY + math.ceil(workload.total / CONCURRENCY) * LATENCY
-    return bound
+def floor(cancelled: dict[str, int], concurrency: int, list_calls: int) -> float:
+    """The floor for cancelling and seeing stopped ``cancelled`` jobs (count by kind)."""
+    jobs = sum(cancelled.values())
+    delayed = sum(n for kind, n in cancelled.items() if kind not in INSTANT_STOP)
+    lists = math.ceil(list_calls / concurrency) * LATENCY
+    every_request = math.ceil(2 * jobs / concurrency) * LATENCY
+    last_stop = math.ceil(delayed / concurrency) * LATENCY + STOP_DELAY + LATENCY if delayed else 0.0
+    return lists + max(every_request, last_stop)
 
 
-def engine_sweep(bed: TestBed, total: int, faults: dict[str, float] | None = None) -> dict[str, Any]:
+def floor_requests(cancelled: int, list_calls: int) -> int:
+    return list_calls + 2 * cancelled
+
+
+def _list_calls(workload: Workload) -> int:
+    # ListLoaderJobs, three ListML*Jobs, and GetMLTaskRuns per transform and outstanding status
+    # (one page each at these sizes; more pages only add to the floor's list round).
+    return 4 + 2 * len(workload.transforms)
+
+
+def sweep(bed: TestBed, total: int, mode: str = "engine", *, concurrency: int = CONCURRENCY,
+          faults: dict[str, float] | None = None) -> dict[str, Any]:  # fmt: skip
+    """One whole sweep of ``total`` seeded jobs by ``mode`` (engine or peer)."""
     workload = _prepare(bed, total)
     if faults:
         bed.faults_neptune.set(**faults, seed=101)
         bed.faults_aws.set(**faults, seed=202)
-    run = _child("engine", bed, workload)
+    run = _child(mode, bed, workload, concurrency)
+    log = bed.neptune_log.entries() + bed.aws_log.entries()
     bed.faults_neptune.clear()
     bed.faults_aws.clear()
+    requests = _requests(bed)
     states = final_states(bed, workload)
-    outcomes = Counter(outcome for _, _, outcome in run["results"])
-    # The truth: every job reported cancelled (or finished while waited for) is stopping or
-    # stopped in the test bed; every job the test bed shows running is reported as a failure.
-    lies = [
-        f"{kind} {job_id}: reported {outcome}, test bed says {states.get((kind, job_id))}"
-        for kind, job_id, outcome in run["results"]
-        if outcome in ("cancelled", "finished") and states.get((kind, job_id)) not in STOPPED_OR_STOPPING
-    ]
     running = {key for key, status in states.items() if status not in STOPPED_OR_STOPPING}
-    unreported = [
-        f"{kind} {job_id}"
-        for kind, job_id, outcome in run["results"]
-        if (kind, job_id) in running and outcome != "failed"
-    ]
-    cancel_requests = _requests(bed, until=run["cancel_end"])
-    all_requests = _requests(bed)
-    log = bed.neptune_log.entries() + bed.aws_log.entries()
-    return {
+    out: dict[str, Any] = {
+        "mode": mode,
         "jobs": workload.total,
         "by_kind": {k: len(v) for k, v in workload.jobs.items()},
-        "concurrency": CONCURRENCY,
-        "cancel_wall": run["cancel_wall"],
-        "total_wall": run["total_wall"],
-        "lower_bound_cancel": lower_bound(workload, wait=False),
-        "lower_bound_total": lower_bound(workload, wait=True),
-        "cancel_requests": sum(cancel_requests.values()),
-        "all_requests": sum(all_requests.values()),
-        "requests_by_operation": dict(sorted(all_requests.items())),
-        "cancel_requests_by_operation": dict(sorted(cancel_requests.items())),
-        "outcomes": dict(outcomes),
+        "concurrency": concurrency,
+        "wall": run["wall"],
+        "requests": sum(requests.values()),
+        "requests_by_operation": dict(sorted(requests.items())),
         "stopped_in_testbed": len(states) - len(running),
-        "lies": lies[:10],
-        "lie_count": len(lies) + len(unreported),
-        "injected_faults": Counter(e.fault for e in log if e.fault),
-        "report_ok": run["ok"],
+        "vmhwm_mb": run["vmhwm_mb"],
+        "injected_faults": dict(Counter(e.fault for e in log if e.fault)),
+        "list_calls": _list_calls(workload),
     }
+    seen: Counter[str] = Counter()
+    if mode == "engine":
+        # The truth: every job reported cancelled (or finished while waited for) is stopping or
+        # stopped in the test bed; every job the test bed shows running is reported as a failure.
+        lies = [
+            f"{kind} {job_id}: reported {outcome}, test bed says {states.get((kind, job_id))}"
+            for kind, job_id, outcome in run["results"]
+            if outcome in ("cancelled", "finished") and states.get((kind, job_id)) not in STOPPED_OR_STOPPING
+        ]
+        lies += [
+            f"{kind} {job_id}: running in the test bed, reported {outcome}"
+            for kind, job_id, outcome in run["results"]
+            if (kind, job_id) in running and outcome != "failed"
+        ]
+        for kind, _, _ in run["results"]:
+            seen[kind] += 1
+        out.update(
+            outcomes=dict(Counter(outcome for _, _, outcome in run["results"])),
+            lies=lies[:10],
+            lie_count=len(lies),
+            report_ok=run["ok"],
+            warnings=run["warnings"][:10],
+            errors=run["errors"][:10],
+            vmhwm_before_mb=run["vmhwm_before_mb"],
+            seen_by_kind=dict(seen),
+        )
+    else:
+        out["cancelled"] = run["cancelled"]
+        out["cancel_wall"] = run["cancel_wall"]
+    # Every seeded job is outstanding and in scope: those stopped in the test bed are the ones
+    # this sweep cancelled (the floor is computed for them).
+    cancelled = Counter(kind for (kind, _), status in states.items() if status in STOPPED_OR_STOPPING)
+    total_cancelled = sum(cancelled.values())
+    out["cancelled_by_kind"] = dict(cancelled)
+    out["cancelled_total"] = total_cancelled
+    out["floor"] = floor(dict(cancelled), concurrency, out["list_calls"])
+    out["floor_requests"] = floor_requests(total_cancelled, out["list_calls"])
+    out["requests_per_cancelled"] = out["requests"] / max(1, total_cancelled)
+    return out
+
+
+def comparison(bed: TestBed, total: int, concurrencies: tuple[int, ...] = CONCURRENCIES) -> list[dict[str, Any]]:
+    """The engine and the peer on the same workload at each concurrency, interleaved so that
+    machine noise hits both alike."""
+    rows = []
+    for concurrency in concurrencies:
+        engine = sweep(bed, total, "engine", concurrency=concurrency)
+        peer = sweep(bed, total, "peer", concurrency=concurrency)
+        rows.append({"concurrency": concurrency, "engine": engine, "peer": peer})
+    return rows
 
 
 def sequential_loop(bed: TestBed, total: int) -> dict[str, Any]:
+    """The one-thread loop (a footnote): measured on a small workload."""
     workload = _prepare(bed, total)
-    run = _child("sequential", bed, workload)
+    run = _child("sequential", bed, workload, 1)
     run["jobs"] = workload.total
     run["requests"] = sum(_requests(bed).values())
     return run
 
 
-def memory(bed: TestBed, total: int) -> dict[str, Any]:
-    workload = _prepare(bed, total)
-    bed.faults_neptune.set(latency=0.0)
-    bed.faults_aws.set(latency=0.0)
-    run = _child("memory", bed, workload)
-    return {
-        "jobs": workload.total,
-        "tracemalloc_peak_mb": run["tracemalloc_peak_mb"],
-        "maxrss_before_mb": run["maxrss_before_mb"],
-        "maxrss_mb": run["maxrss_mb"],
-    }
+def scaling(bed: TestBed, sizes: tuple[int, ...]) -> list[dict[str, Any]]:
+    """The engine at each size (default concurrency): time, requests, memory, what it saw."""
+    return [sweep(bed, size, "engine") for size in sizes]
