@@ -46,20 +46,25 @@ JSON ``{"code", "requestId", "detailedMessage", "message"}`` with the model's HT
 - IAM mode: unsigned requests, or SigV4 credential scopes naming a service other than
   ``neptune-db``: 403 AccessDeniedException. (Signatures are not verified.)
 
-ML start time
--------------
-The model's Get outputs (``GetMLDataProcessingJobOutput`` etc.) have no time field at all:
-``MlResourceDefinition`` is {name, arn, status, outputLocation, failureReason,
-cloudwatchLogUrl}. The emulator returns the model's members faithfully and, in addition,
-an **unmodelled** top-level ``creationTimeInMillis`` (the same key and unit as the Start
-output). boto3's parser drops unmodelled keys, so ``client.get_ml_...()`` results do not
-carry it; code that wants it must read the raw body (e.g. a botocore ``after-call`` handler
-gets ``http_response.content``) and must not depend on it against real Neptune.
+SageMaker underneath (see :mod:`jobjanitor_testbed.moto_sagemaker`)
+-------------------------------------------------------------------
+Starting or seeding an ML job starts the SageMaker jobs it runs on, in moto's SageMaker
+backend, with CreationTime = the job's start (the test bed's clock): dataprocessing ->
+processing job ``<id>-dataprocessing`` (``processingJob``); modeltraining -> processing job
+``<id>-training-prep`` (``processingJob``) and tuning job ``<id>-hpo`` (``hpoJob``, which
+launched one training job ``<hpo>-001-<hex>``); modeltransform -> processing job
+``<id>-transform-prep`` (``baseProcessingJob``) and a transform job ``<id>-transform``
+(``remoteModelTransformJob``; ``remote_transform_job="processing-job"`` makes it a processing
+job instead: which one real Neptune runs is not documented). Names longer than SageMaker allows
+(63, tuning jobs 32) are shortened with a digest. Their status follows the Neptune job's; the
+Get members carry their name, arn and status. The model's Get outputs have no time member, and
+the emulator sends none: a job's age is its SageMaker jobs' CreationTime.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -73,6 +78,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.loaders import Loader
 
+from . import moto_sagemaker
 from .faults import Decision, Faults, LogEntry, RequestLog, sleep_latency
 from .lifecycle import DEFAULT, Lifecycle
 
@@ -95,10 +101,22 @@ _ML_REQUIRED = {
     "modeltraining": ("dataProcessingJobId", "trainModelS3Location"),
     "modeltransform": ("modelTransformOutputS3Location",),
 }
-_SAGEMAKER_RESOURCE = {
-    "dataprocessing": "processing-job",
-    "modeltraining": "training-job",
-    "modeltransform": "transform-job",
+# The Neptune ML guide's errors page: "ID can be 1-48 alphanumeric characters" and "Must contain
+# only letters, digits, or hyphens".
+ML_ID = re.compile(r"[A-Za-z0-9-]{1,48}")
+ML_ID_CHARS = re.compile(r"[A-Za-z0-9-]*")
+ROLE = "arn:aws:iam::{account}:role/neptune-ml-sagemaker"
+_LOG_GROUP = {
+    "processing-job": "ProcessingJobs",
+    "training-job": "TrainingJobs",
+    "hyper-parameter-tuning-job": "TrainingJobs",
+    "transform-job": "TransformJobs",
+}
+# (kind, Get member) -> the Start parameter its outputLocation echoes.
+_OUTPUT_PARAM = {
+    ("dataprocessing", "processingJob"): "processedDataS3Location",
+    ("modeltraining", "hpoJob"): "trainModelS3Location",
+    ("modeltransform", "remoteModelTransformJob"): "modelTransformOutputS3Location",
 }
 
 
@@ -143,6 +161,7 @@ class MLJob:
     stop_delay: float = 0.0
     clean: bool | None = None
     cancel_count: int = 0
+    sagemaker: list[moto_sagemaker.SageMakerJob] = field(default_factory=list)
 
     def status(self, now: float) -> str:
         if self.cancelled_at is not None:
@@ -150,6 +169,15 @@ class MLJob:
         if self.pinned_status is not None:
             return self.pinned_status
         return "Completed" if now >= self.started_at + self.duration else "InProgress"
+
+    def ended_at(self, now: float) -> float | None:
+        """When the job reached its terminal status, or None while it is outstanding."""
+        status = self.status(now)
+        if status == "Stopped" and self.cancelled_at is not None:
+            return self.cancelled_at + self.stop_delay
+        if status in ML_TERMINAL:
+            return self.started_at if self.pinned_status is not None else self.started_at + self.duration
+        return None
 
 
 @dataclass
@@ -195,13 +223,18 @@ class NeptuneState:
         ml_not_found_style: Literal["400", "404"] = "400",
         region: str = "us-east-1",
         account: str = "123456789012",
+        remote_transform_job: Literal["transform-job", "processing-job"] = "transform-job",
     ) -> None:
         if ml_not_found_style not in ("400", "404"):
             raise ValueError("ml_not_found_style must be '400' or '404'")
+        if remote_transform_job not in ("transform-job", "processing-job"):
+            raise ValueError("remote_transform_job must be 'transform-job' or 'processing-job'")
         self.lifecycle = lifecycle if lifecycle is not None else DEFAULT
         self.ml_not_found_style = ml_not_found_style
         self.region = region
         self.account = account
+        # Which SageMaker job type a model transform's remoteModelTransformJob is: not documented.
+        self.remote_transform_job = remote_transform_job
         self._lock = threading.RLock()
         self._loads: OrderedDict[str, Load] = OrderedDict()
         self._ml: dict[str, OrderedDict[str, MLJob]] = {k: OrderedDict() for k in ML_KINDS}
@@ -214,6 +247,9 @@ class NeptuneState:
         with self._lock:
             self._loads.clear()
             for jobs in self._ml.values():
+                linked = [sm for job in jobs.values() for sm in job.sagemaker]
+                if linked:
+                    moto_sagemaker.remove_linked(self.account, self.region, linked)
                 jobs.clear()
             self._last_load_end = 0.0
 
@@ -359,21 +395,94 @@ class NeptuneState:
             return NeptuneError(
                 "InvalidParameterException", "Failed to stop the job because it has already completed or failed."
             )
-        return NeptuneError("InvalidParameterException", f"Invalid ID provided: {job_id}. Please provide a valid ID.")
+        return NeptuneError(
+            "InvalidParameterException",
+            "Invalid ID provided. Please check whether a resource with the given ID exists.",
+        )
 
     def start_ml(self, kind: str, body: dict[str, Any]) -> MLJob:
         missing = [k for k in _ML_REQUIRED[kind] if not body.get(k)]
         if missing:
             raise NeptuneError("MissingParameterException", f"Missing required parameter(s): {', '.join(missing)}")
-        job_id = body.get("id") or str(uuid.uuid4())
-        if not isinstance(job_id, str):
-            raise NeptuneError("InvalidParameterException", "id must be a string")
+        job_id = body.get("id")
+        if job_id is None:
+            job_id = str(uuid.uuid4())  # 36 characters of hex digits and hyphens: a valid id
+        _check_ml_id(job_id)
         with self._lock:
             if job_id in self._ml[kind]:
-                raise NeptuneError("InvalidParameterException", f"A {kind} job with id {job_id} already exists.")
+                raise NeptuneError(
+                    "InvalidParameterException", "Another resource with same ID already exists. Please use a new ID."
+                )
+            if kind == "modeltransform":
+                self._check_transform_source(body)
             job = MLJob(kind, job_id, self.now(), self.lifecycle.job_duration, params=dict(body))
             self._ml[kind][job_id] = job
+            self._attach_sagemaker(job)
             return job
+
+    def _check_transform_source(self, body: dict[str, Any]) -> None:
+        """A model transform names a Neptune ML training job that exists (or a SageMaker one)."""
+        training = body.get("mlModelTrainingJobId")
+        if training is not None and training not in self._ml["modeltraining"]:
+            raise NeptuneError("BadRequestException", "Provided MLModelTraining job doesn't exist.")
+        name = body.get("trainingJobName")
+        if name is not None and training is None:
+            backend = moto_sagemaker.backend_for(self.account, self.region)
+            if name not in backend.training_jobs:
+                raise NeptuneError(
+                    "BadRequestException", "Unable to find SageMaker AI resource. Please check your input."
+                )
+
+    def _sagemaker_plan(self, job: MLJob) -> list[tuple[str, str, str]]:
+        """(Get member, SageMaker resource type, name) of the jobs a Neptune ML job runs on."""
+        name = moto_sagemaker.sagemaker_name
+        if job.kind == "dataprocessing":
+            return [("processingJob", "processing-job", name(job.id, "dataprocessing"))]
+        if job.kind == "modeltraining":
+            return [
+                ("processingJob", "processing-job", name(job.id, "training-prep")),
+                ("hpoJob", "hyper-parameter-tuning-job", name(job.id, "hpo", 32)),
+            ]
+        return [
+            ("baseProcessingJob", "processing-job", name(job.id, "transform-prep")),
+            ("remoteModelTransformJob", self.remote_transform_job, name(job.id, "transform")),
+        ]
+
+    def _attach_sagemaker(self, job: MLJob) -> None:
+        """Start the job's SageMaker jobs in moto; they follow the Neptune job's status."""
+        if job.sagemaker:
+            moto_sagemaker.remove_linked(self.account, self.region, job.sagemaker)
+        output = str(
+            job.params.get("processedDataS3Location")
+            or job.params.get("trainModelS3Location")
+            or job.params.get("modelTransformOutputS3Location")
+            or f"s3://neptune-ml/{job.kind}/{job.id}/"
+        )
+        link = moto_sagemaker.Link(
+            state=lambda: self._sagemaker_state(job), stop=lambda: self._stop_from_sagemaker(job)
+        )
+        job.sagemaker = moto_sagemaker.create_linked(
+            self.account,
+            self.region,
+            self._sagemaker_plan(job),
+            created=job.started_at,
+            link=link,
+            role=ROLE.format(account=self.account),
+            output=output,
+        )
+
+    def _sagemaker_state(self, job: MLJob) -> tuple[str, float | None, str | None]:
+        with self._lock:
+            now = self.now()
+            status = job.status(now)
+            return status, job.ended_at(now), "Neptune ML job failed" if status == "Failed" else None
+
+    def _stop_from_sagemaker(self, job: MLJob) -> None:
+        """A SageMaker Stop* on one of the job's SageMaker jobs stops the Neptune ML job too."""
+        with self._lock:
+            now = self.now()
+            if job.status(now) == "InProgress" and job.cancelled_at is None:
+                job.cancelled_at, job.stop_delay, job.pinned_status = now, self.lifecycle.stop_delay, None
 
     def list_ml(self, kind: str, max_items: int) -> list[str]:
         with self._lock:
@@ -386,36 +495,31 @@ class NeptuneState:
         return job
 
     def ml_arn(self, job: MLJob) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{self.account}:{_SAGEMAKER_RESOURCE[job.kind]}/{job.id}"
+        """The Start output's ``arn``: the job's first SageMaker job."""
+        return job.sagemaker[0].arn
 
     def get_ml(self, kind: str, job_id: str) -> dict[str, Any]:
         with self._lock:
             job = self._ml_job(kind, job_id)
             status = job.status(self.now())
-            sub = {
-                "name": job.id,
-                "arn": self.ml_arn(job),
-                "status": status,
-                "cloudwatchLogUrl": f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}"
-                f"#logStream:group=/aws/sagemaker/{_SAGEMAKER_RESOURCE[kind]}s;prefix={job.id}",
-            }
             out: dict[str, Any] = {"status": status, "id": job.id}
-            if kind == "dataprocessing":
-                out["processingJob"] = sub | {"outputLocation": job.params.get("processedDataS3Location", "")}
-            elif kind == "modeltraining":
-                out["processingJob"] = sub | {"name": f"{job.id}-processing"}
-                out["hpoJob"] = sub | {"name": f"{job.id}-hpo"}
-                if status == "Completed":
-                    out["mlModels"] = [{"name": f"{job.id}-model", "arn": self.ml_arn(job) + "-model"}]
-            else:
-                out["baseProcessingJob"] = sub | {"name": f"{job.id}-processing"}
-                out["remoteModelTransformJob"] = sub | {
-                    "name": f"{job.id}-transform",
-                    "outputLocation": job.params.get("modelTransformOutputS3Location", ""),
+            for sm in job.sagemaker:
+                sub: dict[str, Any] = {
+                    "name": sm.name,
+                    "arn": sm.arn,
+                    "status": status,
+                    "cloudwatchLogUrl": f"https://console.aws.amazon.com/cloudwatch/home?region={self.region}"
+                    f"#logStream:group=/aws/sagemaker/{_LOG_GROUP[sm.resource]};prefix={sm.name}",
                 }
-                if status == "Completed":
-                    out["models"] = [{"name": f"{job.id}-model", "arn": self.ml_arn(job) + "-model"}]
-            out["creationTimeInMillis"] = int(job.started_at * 1000)  # unmodelled: see module docstring
+                if status == "Failed":
+                    sub["failureReason"] = "Neptune ML job failed"
+                output = _OUTPUT_PARAM.get((kind, sm.member))
+                if output is not None:
+                    sub["outputLocation"] = str(job.params.get(output, ""))
+                out[sm.member] = sub
+            if status == "Completed" and kind != "dataprocessing":
+                model = {"name": f"{job.id}-model", "arn": f"{job.sagemaker[-1].arn}-model"}
+                out["mlModels" if kind == "modeltraining" else "models"] = [model]
             return out
 
     def cancel_ml(self, kind: str, job_id: str, clean: bool | None) -> str:
@@ -449,6 +553,8 @@ class NeptuneState:
             raise ValueError(f"unknown ML kind {kind!r}")
         if status is not None and status not in ML_OUTSTANDING | ML_TERMINAL:
             raise ValueError(f"unknown ML status {status!r}")
+        if job_id is not None and not ML_ID.fullmatch(job_id):
+            raise ValueError(f"invalid Neptune ML job id {job_id!r}: 1-48 letters, digits or hyphens")
         with self._lock:
             now = self.now()
             job = MLJob(
@@ -461,7 +567,11 @@ class NeptuneState:
             )
             if status == "Stopping":
                 job.pinned_status, job.cancelled_at, job.stop_delay = None, now, self.lifecycle.stop_delay
+            previous = self._ml[kind].pop(job.id, None)
+            if previous is not None:
+                job.sagemaker = previous.sagemaker  # replaced by _attach_sagemaker
             self._ml[kind][job.id] = job
+            self._attach_sagemaker(job)
             return job.id
 
     def seed_load(
@@ -517,6 +627,15 @@ class NeptuneState:
 
 
 # --------------------------------------------------------------------------- parsing helpers
+
+
+def _check_ml_id(job_id: Any) -> None:
+    if not isinstance(job_id, str) or not ML_ID_CHARS.fullmatch(job_id):
+        raise NeptuneError(
+            "InvalidParameterException", "Invalid ID provided. Must contain only letters, digits, or hyphens."
+        )
+    if not ML_ID.fullmatch(job_id):
+        raise NeptuneError("InvalidParameterException", "Invalid ID provided. ID can be 1-48 alphanumeric characters.")
 
 
 def _bool(value: str | None, name: str, default: bool | None) -> bool | None:

@@ -6,7 +6,7 @@
   ``stop_delay=0.3``, real clock).
 - ``testbed_clock``: a :class:`~jobjanitor_testbed.clock.FakeClock` installed as the test
   bed's clock (Neptune emulator and Glue task runs alike) for this test.
-- ``neptune_client`` / ``glue_client``: boto3 clients pointed at the test bed
+- ``neptune_client`` / ``glue_client`` / ``sagemaker_client``: boto3 clients pointed at the test bed
   (us-east-1, dummy credentials, botocore's default retry settings).
 - ``aws_env``: sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION=us-east-1
   and AWS_ENDPOINT_URL=<aws_url> so plain ``boto3.client("glue")`` reaches moto; also
@@ -71,6 +71,11 @@ def neptune_client(testbed: TestBed) -> Any:
 @pytest.fixture
 def glue_client(testbed: TestBed) -> Any:
     return make_client("glue", testbed.aws_url)
+
+
+@pytest.fixture
+def sagemaker_client(testbed: TestBed) -> Any:
+    return make_client("sagemaker", testbed.aws_url)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ Scope, as a guard or sweeper sees it:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,8 +55,11 @@ def create_transform(glue: Any, name: str, tags: dict[str, str] | None = None) -
     return str(glue.create_ml_transform(**kwargs)["TransformId"])
 
 
-def start_ml_job(neptune: Any, kind: str, job_id: str) -> str:
-    """Start one Neptune ML job of jobjanitor kind ``kind`` with a caller-chosen id."""
+def start_ml_job(neptune: Any, kind: str, job_id: str, *, training_job_id: str | None = None) -> str:
+    """Start one Neptune ML job of jobjanitor kind ``kind`` with a caller-chosen id.
+
+    A transform needs the id of an existing model-training job (``training_job_id``).
+    """
     if kind == "neptune-ml-dataprocessing":
         neptune.start_ml_data_processing_job(
             id=job_id, inputDataS3Location="s3://bucket/export/", processedDataS3Location="s3://bucket/processed/"
@@ -69,12 +71,23 @@ def start_ml_job(neptune: Any, kind: str, job_id: str) -> str:
             trainModelS3Location="s3://bucket/training/",
         )
     elif kind == "neptune-ml-transform":
+        if training_job_id is None:
+            raise ValueError("a model transform needs training_job_id")
         neptune.start_ml_model_transform_job(
-            id=job_id, modelTransformOutputS3Location="s3://bucket/transform/", mlModelTrainingJobId=f"{job_id}-tr"
+            id=job_id,
+            modelTransformOutputS3Location="s3://bucket/transform/",
+            dataProcessingJobId=f"{training_job_id}-dp",
+            mlModelTrainingJobId=training_job_id,
         )
     else:
         raise ValueError(f"not a Neptune ML kind: {kind}")
     return job_id
+
+
+def _nth(jobs: dict[str, list[str]], i: int) -> str | None:
+    """The i-th model-training job of ``jobs``, if it has one."""
+    training = jobs.get("neptune-ml-training", [])
+    return training[i] if i < len(training) else None
 
 
 def start_load(neptune: Any, *, queue: bool = True) -> str:
@@ -109,10 +122,14 @@ def start_jobs(
     scenario = Scenario()
     scenario.transform_id = create_transform(glue, transform_name)
     scenario.other_transform_id = create_transform(glue, f"{transform_name}-other")
-    for kind in ML_KINDS:
-        scenario.in_scope[kind] = [start_ml_job(neptune, kind, f"{prefix}{kind}-{i}") for i in range(per_kind)]
+    for kind in ML_KINDS:  # training before transform: each transform names a training job of its own stack
+        scenario.in_scope[kind] = [
+            start_ml_job(neptune, kind, f"{prefix}{kind}-{i}", training_job_id=_nth(scenario.in_scope, i))
+            for i in range(per_kind)
+        ]
         scenario.out_of_scope[kind] = [
-            start_ml_job(neptune, kind, f"{other_prefix}{kind}-{i}") for i in range(out_of_scope_per_kind)
+            start_ml_job(neptune, kind, f"{other_prefix}{kind}-{i}", training_job_id=_nth(scenario.out_of_scope, i))
+            for i in range(out_of_scope_per_kind)
         ]
     scenario.in_scope["neptune-loader"] = [start_load(neptune) for _ in range(per_kind if loads is None else loads)]
     scenario.in_scope["glue-ml-task-run"] = [
@@ -125,7 +142,7 @@ def start_jobs(
     if testbed is not None and finished_per_kind:
         from jobjanitor_testbed import moto_glue  # noqa: PLC0415 - moto is heavy; only seeding needs it
 
-        old = time.time() - 7200
+        old = testbed.lifecycle.now() - 7200
         for kind, api_kind in ML_KINDS.items():
             scenario.finished[kind] = [
                 testbed.neptune.seed_ml_job(api_kind, f"{prefix}{kind}-done-{i}", started_at=old, status="Completed")

@@ -133,21 +133,67 @@ def test_list_max_items(testbed: TestBed, neptune_client: Any, kind: str) -> Non
         call(neptune_client, "list", kind, maxItems=1025)
 
 
-def test_seeded_old_job_and_raw_creation_time(testbed: TestBed, neptune_client: Any, testbed_clock: FakeClock) -> None:
-    started = testbed_clock.now - 3 * 86_400
-    testbed.neptune.seed_ml_job("modeltransform", "old", started_at=started, status="InProgress")
-    raw: list[dict[str, Any]] = []
-
-    def grab(http_response: Any, **_: Any) -> None:
-        raw.append(json.loads(http_response.content))
-
-    neptune_client.meta.events.register("after-call.neptunedata.GetMLModelTransformJob", grab)
-    assert call(neptune_client, "get", "modeltransform", id="old")["status"] == "InProgress"
-    assert raw[0]["creationTimeInMillis"] == int(started * 1000)
-    assert testbed.neptune.job("modeltransform", "old").started_at == started
-
-
 def test_duplicate_id_and_missing_parameters(neptune_client: Any) -> None:
     call(neptune_client, "start", "dataprocessing", id="dup", **START_ARGS["dataprocessing"])
     with pytest.raises(exc(neptune_client, "InvalidParameterException"), match="already exists"):
         call(neptune_client, "start", "dataprocessing", id="dup", **START_ARGS["dataprocessing"])
+    with pytest.raises(exc(neptune_client, "InvalidParameterException")) as info:
+        call(neptune_client, "start", "dataprocessing", id="dup", **START_ARGS["dataprocessing"])
+    assert (
+        info.value.response["Error"]["Message"] == "Another resource with same ID already exists. Please use a new ID."
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("job_id", "message"),
+    [
+        ("bad_id.x", "Invalid ID provided. Must contain only letters, digits, or hyphens."),
+        ("with space", "Invalid ID provided. Must contain only letters, digits, or hyphens."),
+        ("é", "Invalid ID provided. Must contain only letters, digits, or hyphens."),
+        ("a" * 49, "Invalid ID provided. ID can be 1-48 alphanumeric characters."),
+        ("", "Invalid ID provided. ID can be 1-48 alphanumeric characters."),
+    ],
+)
+def test_invalid_ids_are_refused(testbed: TestBed, kind: str, job_id: str, message: str) -> None:
+    """Raw HTTP: botocore would refuse the empty id itself; the server must refuse them all."""
+    import urllib.error
+    import urllib.request
+
+    body = json.dumps({"id": job_id, **START_ARGS[kind]}).encode()
+    req = urllib.request.Request(f"{testbed.neptune_url}/ml/{kind}", data=body, method="POST")  # noqa: S310 - loopback
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req)  # noqa: S310 - loopback test server
+    assert info.value.code == 400
+    error = json.loads(info.value.read())
+    assert (error["code"], error["detailedMessage"]) == ("InvalidParameterException", message)
+    assert testbed.neptune.jobs(kind) == []
+
+
+@pytest.mark.parametrize("job_id", ["a", "A-1-b", "a" * 48, "0123456789-abcdef"])
+def test_valid_ids_are_accepted(neptune_client: Any, job_id: str) -> None:
+    assert call(neptune_client, "start", "dataprocessing", id=job_id, **START_ARGS["dataprocessing"])["id"] == job_id
+
+
+def test_seeding_an_invalid_id_is_a_test_bug(testbed: TestBed) -> None:
+    with pytest.raises(ValueError, match="invalid Neptune ML job id"):
+        testbed.neptune.seed_ml_job("modeltraining", "under_score")
+
+
+def test_transform_needs_an_existing_training_job(testbed: TestBed, neptune_client: Any, sagemaker_client: Any) -> None:
+    args = {"modelTransformOutputS3Location": "s3://transform/", "dataProcessingJobId": "dp"}
+    with pytest.raises(exc(neptune_client, "BadRequestException")) as info:
+        call(neptune_client, "start", "modeltransform", id="x1", mlModelTrainingJobId="missing", **args)
+    assert info.value.response["Error"]["Message"] == "Provided MLModelTraining job doesn't exist."
+    with pytest.raises(exc(neptune_client, "BadRequestException"), match="Unable to find SageMaker AI resource"):
+        call(neptune_client, "start", "modeltransform", id="x2", trainingJobName="no-such-sagemaker-job", **args)
+    assert testbed.neptune.jobs("modeltransform") == []
+
+    testbed.neptune.seed_ml_job("modeltraining", "trained", status="Completed")
+    assert (
+        call(neptune_client, "start", "modeltransform", id="x3", mlModelTrainingJobId="trained", **args)["id"] == "x3"
+    )
+    hpo = call(neptune_client, "get", "modeltraining", id="trained")["hpoJob"]["name"]
+    best = sagemaker_client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=hpo)["BestTrainingJob"]
+    by_name = {"modelTransformOutputS3Location": "s3://transform/", "trainingJobName": best["TrainingJobName"]}
+    assert call(neptune_client, "start", "modeltransform", id="x4", **by_name)["id"] == "x4"

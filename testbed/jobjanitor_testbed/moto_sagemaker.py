@@ -1,0 +1,381 @@
+"""The SageMaker jobs underneath Neptune ML jobs, kept in moto's own SageMaker backend.
+
+Each Neptune ML job runs on SageMaker jobs, and its Get names them (``processingJob``,
+``hpoJob``, ``baseProcessingJob``, ``remoteModelTransformJob``: name, arn, status). The
+Neptune emulator creates those jobs in moto's process-wide SageMaker backend through
+:func:`create_linked`, so ``boto3.client("sagemaker")`` pointed at the test bed's moto server
+describes them, with ``CreationTime`` taken from the test bed's clock (the Neptune job's start).
+
+moto 5.2.5 creates every job ``Completed`` at once, and implements StopProcessingJob only
+(it flips the job to ``Stopped``). :func:`install` extends moto's backend and response classes
+in place, the way :mod:`jobjanitor_testbed.moto_glue` extends Glue:
+
+- A linked job's status is read from its Neptune ML job on every Describe/List (InProgress,
+  Stopping, Stopped, Completed, Failed: the same strings), with its end time and
+  LastModifiedTime; ``FailureReason`` when Failed.
+- StopProcessingJob (replaced), StopTrainingJob, StopTransformJob and
+  StopHyperParameterTuningJob (added): stopping an InProgress linked job cancels its Neptune ML
+  job (so the Neptune job and all its SageMaker jobs go Stopping, then Stopped). Stopping a job
+  already Stopping changes nothing. Stopping a finished job gives ValidationException ("The
+  request was rejected because the <kind> job is in status <status>."); an unknown name gives
+  moto's ValidationException ("Could not find ... job '<arn>'.").
+- Every SageMaker time moto stamps (CreationTime of jobs made through the SageMaker API too)
+  follows ``lifecycle.DEFAULT.clock``.
+
+Cancelling the Neptune ML job needs no call here: the SageMaker status is derived from it.
+
+Not modelled: the phases of a real Neptune ML job (a training job's processing step ends
+before its tuning job starts; here all its SageMaker jobs share one status and one
+CreationTime); the training jobs a tuning job launches beyond the one made here; training's
+``modelTransformJob``; SageMaker's own lists show linked statuses only as of the last
+Describe/List/Stop that refreshed them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import moto.sagemaker.models as sm_models
+from moto.core.responses import ActionResult, EmptyResult
+from moto.sagemaker.exceptions import ValidationError
+from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
+from moto.sagemaker.responses import SageMakerResponse
+
+from jobjanitor_testbed import lifecycle
+
+__all__ = ["Link", "SageMakerJob", "create_linked", "install", "remove_linked", "sagemaker_name"]
+
+# resource type in the ARN -> (backend collection, status attribute, end-time attribute, noun in messages)
+_RESOURCES: dict[str, tuple[str, str, str, str]] = {
+    "processing-job": ("processing_jobs", "processing_job_status", "processing_end_time", "processing"),
+    "training-job": ("training_jobs", "training_job_status", "training_end_time", "training"),
+    "transform-job": ("transform_jobs", "transform_job_status", "transform_end_time", "transform"),
+    "hyper-parameter-tuning-job": (
+        "hyper_parameter_tuning_jobs",
+        "hyper_parameter_tuning_job_status",
+        "hyper_parameter_tuning_end_time",
+        "hyper parameter tuning",
+    ),
+}
+# Guards the link table and job creation. Lock order: the Neptune emulator's state lock, then
+# this one; refreshes and stops never take this lock (they call into the Neptune state).
+_LOCK = threading.RLock()
+_INSTALLED = False
+
+
+def _clock_now() -> datetime:
+    """moto's ``utcnow`` (a naive UTC datetime), from the test bed's clock."""
+    return datetime.fromtimestamp(lifecycle.DEFAULT.now(), tz=UTC).replace(tzinfo=None)
+
+
+def _naive(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Link:
+    """How a SageMaker job follows its Neptune ML job.
+
+    ``state()`` -> (status, end epoch or None, failure reason or None); ``stop()`` cancels the
+    Neptune ML job (it is only called while the job is InProgress).
+    """
+
+    state: Callable[[], tuple[str, float | None, str | None]]
+    stop: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class SageMakerJob:
+    """One SageMaker job a Neptune ML job runs on: its Get member, resource type, name and ARN."""
+
+    member: str
+    resource: str
+    name: str
+    arn: str
+
+
+def _links(backend: SageMakerModelBackend) -> dict[tuple[str, str], Link]:
+    # Kept on the backend object, so moto's reset (which re-initialises backends) drops them.
+    links: dict[tuple[str, str], Link] | None = backend.__dict__.get("jobjanitor_links")
+    if links is None:
+        links = {}
+        backend.__dict__["jobjanitor_links"] = links
+    return links
+
+
+def backend_for(account: str, region: str) -> SageMakerModelBackend:
+    return sagemaker_backends[account][region]  # type: ignore[no-any-return]
+
+
+def sagemaker_name(base: str, suffix: str, limit: int = 63) -> str:
+    """``base-suffix`` if it fits SageMaker's name limit, else a shortened base plus a digest."""
+    name = f"{base}-{suffix}" if suffix else base
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    keep = limit - len(digest) - 1
+    return f"{name[:keep].rstrip('-')}-{digest}"
+
+
+def _make(backend: SageMakerModelBackend, resource: str, name: str, role: str, output: str) -> Any:
+    """Create one job through moto's own backend methods (moto fills in its defaults)."""
+    if resource == "processing-job":
+        return backend.create_processing_job(
+            app_specification={"ImageUri": "neptune-ml-processing"},
+            experiment_config={},
+            network_config={},
+            processing_inputs=[],
+            processing_job_name=name,
+            processing_output_config={"Outputs": [{"OutputName": "output", "S3Output": {"S3Uri": output}}]},
+            role_arn=role,
+            tags=[],
+            stopping_condition={},
+        )
+    if resource == "training-job":
+        return backend.create_training_job(
+            training_job_name=name,
+            hyper_parameters={},
+            algorithm_specification={"TrainingInputMode": "File", "TrainingImage": "neptune-ml-training"},
+            role_arn=role,
+            input_data_config=[],
+            output_data_config={"S3OutputPath": output},
+            resource_config={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+            vpc_config={},
+            stopping_condition={"MaxRuntimeInSeconds": 86400},
+            tags=[],
+            enable_network_isolation=False,
+            enable_inter_container_traffic_encryption=False,
+            enable_managed_spot_training=False,
+            checkpoint_config={},
+            debug_hook_config={},
+            debug_rule_configurations=[],
+            tensor_board_output_config={},
+            experiment_config={},
+        )
+    if resource == "transform-job":
+        return backend.create_transform_job(
+            transform_job_name=name,
+            model_name=f"{name}-model",
+            max_concurrent_transforms=1,
+            model_client_config={},
+            max_payload_in_mb=6,
+            batch_strategy="MultiRecord",
+            environment={},
+            transform_input={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": output}}},
+            transform_output={"S3OutputPath": output},
+            data_capture_config={},
+            transform_resources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+            data_processing={},
+            tags={},
+            experiment_config={},
+        )
+    backend.create_hyper_parameter_tuning_job(
+        hyper_parameter_tuning_job_name=name,
+        hyper_parameter_tuning_job_config={
+            "Strategy": "Bayesian",
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1},
+        },
+        training_job_definition={"RoleArn": role, "OutputDataConfig": {"S3OutputPath": output}},
+        training_job_definitions=None,
+        warm_start_config=None,
+        tags=None,
+        autotune=None,
+    )
+    return backend.hyper_parameter_tuning_jobs[name]
+
+
+def create_linked(
+    account: str,
+    region: str,
+    jobs: list[tuple[str, str, str]],
+    *,
+    created: float,
+    link: Link,
+    role: str,
+    output: str,
+) -> list[SageMakerJob]:
+    """Create SageMaker jobs ``(member, resource, name)`` in moto, all following ``link``.
+
+    ``created`` (epoch seconds) becomes their CreationTime. A name already taken is replaced
+    (moto keeps one job per name, as SageMaker does).
+    """
+    install()
+    backend = backend_for(account, region)
+    made: list[SageMakerJob] = []
+    with _LOCK:
+        links = _links(backend)
+        for member, resource, name in jobs:
+            collection = getattr(backend, _RESOURCES[resource][0])
+            collection.pop(name, None)  # the tuning job refuses a taken name; a re-seeded id replaces it
+            job = _make(backend, resource, name, role, output)
+            job.creation_time = _naive(created)
+            links[(resource, name)] = link
+            _refresh(backend, resource, job)
+            made.append(SageMakerJob(member, resource, name, job.arn))
+            if resource == "hyper-parameter-tuning-job":
+                # The training job the tuning job launched, named as SageMaker names them.
+                child = sagemaker_name(name, f"001-{hashlib.sha256(name.encode()).hexdigest()[:8]}")
+                backend.training_jobs.pop(child, None)
+                trained = _make(backend, "training-job", child, role, output)
+                trained.creation_time = _naive(created)
+                links[("training-job", child)] = link
+                _refresh(backend, "training-job", trained)
+                job.best_training_job = dict(job.best_training_job, TrainingJobName=child, TrainingJobArn=trained.arn)
+                job.OverallBestTrainingJob = dict(
+                    job.OverallBestTrainingJob, TrainingJobName=child, TrainingJobArn=trained.arn
+                )
+    return made
+
+
+def remove_linked(account: str, region: str, jobs: list[SageMakerJob]) -> None:
+    """Drop linked jobs from moto (the Neptune emulator's reset)."""
+    backend = backend_for(account, region)
+    with _LOCK:
+        links = _links(backend)
+        for job in jobs:
+            names = [job.name]
+            if job.resource == "hyper-parameter-tuning-job":
+                names += [n for (r, n) in links if r == "training-job" and n.startswith(f"{job.name}-001-")]
+            for name in names:
+                resource = job.resource if name == job.name else "training-job"
+                links.pop((resource, name), None)
+                getattr(backend, _RESOURCES[resource][0]).pop(name, None)
+
+
+def _refresh(backend: SageMakerModelBackend, resource: str, job: Any) -> None:
+    """Copy the linked Neptune job's state onto moto's job object (no-op for unlinked jobs)."""
+    link = _links(backend).get((resource, _name_of(resource, job)))
+    if link is None:
+        return
+    status, end, failure = link.state()
+    _, status_attr, end_attr, _ = _RESOURCES[resource]
+    setattr(job, status_attr, status)
+    setattr(job, end_attr, None if end is None else _naive(end))
+    job.last_modified_time = _naive(end) if end is not None else job.creation_time
+    job.failure_reason = failure or ""
+    if resource == "training-job":
+        job.secondary_status = {"InProgress": "Training"}.get(status, status)
+        job.training_start_time = job.creation_time
+    if resource == "transform-job":
+        job.transform_start_time = job.creation_time
+    if resource == "hyper-parameter-tuning-job":
+        done = status == "Completed"
+        job.training_job_status_counters = dict(
+            job.training_job_status_counters,
+            Completed=int(done),
+            InProgress=int(status in ("InProgress", "Stopping")),
+            Stopped=int(status == "Stopped"),
+        )
+
+
+def _name_of(resource: str, job: Any) -> str:
+    attr = {
+        "processing-job": "processing_job_name",
+        "training-job": "training_job_name",
+        "transform-job": "transform_job_name",
+        "hyper-parameter-tuning-job": "hyper_parameter_tuning_job_name",
+    }[resource]
+    return str(getattr(job, attr))
+
+
+def _refresh_named(backend: SageMakerModelBackend, resource: str, name: Any) -> None:
+    job = getattr(backend, _RESOURCES[resource][0]).get(name)
+    if job is not None:
+        _refresh(backend, resource, job)
+
+
+def _refresh_all(backend: SageMakerModelBackend, resource: str) -> None:
+    for kind, name in list(_links(backend)):
+        if kind == resource:
+            _refresh_named(backend, resource, name)
+
+
+def _stop(backend: SageMakerModelBackend, resource: str, name: str) -> None:
+    collection_name, status_attr, end_attr, noun = _RESOURCES[resource]
+    job = getattr(backend, collection_name).get(name)
+    if job is None:
+        arn = sm_models.arn_formatter(resource, name, backend.account_id, backend.region_name)
+        raise ValidationError(message=f"Could not find {noun} job '{arn}'.")
+    _refresh(backend, resource, job)
+    status = getattr(job, status_attr)
+    if status == "Stopping":
+        return
+    if status != "InProgress":
+        raise ValidationError(message=f"The request was rejected because the {noun} job is in status {status}.")
+    link = _links(backend).get((resource, name))
+    if link is not None:
+        link.stop()
+        _refresh(backend, resource, job)
+    else:  # a job made through moto's SageMaker API and set InProgress by hand
+        setattr(job, status_attr, "Stopped")
+        setattr(job, end_attr, _clock_now())
+
+
+# -- backend and response methods ------------------------------------------------------------
+def _describing(resource: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
+        name = args[0] if args else next(iter(kwargs.values()), None)
+        _refresh_named(self, resource, name)
+        return original(self, *args, **kwargs)
+
+    describe.__wrapped__ = original  # type: ignore[attr-defined]
+    return describe
+
+
+def _listing(resource: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def listing(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
+        _refresh_all(self, resource)
+        return original(self, *args, **kwargs)
+
+    listing.__wrapped__ = original  # type: ignore[attr-defined]
+    return listing
+
+
+def _stopper(resource: str) -> Callable[..., None]:
+    def stop(self: SageMakerModelBackend, name: str) -> None:
+        _stop(self, resource, name)
+
+    return stop
+
+
+def _r_stopper(method: str, param: str) -> Callable[[SageMakerResponse], ActionResult]:
+    def respond(self: SageMakerResponse) -> ActionResult:
+        getattr(self.sagemaker_backend, method)(self._get_param(param))
+        return EmptyResult()
+
+    return respond
+
+
+def install() -> None:
+    """Extend moto's SageMaker classes (idempotent, process-wide)."""
+    global _INSTALLED  # noqa: PLW0603 - one-shot patch of process-global moto classes
+    with _LOCK:
+        if _INSTALLED:
+            return
+        sm_models.utcnow = _clock_now  # every time moto's SageMaker stamps follows the test bed's clock
+        for resource, describe, listing in (
+            ("processing-job", "describe_processing_job", "list_processing_jobs"),
+            ("training-job", "describe_training_job", "list_training_jobs"),
+            ("transform-job", "describe_transform_job", "list_transform_jobs"),
+            (
+                "hyper-parameter-tuning-job",
+                "describe_hyper_parameter_tuning_job",
+                "list_hyper_parameter_tuning_jobs",
+            ),
+        ):
+            setattr(SageMakerModelBackend, describe, _describing(resource, getattr(SageMakerModelBackend, describe)))
+            setattr(SageMakerModelBackend, listing, _listing(resource, getattr(SageMakerModelBackend, listing)))
+        for resource, method, param in (
+            ("processing-job", "stop_processing_job", "ProcessingJobName"),
+            ("training-job", "stop_training_job", "TrainingJobName"),
+            ("transform-job", "stop_transform_job", "TransformJobName"),
+            ("hyper-parameter-tuning-job", "stop_hyper_parameter_tuning_job", "HyperParameterTuningJobName"),
+        ):
+            setattr(SageMakerModelBackend, method, _stopper(resource))
+            setattr(SageMakerResponse, method, _r_stopper(method, param))
+        _INSTALLED = True
