@@ -320,13 +320,20 @@ def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy,
     from botocore.exceptions import BotoCoreError, ProfileNotFound  # noqa: PLC0415
 
     from jobjanitor import engine  # noqa: PLC0415
-    from jobjanitor.cli_progress import ProgressDisplay  # noqa: PLC0415
+    from jobjanitor.cli_progress import (  # noqa: PLC0415
+        InterruptibleDeadline,
+        Interrupts,
+        ProgressDisplay,
+        heartbeat_seconds,
+    )
     from jobjanitor.clients import build_clients  # noqa: PLC0415
 
-    display = ProgressDisplay(sys.stderr, quiet=args.quiet)
     try:
+        heartbeat = heartbeat_seconds()
         session = boto3.session.Session(profile_name=connection.profile, region_name=connection.region)
         clients = build_clients(policy, session=session, endpoint_urls=connection.endpoints)
+    except ConfigError as error:
+        return _usage_error(sub, error.field, error.message)
     except ProfileNotFound as error:
         return _usage_error(sub, "--profile", str(error))
     except BotoCoreError as error:  # e.g. no region for Glue
@@ -338,16 +345,26 @@ def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy,
 
         dynamodb: Any = session.client("dynamodb", endpoint_url=connection.endpoints.get("dynamodb"))
         first_seen = DynamoDBFirstSeen(args.first_seen_table, client=dynamodb)
-    deadline = engine.Deadline.after(policy.max_wait + WORK_SECONDS)
-    with display:
+    deadline = InterruptibleDeadline.after(policy.max_wait + WORK_SECONDS)
+    display = ProgressDisplay(
+        sys.stderr, quiet=args.quiet, heartbeat_s=heartbeat, deadline=deadline, max_wait=policy.max_wait
+    )
+    interrupts = Interrupts(deadline, display, EXIT_INTERRUPTED)
+    with interrupts.installed(), display:
         if args.command == "list":
             report = engine.list_jobs(policy, deadline=deadline, clients=clients, first_seen=first_seen)
         else:
             report = engine.sweep(
                 policy, deadline=deadline, clients=clients, progress=display.progress, first_seen=first_seen
             )
-
-    print(report.to_json(indent=2) if args.json else report.render_table(), flush=True)
+        if interrupts.interrupted_in is not None:
+            report.errors.append(
+                f"interrupted (Ctrl-C) during {interrupts.interrupted_in}: this report is what was done until then; "
+                "no cancel was sent after the interrupt (those jobs read 'deadline reached') and the wait was cut short"
+            )
+        print(report.to_json(indent=2) if args.json else report.render_table(), flush=True)
+    if interrupts.interrupted_in is not None:
+        return EXIT_INTERRUPTED
     if args.command == "list":
         return EXIT_OK if not report.errors else EXIT_PROBLEMS
     return EXIT_OK if report.ok else EXIT_PROBLEMS
