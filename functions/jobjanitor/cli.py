@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from jobjanitor import __version__
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
 from jobjanitor.policy import DEFAULT_CONCURRENCY, DEFAULT_MAX_WAIT_SECONDS, Policy
+from jobjanitor.tunnel import Tunnel, attach_tunnel, parse_via
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 
@@ -241,6 +242,7 @@ class Connection:
     profile: str | None = None
     region: str | None = None
     endpoints: dict[str, str] = field(default_factory=dict)
+    tunnel: Tunnel | None = None  # --via: Neptune through a local tunnel
 
 
 def endpoint_overrides(values: Sequence[str]) -> dict[str, str]:
@@ -289,6 +291,18 @@ def _policy(args: argparse.Namespace) -> Policy:
     )
 
 
+def _configure(connection: Connection) -> Callable[[Any], None] | None:
+    tunnel = connection.tunnel
+    if tunnel is None:
+        return None
+
+    def configure(client: Any) -> None:
+        if client.meta.service_model.service_name == "neptunedata":
+            attach_tunnel(client, tunnel)
+
+    return configure
+
+
 def _usage_error(parser: argparse.ArgumentParser, flag: str, message: str) -> int:
     print(f"{parser.format_usage().rstrip()}\n{parser.prog}: error: argument {flag}: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -305,7 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = subparsers[args.command]
     try:
         policy = _policy(args)
-        connection = Connection(args.profile, args.region, endpoint_overrides(args.endpoint_url or []))
+        tunnel = parse_via(args.via, policy.neptune_endpoint) if args.via is not None else None
+        connection = Connection(args.profile, args.region, endpoint_overrides(args.endpoint_url or []), tunnel)
     except ConfigError as error:
         return _usage_error(sub, error.field, error.message)
     try:
@@ -331,7 +346,9 @@ def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy,
     try:
         heartbeat = heartbeat_seconds()
         session = boto3.session.Session(profile_name=connection.profile, region_name=connection.region)
-        clients = build_clients(policy, session=session, endpoint_urls=connection.endpoints)
+        clients = build_clients(
+            policy, session=session, endpoint_urls=connection.endpoints, configure=_configure(connection)
+        )
     except ConfigError as error:
         return _usage_error(sub, error.field, error.message)
     except ProfileNotFound as error:
