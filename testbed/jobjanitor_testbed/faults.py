@@ -19,7 +19,10 @@ Draws are independent and made in that order (drop, then throttle, then error).
 :meth:`Faults.inject` scripts exact errors: the next ``times`` requests (optionally only for
 given operations) answer with the given error code; the server picks the HTTP status for the
 code (Neptune: the status its service model declares). Scripted errors take precedence over
-random ones.
+random ones. A server that knows its service model sets :attr:`Faults.declared` (operation ->
+the error codes it may answer, or None for an operation it does not know): then injecting a
+code that a named operation does not declare is a ValueError, and an injection without
+``operations`` only hits the operations that declare its code.
 
 :class:`RequestLog` records one :class:`LogEntry` per request (service, operation, method,
 path, status or ``"dropped"``, error code, injected fault, start timestamp, duration).
@@ -30,7 +33,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -84,6 +87,8 @@ class Faults:
         self.operations: frozenset[str] | None = None
         self._rng = random.Random(seed)
         self._scripted: list[_Scripted] = []
+        # operation -> error codes it declares (None: unknown operation, anything goes)
+        self.declared: Callable[[str], Collection[str] | None] | None = None
         self.set(
             latency=latency,
             throttle_rate=throttle_rate,
@@ -140,10 +145,21 @@ class Faults:
         """Answer the next ``times`` matching requests with error ``code``."""
         if times < 1:
             raise ValueError("times must be >= 1")
+        if self.declared is not None:
+            for operation in operations or ():
+                codes = self.declared(operation)
+                if codes is not None and code not in codes:
+                    raise ValueError(f"{operation} does not declare {code}; it declares {sorted(codes)}")
         with self._lock:
             ops = None if operations is None else frozenset(operations)
             self._scripted.append(_Scripted(code, times, ops, status, message))
         return self
+
+    def _declares(self, operation: str, code: str) -> bool:
+        if self.declared is None:
+            return True
+        codes = self.declared(operation)
+        return codes is None or code in codes
 
     @property
     def active(self) -> bool:
@@ -153,6 +169,8 @@ class Faults:
     def decide(self, operation: str) -> Decision:
         with self._lock:
             for script in self._scripted:
+                if script.operations is None and not self._declares(operation, script.code):
+                    continue
                 if script.operations is None or operation in script.operations:
                     script.times -= 1
                     if script.times == 0:

@@ -7,13 +7,19 @@ Paths, query parameters, bodies and output keys follow botocore's ``neptunedata`
 Operations
 ----------
 - Loader: StartLoaderJob ``POST /loader``, ListLoaderJobs ``GET /loader``
-  (``limit`` 1-100, default 100; ``includeQueuedLoads`` default true), GetLoaderJobStatus
-  ``GET /loader/{loadId}`` (``details``, ``errors``, ``page``, ``errorsPerPage``),
-  CancelLoaderJob ``DELETE /loader/{loadId}``.
+  (``limit`` 1-100, default 100; ``includeQueuedLoads`` default true; queued loads first,
+  then the others, each group most recent first), GetLoaderJobStatus ``GET /loader/{loadId}``
+  or ``GET /loader?loadId=ID`` (``details``, ``errors``, ``page``, ``errorsPerPage``),
+  CancelLoaderJob ``DELETE /loader/{loadId}`` or ``DELETE /loader?loadId=ID``.
 - ML, for kind in dataprocessing / modeltraining / modeltransform: Start ``POST /ml/<kind>``
-  (caller may choose ``id``), List ``GET /ml/<kind>`` (``maxItems`` 1-1024, default 10;
-  most recent first), Get ``GET /ml/<kind>/{id}``, Cancel ``DELETE /ml/<kind>/{id}``
-  (``clean`` parsed case-insensitively).
+  (caller may choose ``id``: 1-48 letters, digits or hyphens, else 400
+  InvalidParameterException; a transform's ``mlModelTrainingJobId`` must name an existing
+  training job, its ``trainingJobName`` an existing SageMaker training job, else 400
+  BadRequestException), List ``GET /ml/<kind>`` (``maxItems`` 1-1024, default 10; most
+  recent first), Get ``GET /ml/<kind>/{id}``, Cancel ``DELETE /ml/<kind>/{id}`` (``clean``
+  parsed case-insensitively).
+- Every other operation of the model (engine status, queries, streams, statistics, ML
+  endpoints...): 400 UnsupportedOperationException, which the model declares for all of them.
 
 Lifecycle (lazy, computed from ``lifecycle.clock`` on every read; no background threads)
 -------------------------------------------------------------------------------------
@@ -41,8 +47,14 @@ JSON ``{"code", "requestId", "detailedMessage", "message"}`` with the model's HT
   InvalidParameterException (Neptune documents that exception for "an invalid or
   out-of-range value ... for some input parameter"; BadRequestException is its catch-all).
 - missing required body members: 400 MissingParameterException; malformed JSON body:
-  400 BadRequestException; unknown path: 400 BadRequestException; known path with another
-  method: 405 MethodNotAllowedException.
+  400 BadRequestException; a path no operation has: 400 BadRequestException; a path of an
+  operation with a method none has: 405 MethodNotAllowedException.
+- Faults (:class:`~jobjanitor_testbed.faults.Faults`) answer only with codes the model
+  declares for the operation: throttling is 429 TooManyRequestsException (declared by all);
+  the random "error" fault is 500 InternalFailureException where declared, else 408
+  ClientTimeoutException (the ML operations declare no 500); injecting an undeclared code for
+  a named operation is a ValueError. AccessDeniedException (IAM) is the one undeclared code
+  allowed: Neptune sends it.
 - IAM mode: unsigned requests, or SigV4 credential scopes naming a service other than
   ``neptune-db``: 403 AccessDeniedException. (Signatures are not verified.)
 
@@ -136,6 +148,40 @@ def operation_errors() -> dict[str, list[str]]:
     """Operation name -> the exception names botocore's model declares for it."""
     model = Loader().load_service_model("neptunedata", "service-2")
     return {name: [e["shape"] for e in op.get("errors", [])] for name, op in model["operations"].items()}
+
+
+# Sent by Neptune with IAM authentication on (and by the emulator's IAM mode) though the model
+# declares it for no operation.
+UNDECLARED_BUT_SENT = frozenset({"AccessDeniedException"})
+
+
+def declared_errors(operation: str) -> frozenset[str] | None:
+    """The codes a fault may answer ``operation`` with (None for a name the model lacks)."""
+    codes = operation_errors().get(operation)
+    return None if codes is None else frozenset(codes) | UNDECLARED_BUT_SENT
+
+
+def server_error(operation: str | None, message: str) -> NeptuneError:
+    """A 5xx-style failure the operation declares: InternalFailureException (500) where the model
+    declares it, else ClientTimeoutException (408, which the model marks retryable): the ML
+    operations declare no 500."""
+    codes = operation_errors().get(operation or "", [])
+    if not codes or "InternalFailureException" in codes:
+        return NeptuneError("InternalFailureException", message, 500)
+    return NeptuneError("ClientTimeoutException", message, 408)
+
+
+@cache
+def _model_routes() -> tuple[tuple[str, re.Pattern[str], str], ...]:
+    """(method, path pattern, operation) for every operation of the model."""
+    model = Loader().load_service_model("neptunedata", "service-2")
+    routes = []
+    for name, op in model["operations"].items():
+        uri = op["http"]["requestUri"].split("?", 1)[0]
+        pattern = re.sub(r"\\{[^}]+\\+\\}", ".+", re.escape(uri))
+        pattern = re.sub(r"\\{[^}]+\\}", "[^/]+", pattern)
+        routes.append((op["http"]["method"], re.compile(pattern), name))
+    return tuple(routes)
 
 
 class NeptuneError(Exception):
@@ -324,7 +370,7 @@ class NeptuneState:
         with self._lock:
             self._advance_loads(self.now())
             newest_first = list(reversed(self._loads.values()))
-            queued = [ld.id for ld in self._loads.values() if ld.status == "LOAD_IN_QUEUE"]  # queue order
+            queued = [ld.id for ld in newest_first if ld.status == "LOAD_IN_QUEUE"]
             others = [ld.id for ld in newest_first if ld.status != "LOAD_IN_QUEUE"]
             ids = (queued if include_queued else []) + others
             return ids[:limit]
@@ -348,7 +394,7 @@ class NeptuneState:
             overall: dict[str, Any] = {
                 "fullUri": load.source,
                 "runNumber": 1,
-                "retryCount": 0,
+                "retryNumber": 0,
                 "status": load.status,
                 "totalTimeSpent": spent,
                 "startTime": int(start),
@@ -678,11 +724,17 @@ Route = tuple[str, Callable[[NeptuneState, dict[str, str], dict[str, Any], str |
 OK = "200 OK"
 
 
-def _route(method: str, path: str) -> tuple[str | None, str | None, str | None, bool]:
-    """-> (operation, kind, id, path_known)."""
+def _route(  # noqa: PLR0911 - one return per route shape
+    method: str, path: str, params: dict[str, str] | None = None
+) -> tuple[str | None, str | None, str | None, bool]:
+    """-> (operation, kind, id, path_known). ``kind`` is None for an operation not implemented."""
     parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
     if parts and parts[0] == LOADER and len(parts) <= 2:
         if len(parts) == 1:
+            if params is not None and "loadId" in params and method in ("GET", "DELETE"):
+                # The loader's query-string forms: GET/DELETE /loader?loadId=ID, as /loader/ID.
+                op = {"GET": "GetLoaderJobStatus", "DELETE": "CancelLoaderJob"}[method]
+                return op, LOADER, params["loadId"], True
             op = {"POST": "StartLoaderJob", "GET": "ListLoaderJobs"}.get(method)
             return op, LOADER, None, True
         op = {"GET": "GetLoaderJobStatus", "DELETE": "CancelLoaderJob"}.get(method)
@@ -694,7 +746,13 @@ def _route(method: str, path: str) -> tuple[str | None, str | None, str | None, 
             return op, parts[1], None, True
         op = {"GET": f"Get{noun}", "DELETE": f"Cancel{noun}"}.get(method)
         return op, parts[1], parts[2], True
-    return None, None, None, False
+    known = False
+    for route_method, pattern, name in _model_routes():
+        if pattern.fullmatch(path):
+            if route_method == method:
+                return name, None, None, True
+            known = True
+    return None, None, None, known
 
 
 def dispatch(  # noqa: PLR0911 - one branch per operation
@@ -804,6 +862,8 @@ class _Handler(BaseHTTPRequestHandler):
         """Run one operation: its output, or the error to answer with."""
         kind, job_id, known = route
         try:
+            if op is not None and kind is None:
+                raise NeptuneError("UnsupportedOperationException", f"The test bed does not implement {op}.")
             if op is None or kind is None:
                 if known:
                     raise NeptuneError("MethodNotAllowedException", f"Method {self.command} is not allowed here")
@@ -817,11 +877,13 @@ class _Handler(BaseHTTPRequestHandler):
                     raise NeptuneError("BadRequestException", "Malformed JSON request body") from None
                 if not isinstance(body, dict):
                     raise NeptuneError("BadRequestException", "The request body must be a JSON object")
+            if op in {"GetLoaderJobStatus", "CancelLoaderJob"} and not job_id:
+                raise NeptuneError("MissingParameterException", "Missing required parameter: loadId")
             return dispatch(self.server.emulator.state, op, kind=kind, job_id=job_id, query=params, body=body)
         except NeptuneError as exc:
             return exc
         except Exception as exc:  # a bug in the emulator: answer like Neptune would
-            return NeptuneError("InternalFailureException", f"Internal failure: {exc!r}")
+            return server_error(op, f"Internal failure: {exc!r}")
 
     def _handle(self) -> None:
         emulator = self.server.emulator
@@ -829,13 +891,14 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
-        op, kind, job_id, known = _route(self.command, url.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        op, kind, job_id, known = _route(self.command, url.path, query)
         operation = op or f"{self.command} {url.path}"
         decision = emulator.faults.decide(operation)
         sleep_latency(decision)
         outcome: dict[str, Any] | NeptuneError | None = None
         if decision.action != "drop":
-            outcome = _fault_error(decision) or (self._authorise() if emulator.iam else None)
+            outcome = _fault_error(decision, op) or (self._authorise() if emulator.iam else None)
             if outcome is None:
                 outcome = self._answer(op, (kind, job_id, known), url.query, raw)
         # Log before answering, so a client that got its answer finds the entry already there.
@@ -860,11 +923,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, outcome)
 
 
-def _fault_error(decision: Decision) -> NeptuneError | None:
+def _fault_error(decision: Decision, operation: str | None) -> NeptuneError | None:
+    """The error a fault answers with; random faults use codes every operation declares."""
     if decision.action == "throttle":
         return NeptuneError("TooManyRequestsException", "Too many requests. Please retry later.", 429)
     if decision.action == "error":
-        return NeptuneError("InternalFailureException", "An internal failure occurred. Please retry.", 500)
+        return server_error(operation, "An internal failure occurred. Please retry.")
     if decision.action == "inject":
         assert decision.code is not None  # noqa: S101
         return NeptuneError(decision.code, decision.message or f"Injected {decision.code}", decision.status)
@@ -901,6 +965,7 @@ class NeptuneEmulator:
         self.host, self.port = host, port
         self.state = NeptuneState(lifecycle, ml_not_found_style=ml_not_found_style, region=region, account=account)
         self.faults = faults if faults is not None else Faults()
+        self.faults.declared = declared_errors
         self.log = log if log is not None else RequestLog()
         self.iam = iam
         self._server: _Server | None = None

@@ -73,7 +73,7 @@ def test_sweep_dry_run_then_sweep(aws_env: TestBed, seeded: dict[str, str], caps
 def test_sweep_exit_1_when_a_cancel_fails(
     aws_env: TestBed, seeded: dict[str, str], capsys: pytest.CaptureFixture[str], no_retry_delay: None
 ) -> None:
-    aws_env.faults_neptune.inject("InternalFailureException", times=100, operations={"CancelMLModelTrainingJob"})
+    aws_env.faults_neptune.inject("ClientTimeoutException", times=100, operations={"CancelMLModelTrainingJob"})
     code = main(["sweep", "--neptune-endpoint", aws_env.neptune_url, "--kinds", "neptune-ml-training",
                  "--id", "jj-train", "--json", "--quiet"])  # fmt: skip
     captured = capsys.readouterr()

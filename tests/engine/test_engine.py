@@ -366,8 +366,8 @@ def test_a_job_whose_cancel_outlasts_the_client_retries_gets_another_pass(
     bed = aws_env
     bed.neptune.seed_ml_job("modeltraining", "jj-stubborn", status="InProgress")
     policy = make_policy(kinds="neptune-ml-training", wait="false")
-    # More 500s than the client's 8 attempts: the first pass fails, the second gets through.
-    bed.faults_neptune.inject("InternalFailureException", times=9, operations=["CancelMLModelTrainingJob"])
+    # More retryable failures (the ML operations declare no 500) than the client's 8 attempts: the first pass fails, the second gets through.
+    bed.faults_neptune.inject("ClientTimeoutException", times=9, operations=["CancelMLModelTrainingJob"])
     events: list[Any] = []
     report = engine.sweep(policy, deadline=Deadline.after(60), clients=make_clients(policy), progress=events.append)
     assert by_id(report)["jj-stubborn"].outcome is Outcome.CANCELLED
@@ -382,12 +382,12 @@ def test_second_chances_stop_at_the_deadline(
     bed = aws_env
     bed.neptune.seed_ml_job("modeltraining", "jj-hopeless", status="InProgress")
     policy = make_policy(kinds="neptune-ml-training", wait="false")
-    bed.faults_neptune.inject("InternalFailureException", times=1000, operations=["CancelMLModelTrainingJob"])
+    bed.faults_neptune.inject("ClientTimeoutException", times=1000, operations=["CancelMLModelTrainingJob"])
     report = engine.sweep(policy, deadline=Deadline.after(2), clients=make_clients(policy))
     bed.faults_neptune.clear()
     result = by_id(report)["jj-hopeless"]
     assert result.outcome is Outcome.FAILED
-    assert "InternalFailure" in (result.error or "")
+    assert "ClientTimeout" in (result.error or "")
     assert bed.neptune.job("modeltraining", "jj-hopeless").status == "InProgress"
 
 

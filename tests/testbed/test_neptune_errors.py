@@ -147,3 +147,68 @@ def test_dropped_connections_are_retried(testbed: TestBed, neptune_client: Any) 
     assert neptune_client.list_ml_model_training_jobs()["ids"] == []  # other operations unaffected
     testbed.faults_neptune.set(drop_rate=0.0)
     assert neptune_client.list_loader_jobs()["payload"]["loadIds"] == []
+
+
+UNIMPLEMENTED: dict[str, Callable[[Any], Any]] = {
+    "GetEngineStatus": lambda c: c.get_engine_status(),
+    "ListMLEndpoints": lambda c: c.list_ml_endpoints(),
+    "CreateMLEndpoint": lambda c: c.create_ml_endpoint(id="ep"),
+    "GetMLEndpoint": lambda c: c.get_ml_endpoint(id="ep"),
+    "DeleteMLEndpoint": lambda c: c.delete_ml_endpoint(id="ep"),
+    "ExecuteOpenCypherQuery": lambda c: c.execute_open_cypher_query(openCypherQuery="MATCH (n) RETURN n"),
+    "GetGremlinQueryStatus": lambda c: c.get_gremlin_query_status(queryId="q"),
+    "CancelIndexRebuild": lambda c: c.cancel_index_rebuild(rebuildId="r"),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(UNIMPLEMENTED))
+def test_unimplemented_operations_answer_a_declared_error(testbed: TestBed, operation: str) -> None:
+    client = make_client("neptunedata", testbed.neptune_url, config=NO_RETRIES)
+    with pytest.raises(client.exceptions.UnsupportedOperationException) as info:
+        UNIMPLEMENTED[operation](client)
+    assert "UnsupportedOperationException" in operation_errors()[operation]
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert operation in str(info.value)
+    assert testbed.neptune_log.entries()[-1].operation == operation
+
+
+def test_every_model_operation_works_or_answers_an_error_it_declares(testbed: TestBed) -> None:
+    """Raw HTTP for every operation of the model: the answer is 2xx or an error it declares."""
+    from botocore.loaders import Loader
+
+    model = Loader().load_service_model("neptunedata", "service-2")
+    for name, op in model["operations"].items():
+        path = op["http"]["requestUri"].split("?")[0]
+        for token in ("{loadId}", "{id}", "{queryId}", "{rebuildId}"):
+            path = path.replace(token, "x")
+        status, body = raw_request(testbed.neptune_url + path, method=op["http"]["method"])
+        if status >= 400:
+            assert body["code"] in operation_errors()[name], (name, status, body)
+
+
+def test_random_errors_use_codes_each_operation_declares(testbed: TestBed) -> None:
+    client = make_client("neptunedata", testbed.neptune_url, config=NO_RETRIES)
+    testbed.faults_neptune.set(error_rate=1.0)
+    with pytest.raises(client.exceptions.InternalFailureException):
+        client.list_loader_jobs()
+    with pytest.raises(client.exceptions.ClientTimeoutException) as info:
+        client.list_ml_model_training_jobs()  # the ML operations declare no 500
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 408
+    testbed.faults_neptune.set(error_rate=0.0, throttle_rate=1.0)
+    for call in (client.list_loader_jobs, client.list_ml_data_processing_jobs):
+        with pytest.raises(client.exceptions.TooManyRequestsException):
+            call()
+    for entry in testbed.neptune_log.entries():
+        assert entry.error_code in operation_errors()[entry.operation]
+
+
+def test_injecting_an_undeclared_error_is_refused(testbed: TestBed) -> None:
+    neptune_client = make_client("neptunedata", testbed.neptune_url, config=NO_RETRIES)
+    with pytest.raises(ValueError, match="CancelMLModelTrainingJob does not declare InternalFailureException"):
+        testbed.faults_neptune.inject("InternalFailureException", operations=["CancelMLModelTrainingJob"])
+    # Without named operations, an injection only hits operations that declare the code.
+    testbed.faults_neptune.inject("BulkLoadIdNotFoundException")
+    assert neptune_client.list_ml_model_training_jobs()["ids"] == []
+    with pytest.raises(neptune_client.exceptions.BulkLoadIdNotFoundException):
+        neptune_client.list_loader_jobs()
+    testbed.faults_neptune.inject("AccessDeniedException", operations=["ListLoaderJobs"])  # IAM: sent though undeclared

@@ -38,7 +38,8 @@ def test_start_get_list_cancel(testbed: TestBed, neptune_client: Any, testbed_cl
     assert isinstance(status["startTime"], int)
     assert status["fullUri"] == LOAD["source"]
     assert status["totalTimeSpent"] == 42
-    assert {"runNumber", "retryCount", "totalRecords"} <= status.keys()
+    assert {"runNumber", "retryNumber", "totalRecords"} <= status.keys()
+    assert "retryCount" not in status
     assert payload["feedCount"] == [{"LOAD_IN_PROGRESS": 1}]
 
     assert neptune_client.cancel_loader_job(loadId=load_id)["status"] == "200 OK"
@@ -79,10 +80,10 @@ def test_queue_request_queues_and_runs_in_order(
     second = start(neptune_client, queueRequest=True)
     third = start(neptune_client, queueRequest=True)
     assert overall(neptune_client, second)["status"] == "LOAD_IN_QUEUE"
-    # queued loads first (in queue order), then the others newest first
-    assert neptune_client.list_loader_jobs()["payload"]["loadIds"] == [second, third, first]
+    # queued loads first, then the others, each group most recent first
+    assert neptune_client.list_loader_jobs()["payload"]["loadIds"] == [third, second, first]
     assert neptune_client.list_loader_jobs(includeQueuedLoads=False)["payload"]["loadIds"] == [first]
-    assert neptune_client.list_loader_jobs(limit=1)["payload"]["loadIds"] == [second]
+    assert neptune_client.list_loader_jobs(limit=1)["payload"]["loadIds"] == [third]
 
     neptune_client.cancel_loader_job(loadId=first)
     assert overall(neptune_client, second)["status"] == "LOAD_IN_PROGRESS"
@@ -156,3 +157,76 @@ def test_missing_required_body_member(testbed: TestBed) -> None:
     assert exc.value.code == 400
     assert body["code"] == "MissingParameterException"
     assert set(body) == {"code", "requestId", "detailedMessage", "message"}
+
+
+def test_list_order_queued_first_each_group_most_recent_first(
+    testbed: TestBed, neptune_client: Any, testbed_clock: FakeClock
+) -> None:
+    old_done = testbed.neptune.seed_load("old-done", started_at=testbed_clock.now - 7200, status="LOAD_COMPLETED")
+    testbed_clock.advance(1)
+    done = testbed.neptune.seed_load("done", started_at=testbed_clock.now - 3600, status="LOAD_FAILED")
+    testbed_clock.advance(1)
+    running = start(neptune_client)
+    queued = []
+    for _ in range(3):
+        testbed_clock.advance(1)
+        queued.append(start(neptune_client, queueRequest=True))
+    ids = neptune_client.list_loader_jobs()["payload"]["loadIds"]
+    assert ids == [*reversed(queued), running, done, old_done]
+    assert neptune_client.list_loader_jobs(includeQueuedLoads=False)["payload"]["loadIds"] == [running, done, old_done]
+    assert neptune_client.list_loader_jobs(limit=2)["payload"]["loadIds"] == [queued[2], queued[1]]
+
+
+def _raw(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, method=method)  # noqa: S310 - loopback test server
+    try:
+        with urllib.request.urlopen(req) as resp:  # noqa: S310 - loopback test server
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_query_string_get_returns_that_load(testbed: TestBed, neptune_client: Any) -> None:
+    """``GET /loader?loadId=ID`` (botocore cannot send it) is GetLoaderJobStatus, not the list."""
+    first = start(neptune_client)
+    second = start(neptune_client, queueRequest=True)
+    status, body = _raw(f"{testbed.neptune_url}/loader?loadId={second}")
+    assert status == 200
+    assert body["payload"]["overallStatus"]["status"] == "LOAD_IN_QUEUE"
+    assert "loadIds" not in body["payload"]
+    via_boto3 = neptune_client.get_loader_job_status(loadId=second)["payload"]
+    assert body == {"status": "200 OK", "payload": via_boto3}
+    status, body = _raw(f"{testbed.neptune_url}/loader?loadId={first}&details=true&errors=TRUE&page=2&errorsPerPage=5")
+    assert status == 200
+    assert body["payload"]["failedFeeds"] == []
+    assert body["payload"]["errors"]["startIndex"] == 6
+    assert body["payload"]["errors"]["loadId"] == first
+    assert testbed.neptune_log.count(operation="GetLoaderJobStatus") == 3
+    status, body = _raw(f"{testbed.neptune_url}/loader?loadId=no-such-load")
+    assert (status, body["code"]) == (404, "BulkLoadIdNotFoundException")
+    status, body = _raw(f"{testbed.neptune_url}/loader?loadId=")
+    assert (status, body["code"]) == (400, "MissingParameterException")
+
+
+def test_query_string_delete_cancels_that_load(testbed: TestBed, neptune_client: Any) -> None:
+    """``DELETE /loader?loadId=ID`` is CancelLoaderJob (it answered 405 and the load kept running)."""
+    load_id = start(neptune_client)
+    status, body = _raw(f"{testbed.neptune_url}/loader?loadId={load_id}", method="DELETE")
+    assert (status, body) == (200, {"status": "200 OK"})
+    assert overall(neptune_client, load_id)["status"] == "LOAD_CANCELLED_BY_USER"
+    assert testbed.neptune.job("loader", load_id).cancel_count == 1
+    assert testbed.neptune_log.count(operation="CancelLoaderJob") == 1
+    status, body = _raw(f"{testbed.neptune_url}/loader?loadId={load_id}", method="DELETE")
+    assert (status, body["code"]) == (404, "BulkLoadIdNotFoundException")
+    status, body = _raw(f"{testbed.neptune_url}/loader", method="DELETE")
+    assert (status, body["code"]) == (405, "MethodNotAllowedException")
+
+
+def test_status_payload_carries_retry_number(neptune_client: Any) -> None:
+    status = overall(neptune_client, start(neptune_client))
+    assert status["retryNumber"] == 0
+    assert "retryCount" not in status
