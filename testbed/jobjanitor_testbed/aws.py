@@ -11,7 +11,12 @@ sees the request and records every request in a :class:`RequestLog`.
 - Error: json protocols get HTTP 500 ``{"__type": "InternalServiceException"}`` (Glue's
   name); others a 500 XML ``InternalFailure``.
 - Injected codes (``faults.inject("EntityNotFoundException")``): HTTP 400 unless a status is
-  given, body ``{"__type": code, "message": ...}``.
+  given, body ``{"__type": code, "message": ...}`` (Glue: ``"Message"``). For Glue operations
+  only codes Glue's model declares for the operation (or ThrottlingException) are accepted.
+- Glue answers (``X-Amz-Target: AWSGlue.*``) go out as Glue sends them: Content-Type
+  ``application/x-amz-json-1.1``, errors as ``{"__type": code, "Message": text}``; a moto
+  failure (an operation moto lacks raises NotImplementedError, which werkzeug would answer
+  with a 500 HTML page) becomes a 500 ``InternalServiceException`` JSON body.
 - moto's control API (``/moto-api/...``) is never faulted nor logged.
 """
 
@@ -24,9 +29,11 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from botocore.loaders import Loader
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -65,7 +72,8 @@ class _FaultyMotoHandler(MotoRequestHandler):
 
     def _send_fault(self, status: int, code: str, message: str) -> None:
         if self.headers.get("X-Amz-Target"):
-            body = json.dumps({"__type": code, "message": message}).encode()
+            key = "Message" if _is_glue(self.headers.get("X-Amz-Target")) else "message"
+            body = json.dumps({"__type": code, key: message}).encode()
             ctype = "application/x-amz-json-1.1"
         else:
             body = (
@@ -146,6 +154,39 @@ class _Meta:
 
 
 _XML_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+GLUE_CONTENT_TYPE = "application/x-amz-json-1.1"
+
+
+def _is_glue(target: str | None) -> bool:
+    return bool(target) and str(target).startswith("AWSGlue.")
+
+
+@cache
+def glue_operation_errors() -> dict[str, frozenset[str]]:
+    """Glue operation -> the error codes botocore's model declares for it."""
+    model = Loader().load_service_model("glue", "service-2")
+    return {name: frozenset(e["shape"] for e in op.get("errors", [])) for name, op in model["operations"].items()}
+
+
+def glue_declared(operation: str) -> frozenset[str] | None:
+    """Codes a fault may answer a Glue operation with (None: not a Glue operation, anything goes).
+    ThrottlingException is AWS's common throttling error, which Glue's model lists nowhere."""
+    codes = glue_operation_errors().get(operation)
+    return None if codes is None else codes | {"ThrottlingException"}
+
+
+def _glue_answer(status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[list[tuple[str, str]], bytes]:
+    """Content-Type and error body as Glue sends them."""
+    if status >= 400:
+        try:
+            parsed = json.loads(body)
+            code = str(parsed.get("__type") or "InternalServiceException")
+            message = str(parsed.get("Message") or parsed.get("message") or "")
+        except (ValueError, AttributeError):
+            code, message = "InternalServiceException", "Internal service error"
+        body = json.dumps({"__type": code, "Message": message}).encode()
+    kept = [(k, v) for k, v in headers if k.lower() not in ("content-type", "content-length")]
+    return [*kept, ("Content-Type", GLUE_CONTENT_TYPE), ("Content-Length", str(len(body)))], body
 
 
 def _error_code(body: bytes) -> str | None:
@@ -170,20 +211,29 @@ class _LoggingApp:
         meta: _Meta | None = environ.get("jobjanitor.meta")
         if meta is None:
             return self.app(environ, start_response)  # type: ignore[no-any-return]
-        seen: dict[str, str] = {}
+        seen: dict[str, Any] = {}
 
         def _start(status: str, headers: Any, exc_info: Any = None) -> Any:
-            seen["status"] = status
-            return start_response(status, headers, exc_info)
+            seen["status"], seen["headers"] = status, list(headers)
+            return lambda data: None  # moto returns its body; nobody writes through this
 
-        result = self.app(environ, _start)
         try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            result = self.app(environ, _start)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:  # moto failed (e.g. NotImplementedError): answer as AWS would
+            body = json.dumps({"__type": "InternalServiceException", "message": f"{type(exc).__name__}"}).encode()
+            seen["status"] = "500 INTERNAL SERVER ERROR"
+            seen["headers"] = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         status = int(seen.get("status", "500").split()[0])
+        headers: list[tuple[str, str]] = seen.get("headers", [])
+        if _is_glue(environ.get("HTTP_X_AMZ_TARGET")):
+            headers, body = _glue_answer(status, headers, body)
+        start_response(seen.get("status", "500 INTERNAL SERVER ERROR"), headers)
         meta.log.add(
             LogEntry(
                 "aws",
@@ -217,6 +267,7 @@ class AwsServer:
     ) -> None:
         self.host, self.port = host, port
         self.faults = faults if faults is not None else Faults()
+        self.faults.declared = glue_declared
         self.log = log if log is not None else RequestLog()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None

@@ -8,7 +8,12 @@ the process that serves the requests. It is idempotent.
 
 Operations added or replaced
 ----------------------------
-- ``StartMLEvaluationTaskRun`` (TransformId) -> TaskRunId.
+- ``StartMLEvaluationTaskRun`` (TransformId) -> TaskRunId (TaskType EVALUATION).
+- ``StartMLLabelingSetGenerationTaskRun`` (TransformId, OutputS3Path),
+  ``StartImportLabelsTaskRun`` (TransformId, InputS3Path, ReplaceAllLabels),
+  ``StartExportLabelsTaskRun`` (TransformId, OutputS3Path) -> TaskRunId; the run's
+  Properties carry its TaskType (LABELING_SET_GENERATION, IMPORT_LABELS, EXPORT_LABELS) and
+  the matching ``*TaskRunProperties``. They run, list and cancel like evaluation runs.
 - ``GetMLTaskRun`` (TransformId, TaskRunId) -> the run's fields at top level.
 - ``GetMLTaskRuns`` (TransformId; NextToken; MaxResults 1-1000, default 100;
   Filter {TaskRunType, Status, StartedBefore, StartedAfter}; Sort {Column: TASK_RUN_TYPE |
@@ -150,8 +155,10 @@ class FakeMLTaskRun:
         pinned_status: str | None = None,
         completed_on: float | None = None,
         error_string: str | None = None,
+        properties: dict[str, Any] | None = None,
     ) -> None:
         settings = lifecycle.DEFAULT
+        self.properties = dict(properties or {})  # the *TaskRunProperties next to TaskType
         self.transform_id = transform_id
         self.task_run_id = task_run_id or f"tsk-{uuid.uuid4().hex}"
         self.task_type = task_type
@@ -213,7 +220,7 @@ class FakeMLTaskRun:
             "TaskRunId": self.task_run_id,
             "Status": status,
             "LogGroupName": LOG_GROUP_NAME,
-            "Properties": {"TaskType": self.task_type},
+            "Properties": {"TaskType": self.task_type, **self.properties},
             "StartedOn": _dt(self.started_on),
             "LastModifiedOn": _dt(modified),
             "ExecutionTime": max(0, int((completed if completed is not None else now) - self.started_on)),
@@ -379,9 +386,15 @@ def _page[T](
 
 # -- backend methods (installed on GlueBackend) ---------------------------------------------
 def _start_ml_evaluation_task_run(self: GlueBackend, transform_id: str) -> str:
+    return _start_task_run(self, transform_id, "EVALUATION")
+
+
+def _start_task_run(
+    self: GlueBackend, transform_id: str, task_type: str, properties: dict[str, Any] | None = None
+) -> str:
     with _LOCK:
         transform = self.get_ml_transform(transform_id)
-        run = FakeMLTaskRun(transform_id, started_on=_now())
+        run = FakeMLTaskRun(transform_id, started_on=_now(), task_type=task_type, properties=properties)
         task_runs_of(transform)[run.task_run_id] = run
         return run.task_run_id
 
@@ -591,6 +604,45 @@ def _r_start_ml_evaluation_task_run(self: GlueResponse) -> ActionResult:
     return ActionResult({"TaskRunId": self.glue_backend.start_ml_evaluation_task_run(transform_id)})  # type: ignore[attr-defined]
 
 
+def _require_s3_path(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidInputException(f"{name} is required")
+    return value
+
+
+def _r_start_ml_labeling_set_generation_task_run(self: GlueResponse) -> ActionResult:
+    params = _params(self)
+    transform_id = _require_id(params.get("TransformId"), "TransformId")
+    output = _require_s3_path(params.get("OutputS3Path"), "OutputS3Path")
+    run_id = self.glue_backend.start_task_run(  # type: ignore[attr-defined]
+        transform_id, "LABELING_SET_GENERATION", {"LabelingSetGenerationTaskRunProperties": {"OutputS3Path": output}}
+    )
+    return ActionResult({"TaskRunId": run_id})
+
+
+def _r_start_import_labels_task_run(self: GlueResponse) -> ActionResult:
+    params = _params(self)
+    transform_id = _require_id(params.get("TransformId"), "TransformId")
+    source = _require_s3_path(params.get("InputS3Path"), "InputS3Path")
+    replace = params.get("ReplaceAllLabels", False)
+    if not isinstance(replace, bool):
+        raise InvalidInputException("ReplaceAllLabels must be a boolean")
+    run_id = self.glue_backend.start_task_run(  # type: ignore[attr-defined]
+        transform_id, "IMPORT_LABELS", {"ImportLabelsTaskRunProperties": {"InputS3Path": source, "Replace": replace}}
+    )
+    return ActionResult({"TaskRunId": run_id})
+
+
+def _r_start_export_labels_task_run(self: GlueResponse) -> ActionResult:
+    params = _params(self)
+    transform_id = _require_id(params.get("TransformId"), "TransformId")
+    output = _require_s3_path(params.get("OutputS3Path"), "OutputS3Path")
+    run_id = self.glue_backend.start_task_run(  # type: ignore[attr-defined]
+        transform_id, "EXPORT_LABELS", {"ExportLabelsTaskRunProperties": {"OutputS3Path": output}}
+    )
+    return ActionResult({"TaskRunId": run_id})
+
+
 def _r_get_ml_task_run(self: GlueResponse) -> ActionResult:
     params = _params(self)
     transform_id = _require_id(params.get("TransformId"), "TransformId")
@@ -652,6 +704,7 @@ def _r_get_ml_transforms(self: GlueResponse) -> ActionResult:
 
 _BACKEND_METHODS: dict[str, Callable[..., Any]] = {
     "start_ml_evaluation_task_run": _start_ml_evaluation_task_run,
+    "start_task_run": _start_task_run,
     "get_ml_task_run": _get_ml_task_run,
     "get_ml_task_runs": _get_ml_task_runs,
     "cancel_ml_task_run": _cancel_ml_task_run,
@@ -662,6 +715,9 @@ _BACKEND_METHODS: dict[str, Callable[..., Any]] = {
 }
 _RESPONSE_METHODS: dict[str, Callable[..., Any]] = {
     "start_ml_evaluation_task_run": _r_start_ml_evaluation_task_run,
+    "start_ml_labeling_set_generation_task_run": _r_start_ml_labeling_set_generation_task_run,
+    "start_import_labels_task_run": _r_start_import_labels_task_run,
+    "start_export_labels_task_run": _r_start_export_labels_task_run,
     "get_ml_task_run": _r_get_ml_task_run,
     "get_ml_task_runs": _r_get_ml_task_runs,
     "cancel_ml_task_run": _r_cancel_ml_task_run,
