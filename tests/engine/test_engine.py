@@ -366,7 +366,8 @@ def test_a_job_whose_cancel_outlasts_the_client_retries_gets_another_pass(
     bed = aws_env
     bed.neptune.seed_ml_job("modeltraining", "jj-stubborn", status="InProgress")
     policy = make_policy(kinds="neptune-ml-training", wait="false")
-    # More retryable failures (the ML operations declare no 500) than the client's 8 attempts: the first pass fails, the second gets through.
+    # More retryable failures than the client's 8 attempts (ML operations declare no 500):
+    # the first pass fails, the second gets through.
     bed.faults_neptune.inject("ClientTimeoutException", times=9, operations=["CancelMLModelTrainingJob"])
     events: list[Any] = []
     report = engine.sweep(policy, deadline=Deadline.after(60), clients=make_clients(policy), progress=events.append)
