@@ -10,43 +10,60 @@ TOOLS   := .tools
 SAM     := $(TOOLS)/sam/bin/sam
 CFNLINT := $(TOOLS)/sam/bin/cfn-lint
 CHECKOV := $(TOOLS)/checkov/bin/checkov
-SAM_VERSION     ?= 1.170.0
-CHECKOV_VERSION ?= 3.3.30
+UV      := $(TOOLS)/uv/bin/uv
+# Each tool's version is pinned once, in tools/<tool>.txt (a one-line requirements file that
+# Dependabot updates); the stamps below name it, so a bump reinstalls.
+pin = $(shell sed -n 's/^$(1)==//p' tools/$(2).txt)
+SAM_VERSION     := $(call pin,aws-sam-cli,sam-cli)
+CHECKOV_VERSION := $(call pin,checkov,checkov)
+UV_VERSION      := $(call pin,uv,uv)
+# uv (docs/build.md): the project's Python 3.13, never a downloaded one.
+export UV_PYTHON := $(PY313)
+export UV_PYTHON_DOWNLOADS := never
 # sam build looks for `python3.13` on PATH: the project venv provides it, whatever the machine has.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 CFN_TEMPLATES := template.yaml $(wildcard examples/*.yaml)
 
-.PHONY: help venv tools demo test lint typecheck cfn build pytest bench fuzz clean
+.PHONY: help venv tools lock demo test lint typecheck cfn build pytest bench fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# The venv is exactly the lock's runtime and dev sets (uv sync removes anything else), so the
+# tests run the versions the Lambda ships.
+$(VENV)/.installed: pyproject.toml uv.lock $(TOOLS)/uv/.installed-$(UV_VERSION)
 	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
-	test -x $(PY) || $(PY313) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(UV) sync --locked --extra dev
 	touch $@
 
-venv: $(VENV)/.installed  ## create .venv (Python 3.13) with the package and dev tools
+venv: $(VENV)/.installed  ## create .venv (Python 3.13) from uv.lock: the package, its runtime and dev sets
+
+lock: $(TOOLS)/uv/.installed-$(UV_VERSION)  ## re-resolve uv.lock from pyproject.toml (UPGRADE=1: newest versions of everything)
+	$(UV) lock $(if $(UPGRADE),--upgrade)
 
 # SAM CLI and checkov each pin their own boto3/botocore, so each lives in its own environment.
-# The stamp names the version, so bumping SAM_VERSION or CHECKOV_VERSION reinstalls.
+# The stamp names the version, so bumping a pin in tools/ reinstalls.
 $(TOOLS)/sam/.installed-$(SAM_VERSION):
 	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
 	$(PY313) -m venv $(TOOLS)/sam
-	$(TOOLS)/sam/bin/pip install -q aws-sam-cli==$(SAM_VERSION)
+	$(TOOLS)/sam/bin/pip install -q -r tools/sam-cli.txt
+	touch $@
+
+$(TOOLS)/uv/.installed-$(UV_VERSION):
+	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
+	$(PY313) -m venv $(TOOLS)/uv
+	$(TOOLS)/uv/bin/pip install -q -r tools/uv.txt
 	touch $@
 
 $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION):
 	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
 	$(PY313) -m venv $(TOOLS)/checkov
-	$(TOOLS)/checkov/bin/pip install -q checkov==$(CHECKOV_VERSION)
+	$(TOOLS)/checkov/bin/pip install -q -r tools/checkov.txt
 	touch $@
 
-tools: $(TOOLS)/sam/.installed-$(SAM_VERSION) $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)  ## install SAM CLI (with cfn-lint) and checkov
+tools: $(TOOLS)/sam/.installed-$(SAM_VERSION) $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION) $(TOOLS)/uv/.installed-$(UV_VERSION)  ## install SAM CLI (with cfn-lint), checkov and uv
 
 demo: venv  ## the main job, locally: test bed + jobs of every kind + a guard Create and Delete as CloudFormation sends them
 	$(PY) -m jobjanitor_testbed.demo
@@ -63,7 +80,9 @@ cfn: tools  ## sam validate --lint, cfn-lint and checkov on every template
 	$(CFNLINT) $(CFN_TEMPLATES)
 	$(CHECKOV) --quiet --compact --framework cloudformation --config-file .checkov.yaml $(addprefix -f ,$(CFN_TEMPLATES))
 
-build: venv tools  ## sam build (python3.13, arm64) into .aws-sam/
+# sam build runs artifact/Makefile (BuildMethod: makefile): the layer from uv.lock, trimmed and
+# precompiled, and each function's own code (docs/build.md).
+build: venv tools  ## sam build (python3.13, arm64) into .aws-sam/: the dependencies layer and the functions
 	$(SAM) build --template template.yaml
 
 pytest: venv  ## the test suite
