@@ -1,0 +1,54 @@
+"""The built artifact (``.aws-sam/build``) as Lambda lays it out, for tests and benchmarks:
+each function's code at ``/var/task`` and the layer's ``python/`` at ``/opt/python``, nothing
+else on the path (the interpreter runs with ``-I -S``: no site-packages, no PYTHON* variables)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+BUILD = Path(__file__).resolve().parent.parent / ".aws-sam" / "build"
+LAYER = "DependenciesLayer"
+FUNCTIONS = ("GuardFunction", "SweeperFunction")
+HANDLERS = {"GuardFunction": "jobjanitor.handlers.guard", "SweeperFunction": "jobjanitor.handlers.sweeper"}
+
+
+def layer_site(build: Path = BUILD) -> Path:
+    return build / LAYER / "python"
+
+
+def function_dir(function: str, build: Path = BUILD) -> Path:
+    return build / function
+
+
+def is_built(build: Path = BUILD) -> bool:
+    return layer_site(build).is_dir() and all(function_dir(f, build).is_dir() for f in FUNCTIONS)
+
+
+def run_python(
+    code: str,
+    *,
+    path: list[Path],
+    env: Mapping[str, str] | None = None,
+    timeout: float = 300,
+    python: str = sys.executable,
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``code`` in a fresh interpreter whose only import path besides the standard library
+    is ``path``, without writing bytecode (Lambda's code directories are read-only)."""
+    prelude = f"import sys; sys.path[0:0] = {[str(p) for p in path]!r}\n"
+    return subprocess.run(  # noqa: S603 - an interpreter of ours, our code
+        [python, "-I", "-S", "-B", "-c", prelude + code],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def lambda_path(function: str, build: Path = BUILD) -> list[Path]:
+    """The import path Lambda gives ``function``: its code, then the layer."""
+    return [function_dir(function, build), layer_site(build)]

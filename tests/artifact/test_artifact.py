@@ -1,0 +1,92 @@
+"""The artifact `make build` produced (.aws-sam/build): the layer holds exactly the lock's
+runtime set for the arm64 Lambda, only the botocore models the code's clients need, and every
+module precompiled for Python 3.13 as an unchecked-hash pyc; the handlers import from it alone.
+
+`make test` builds before it runs pytest; run `make build` after changing code or the lock."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from artifact import build, built
+from artifact.lockfile import LAMBDA_ENVIRONMENT, locked_versions
+
+if not built.is_built():
+    if os.environ.get("CI"):
+        pytest.fail("no built artifact: `make test` runs `make build` before pytest", pytrace=False)
+    pytest.skip("no built artifact: run `make build`", allow_module_level=True)
+
+SITE = built.layer_site()
+
+
+def _metadata_field(dist_info: Path, field: str) -> str:
+    for line in (dist_info / "METADATA").read_text().splitlines():
+        if line.startswith(f"{field}: "):
+            return line.split(": ", 1)[1]
+    raise AssertionError(f"{dist_info} has no {field}")
+
+
+def test_the_layer_holds_exactly_the_locked_runtime_set() -> None:
+    installed = {
+        canonicalize_name(_metadata_field(d, "Name")): _metadata_field(d, "Version") for d in SITE.glob("*.dist-info")
+    }
+    assert installed == locked_versions(environment=LAMBDA_ENVIRONMENT), "rebuild: `make build`"
+
+
+def test_compiled_packages_are_built_for_the_arm64_lambda() -> None:
+    extensions = list(SITE.rglob("*.so"))
+    assert extensions, "wrapt ships a C extension for aarch64"
+    assert all(p.name.endswith("-aarch64-linux-gnu.so") and ".cpython-313-" in p.name for p in extensions), extensions
+
+
+def test_functions_hold_only_their_own_code() -> None:
+    for function in built.FUNCTIONS:
+        assert sorted(p.name for p in built.function_dir(function).iterdir()) == ["jobjanitor"]
+
+
+def test_the_layer_keeps_exactly_the_botocore_models_the_code_uses() -> None:
+    models = sorted(p.name for p in (SITE / "botocore" / "data").iterdir() if p.is_dir())
+    assert models == build.kept_services(), "rebuild: `make build`"
+    assert {p.name for p in (SITE / "botocore" / "data").iterdir() if p.is_file()} == set(build.BOTOCORE_DATA_FILES)
+
+
+def _sources(*folders: Path) -> list[Path]:
+    return [p for folder in folders for p in folder.rglob("*.py")]
+
+
+def test_every_module_is_precompiled_for_313_as_an_unchecked_hash_pyc() -> None:
+    sources = _sources(SITE, *(built.function_dir(f) for f in built.FUNCTIONS))
+    assert len(sources) > 300
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        assert pyc.is_file(), f"{source} has no 3.13 bytecode"
+        header = pyc.read_bytes()[:16]
+        assert header[:4] == importlib.util.MAGIC_NUMBER, pyc
+        # PEP 552 flags: bit 0 = hash-based, bit 1 = check the source; unchecked-hash = 0b01.
+        assert int.from_bytes(header[4:8], "little") == 0b01, f"{pyc} is not an unchecked-hash pyc"
+        assert header[8:16] == importlib.util.source_hash(source.read_bytes()), f"{pyc} is stale"
+
+
+PROBE = """
+import importlib, sys
+handler = importlib.import_module({module!r})
+assert callable(handler.lambda_handler)
+import boto3, botocore, aws_lambda_powertools
+print(handler.__file__, boto3.__file__, botocore.__file__, aws_lambda_powertools.__file__, sep="\\n")
+"""
+
+
+@pytest.mark.parametrize("function", built.FUNCTIONS)
+def test_each_handler_imports_from_the_artifact_alone(function: str) -> None:
+    path = built.lambda_path(function)
+    code = PROBE.format(module=built.HANDLERS[function])
+    out = built.run_python(code, path=path, env={"POWERTOOLS_TRACE_DISABLED": "false", "AWS_REGION": "us-east-1"})
+    assert out.returncode == 0, out.stderr
+    handler, *dependencies = out.stdout.split()
+    assert handler.startswith(str(built.function_dir(function)))
+    assert all(f.startswith(str(SITE)) for f in dependencies), dependencies
