@@ -44,12 +44,8 @@ def collect(*, quick: bool) -> dict[str, Any]:
     def step(name: str) -> None:
         print(f"[bench] {name} ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
 
-    if not quick:
-        step("sam build")
-        figures["built"] = coldstart.build()
-        figures["package"] = coldstart.package_size()
-    step("import times")
-    figures["imports"] = coldstart.import_times(3 if quick else 9)
+    step("sam build; cold start and size of the built artifact")
+    figures["coldstart"] = coldstart.collect(quick=quick)
     with TestBed() as bed:
         aws_environment(bed)
         step(f"engine and thread-pool peer, {jobs} jobs, concurrency {', '.join(map(str, concurrencies))}")
@@ -76,9 +72,9 @@ def _row(rows: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
     return next((r for r in rows if r["concurrency"] == concurrency), rows[0])
 
 
-def render(f: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one document, top to bottom
-    m, rows, seq, faults, scale, td, fz, imp = (
-        f["machine"], f["comparison"], f["sequential"], f["faults"], f["scaling"], f["teardown"], f["fuzz"], f["imports"],
+def render(f: dict[str, Any]) -> str:  # noqa: PLR0915 - one document, top to bottom
+    m, rows, seq, faults, scale, td, fz = (
+        f["machine"], f["comparison"], f["sequential"], f["faults"], f["scaling"], f["teardown"], f["fuzz"],
     )  # fmt: skip
     base = _row(rows, throughput.CONCURRENCY)
     engine, peer = base["engine"], base["peer"]
@@ -90,11 +86,6 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one document, 
     fault_ratio = faults["wall"] / engine["wall"]
     fault_share = faults["stopped_in_testbed"] / faults["jobs"]
     largest = scale[-1]
-    boto = imp["import boto3"]
-    guard_on = imp["jobjanitor.handlers.guard (tracing on)"] / boto
-    sweeper_on = imp["jobjanitor.handlers.sweeper (tracing on)"] / boto
-    guard_off = imp["jobjanitor.handlers.guard (tracing off)"] / boto
-    sweeper_off = imp["jobjanitor.handlers.sweeper (tracing off)"] / boto
     lines: list[str] = []
     add = lines.append
     add("# Benchmarks")
@@ -130,9 +121,7 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one document, 
     add(
         f"| peak memory of a {largest['jobs']:,}-job sweep under 128 MB (the sweeping process, VmHWM) | {largest['vmhwm_mb']:.0f} MB | {_met(largest['vmhwm_mb'] < 128)} |"
     )
-    add(
-        f"| handler import at most 1.5x `import boto3` | tracing on: guard {guard_on:.2f}x, sweeper {sweeper_on:.2f}x; tracing off: guard {guard_off:.2f}x, sweeper {sweeper_off:.2f}x | {_met(max(guard_on, sweeper_on) <= 1.5)} with tracing on, {_met(max(guard_off, sweeper_off) <= 1.5)} with it off |"
-    )
+    lines.extend(coldstart.target_rows(f["coldstart"]))
     add(
         f"| Delete answered at most 5 s after the last job stops | {td['after_last_stop_s']:.2f} s | {_met(td['after_last_stop_s'] <= 5)} |"
     )
@@ -226,29 +215,7 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 - one document, 
     add("")
     add("## 3. Cold start")
     add("")
-    add(f"Import time, median of {imp['runs']} fresh interpreters each (the project's Python 3.13):")
-    add("")
-    add("| import | ms | vs `import boto3` |")
-    add("|---|---|---|")
-    for label, value in imp.items():
-        if label == "runs":
-            continue
-        add(f"| `{label}` | {value:.0f} | {value / boto:.2f}x |")
-    add("")
-    if f.get("package"):
-        add("Built package (`sam build`, arm64, per function):")
-        add("")
-        add("| function | unzipped | zipped |")
-        add("|---|---|---|")
-        for function, size in f["package"].items():
-            add(f"| {function} | {size['unzipped_mb']:.1f} MB | {size['zipped_mb']:.1f} MB |")
-        add("")
-        add("Most of it is boto3 and botocore, pinned in `functions/requirements.txt` rather than taken from the")
-        add("runtime: the retry policy relies on botocore's retry internals, so the version is fixed.")
-        add("")
-    else:
-        add("Built package: `sam build` was not available in this run.")
-        add("")
+    lines.extend(coldstart.render(f["coldstart"]))
     add("## 4. Teardown latency")
     add("")
     add(

@@ -10,6 +10,7 @@ Events, Lambda) becomes an X-Ray subsegment without code in the engine.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -43,6 +44,41 @@ class _Untraced:
         return method
 
 
+class _LazyTracer:
+    """Powertools' Tracer, built on the first call of a traced function instead of at import.
+
+    Creating the Tracer imports the X-Ray SDK (its sampler creates botocore clients) and patches
+    botocore: about 100 ms that would otherwise sit on the handler's import path, which Lambda
+    runs before it can take the first event. Built on the first invocation, before the handler
+    body creates any client, so every AWS call is still traced (the patch is on botocore's client
+    class). One per execution environment; invocations of one environment never overlap."""
+
+    def __init__(self) -> None:
+        self._tracer: TracerLike | None = None
+
+    def real(self) -> TracerLike:
+        if self._tracer is None:
+            self._tracer = cast(TracerLike, Tracer(service=SERVICE))
+        return self._tracer
+
+    def capture_lambda_handler(self, **options: Any) -> Callable[[F], F]:
+        return lambda handler: self._on_first_call(handler, lambda real: real.capture_lambda_handler(**options))
+
+    def capture_method(self, method: F) -> F:
+        return self._on_first_call(method, lambda real: real.capture_method)
+
+    def _on_first_call(self, function: F, decorator_of: Callable[[TracerLike], Callable[[F], F]]) -> F:
+        traced: list[F] = []
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not traced:
+                traced.append(decorator_of(self.real())(function))
+            return traced[0](*args, **kwargs)
+
+        return cast(F, wrapper)
+
+
 def _tracing_disabled() -> bool:
     return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "true", "yes", "on")
 
@@ -55,8 +91,9 @@ class TracerLike(Protocol):
     def capture_method(self, method: F) -> F: ...
 
 
-# Tracer patches botocore when created: every AWS call becomes an X-Ray subsegment.
-tracer: TracerLike = _Untraced() if _tracing_disabled() else cast(TracerLike, Tracer(service=SERVICE))
+# With tracing on, the Tracer (which patches botocore: every AWS call becomes an X-Ray
+# subsegment) is built on the first invocation, off the import path; with it off, never.
+tracer: TracerLike = _Untraced() if _tracing_disabled() else _LazyTracer()
 
 # Report outcome -> metric name. "seen" and "still stopping" are derived, see below.
 OUTCOME_METRICS = {
