@@ -112,6 +112,7 @@ def sweep(bed: TestBed, total: int, mode: str = "engine", *, concurrency: int = 
         "requests_by_operation": dict(sorted(requests.items())),
         "stopped_in_testbed": len(states) - len(running),
         "vmhwm_mb": run["vmhwm_mb"],
+        "cpu_s": run.get("cpu_s"),
         "injected_faults": dict(Counter(e.fault for e in log if e.fault)),
         "list_calls": _list_calls(workload),
     }

@@ -13,6 +13,24 @@ endpoint or transform), explicit ``job_ids``
 already stopping (Stopping/STOPPING) gets no second cancel; it is waited for like the jobs we
 cancel, and reported ``still_running``/``finished``.
 
+How a sweep spends requests (docs/benchmarks.md measures it):
+
+- **Cancel first.** Without a ``min_age`` a describe before a cancel decides nothing the cancel
+  cannot: the cancel is sent straight away, and a refused cancel is decided by one describe
+  (finished -> skipped as ``finished``, gone -> ``gone``, as a describe first would have
+  said). A job already stopping gets a cancel that changes nothing (the kinds' stopping
+  statuses are only known from a describe or a listing). States a listing returns (Glue) are
+  used as they are. Second passes over failed jobs describe first: a cancel whose answer was
+  lost must not be taken for a refusal.
+- **The wait overlaps the cancels** (``sweep``): a job cancelled early is polled while later
+  ones are still being cancelled, ``concurrency`` requests in flight at most. When to poll
+  follows the stop delay polls observe, per kind (:class:`_Waiter`), rather than a fixed
+  back-off: one probe per kind until a job of that kind is seen stopped, then every job of the
+  kind once, that long after its cancel.
+- **Discovery in parallel** where the API allows (each kind's lists at once; a kind may fan out
+  its own independent lists through the ``fan_out`` it is given, as Glue does per transform and
+  status).
+
 No Powertools here (the engine also runs from a laptop): stdlib logging under
 ``jobjanitor.engine`` plus the ``progress`` callback.
 """
@@ -20,11 +38,16 @@ No Powertools here (the engine also runs from a laptop): stdlib logging under
 from __future__ import annotations
 
 import contextvars
+import heapq
+import itertools
 import logging
+import math
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -59,8 +82,9 @@ log = logging.getLogger("jobjanitor.engine")
 # Passes over jobs whose describe or cancel failed even after the client's own retries.
 SECOND_CHANCES = 2
 SECOND_CHANCE_PAUSE_S = 1.0
-POLL_INTERVAL_S = 1.0  # the cap; polling starts faster and backs off to this
-FIRST_POLL_S = 0.2
+POLL_INTERVAL_S = 1.0  # the longest pause between two polls of one stopping job
+FIRST_POLL_S = 0.05  # a kind's first probe after its cancel; the shortest pause between polls
+POLL_GROWTH = 1.5  # a job still stopping after t seconds is polled again about t/2 later
 
 T = TypeVar("T")
 
@@ -131,12 +155,11 @@ def sweep(
     (at most ``policy.max_wait`` seconds, and never past ``deadline``). ``first_seen`` dates
     jobs whose service gives no start time, for ``min_age`` (see :mod:`jobjanitor.ages`)."""
     clients = clients if clients is not None else build_clients(policy)  # once, for both phases
-    report = cancel_in_scope(policy, deadline=deadline, clients=clients, progress=progress, first_seen=first_seen)
     if policy.wait and not policy.dry_run:
-        report = wait_for(
-            report, policy, deadline=deadline.earlier(policy.max_wait), clients=clients, progress=progress
-        )
-    return report
+        # One run: the wait overlaps the cancels (see the module docstring).
+        with _Run(policy, deadline, clients, progress, first_seen) as run:
+            return run.select(action="cancel", wait=True)
+    return cancel_in_scope(policy, deadline=deadline, clients=clients, progress=progress, first_seen=first_seen)
 
 
 def list_jobs(
@@ -246,17 +269,30 @@ class _Run:
                 log.exception("progress callback failed")
 
     def _map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> list[Future[T]]:
+        return [self.submit(fn, item) for item in items]
+
+    def submit(self, fn: Callable[[Any], T], item: Any) -> Future[T]:
         if self._pool is None:
             raise RuntimeError("_Run used outside its with-block")
         # Each task runs in a copy of this context, so the clients' retry policy sees the deadline.
-        return [self._pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+        return self._pool.submit(contextvars.copy_context().run, fn, item)
 
     # -- discover and select ---------------------------------------------------------
+    def fan_out(self, tasks: Sequence[Callable[[], T]]) -> list[T]:
+        """Run a kind's independent listing calls at once (its own threads: the kind's
+        discover() already holds one of the pool's). Results in order; the first error raises."""
+        if len(tasks) <= 1:
+            return [task() for task in tasks]
+        workers = min(len(tasks), self.policy.concurrency)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jobjanitor-list") as pool:
+            futures = [pool.submit(contextvars.copy_context().run, task) for task in tasks]
+            return [f.result() for f in futures]
+
     def discover(self, report: Report) -> list[JobRef]:
         kinds = list(self._kinds.values())
         self.emit(PhaseEvent("discover", f"listing {', '.join(k.name for k in kinds)}", len(kinds)))
         refs: list[JobRef] = []
-        for kind, future in zip(kinds, self._map(lambda k: k.discover(), kinds), strict=True):
+        for kind, future in zip(kinds, self._map(lambda k: k.discover(self.fan_out), kinds), strict=True):
             try:
                 found = future.result()
             except Exception as error:  # any failure listing one kind: report it, go on with the rest
@@ -272,14 +308,15 @@ class _Run:
         self.emit(PhaseEvent("discover", f"{len(refs)} job(s) listed", len(refs)))
         return refs
 
-    def select(self, *, action: str | None) -> Report:
+    def select(self, *, action: str | None, wait: bool = False) -> Report:
         """Discover and decide each job; ``action``: None (list), "cancel", "dry-run",
-        "watch" (wait_for_scope: in-scope outstanding jobs become still_running)."""
+        "watch" (wait_for_scope: in-scope outstanding jobs become still_running). With
+        ``wait``, cancelled jobs are waited for while the others are still being cancelled."""
         policy = self.policy
         report = Report(dry_run=policy.dry_run)
         refs = self.discover(report)
         results: list[JobResult] = []
-        to_describe: list[JobRef] = []
+        to_decide: list[JobRef] = []
         for ref in refs:
             prefix_applies = policy.job_id_prefix and self._kinds[ref.kind].caller_chosen_ids
             if prefix_applies and not ref.job_id.startswith(policy.job_id_prefix or ""):
@@ -287,42 +324,33 @@ class _Run:
             elif policy.job_ids and ref.job_id not in policy.job_ids:
                 results.append(JobResult(ref, Outcome.SKIPPED, skip_reason=SkipReason.NOT_LISTED))
             else:
-                to_describe.append(ref)
+                to_decide.append(ref)
         if policy.job_ids:
             missing = sorted(policy.job_ids - {ref.job_id for ref in refs})
             if missing:
                 report.warnings.append(f"job id(s) not found by discovery: {', '.join(missing[:20])}")
-        now = datetime.now(UTC)
-        futures = self._map(lambda ref: self._decide(ref, now, action), to_describe)
-        decided = [f.result() for f in futures]
-        results.extend(self._second_chances(decided, now, action))
+        skipped = len(results)
+        results.extend(JobResult(ref, Outcome.WOULD_CANCEL, outstanding=True) for ref in to_decide)
+
+        def selected() -> None:
+            in_scope = sum(1 for r in results if r.outcome is not Outcome.SKIPPED)
+            self.emit(PhaseEvent("select", f"{in_scope} job(s) in scope, {len(results) - in_scope} skipped", in_scope))
+
+        _Drive(self, results, action, datetime.now(UTC), wait=wait, on_decided=selected).run(
+            decide=range(skipped, len(results))
+        )
         report.results = results
-        in_scope = sum(1 for r in results if r.outcome is not Outcome.SKIPPED)
-        self.emit(PhaseEvent("select", f"{in_scope} job(s) in scope, {len(results) - in_scope} skipped", in_scope))
-        return report
+        return report.with_results(results, waited=True) if wait else report
 
-    def _second_chances(self, decided: list[JobResult], now: datetime, action: str | None) -> list[JobResult]:
-        """Jobs whose describe or cancel failed after the client's retries (a long fault storm)
-        get up to ``SECOND_CHANCES`` more passes, after a pause, while the deadline allows.
-        A job is decided afresh each time, so a cancel that went through but whose answer was
-        lost is seen as stopping, not cancelled twice."""
-        for attempt in range(1, SECOND_CHANCES + 1):
-            failed = [i for i, r in enumerate(decided) if r.outcome is Outcome.FAILED]
-            pause = SECOND_CHANCE_PAUSE_S * attempt
-            if not failed or self.deadline.remaining() < pause + 1.0:
-                break
-            self.emit(PhaseEvent("retry", f"{len(failed)} job(s) failed; another pass in {pause:g}s", len(failed)))
-            time.sleep(pause)
-            again = self._map(lambda r: self._decide(r.ref, now, action), [decided[i] for i in failed])
-            for i, future in zip(failed, again, strict=True):
-                decided[i] = future.result()
-        return decided
-
-    def _decide(self, ref: JobRef, now: datetime, action: str | None) -> JobResult:  # noqa: PLR0911 - one return per decision
+    def _decide(self, ref: JobRef, now: datetime, action: str | None, *, fresh: bool = False) -> JobResult:  # noqa: PLR0911 - one return per decision
+        """``fresh``: a second pass (see :class:`_Drive`), which describes first."""
         kind = self._kinds[ref.kind]
+        listed = self._listed.pop(ref, None)  # a listed state is used once
+        if listed is None and not fresh and action == "cancel" and self.policy.min_age is None:
+            # Cancel first: only a refused cancel needs a describe (the kind makes it).
+            return self._cancel(kind, JobResult(ref, Outcome.WOULD_CANCEL, outstanding=True), cancel_first=True)
         try:
-            # A second chance (see _second_chances) describes afresh: the listed state is used once.
-            state = self._listed.pop(ref, None) or kind.describe(ref)
+            state = listed or kind.describe(ref)
         except Exception as error:
             text = f"describe failed: {error_text(error)}"
             self.emit(JobEvent(ref.kind, ref.job_id, "describe", Outcome.FAILED.value, error=text))
@@ -377,15 +405,27 @@ class _Run:
         except Exception as error:  # any ledger fault: the job cannot be dated this pass
             raise _LedgerError(error_text(error)) from error
 
-    def _cancel(self, kind: JobKind, base: JobResult) -> JobResult:
+    def _cancel(self, kind: JobKind, base: JobResult, *, cancel_first: bool = False) -> JobResult:
         ref = base.ref
         if self.deadline.expired():
             result = replace(base, outcome=Outcome.FAILED, error="deadline reached before the cancel was sent")
         else:
             answer = kind.cancel(ref, self.policy.clean)
+            if cancel_first and answer.outcome in (Outcome.ALREADY_FINISHED, Outcome.NOT_FOUND):
+                # Refused, and the describe the kind then made says why: what a describe first
+                # would have said, so the report does not depend on the order of the calls.
+                finished = answer.outcome is Outcome.ALREADY_FINISHED
+                return replace(
+                    base,
+                    outcome=Outcome.SKIPPED,
+                    status_before=answer.status,
+                    final_status=answer.status,
+                    skip_reason=SkipReason.FINISHED if finished else SkipReason.GONE,
+                    outstanding=False,
+                )
             # After a cancel, only the service's answer (or a later describe) says the status.
             final = answer.status if answer.outcome is not Outcome.FAILED else (answer.status or base.final_status)
-            if answer.outcome in (Outcome.CANCELLED, Outcome.FAILED):
+            if answer.outcome in (Outcome.CANCELLED, Outcome.FAILED, Outcome.STILL_RUNNING):
                 # Until a describe shows a terminal status, a cancelled job is still stopping.
                 outstanding = answer.status is None or not kind.is_finished(answer.status)
             else:
@@ -401,46 +441,262 @@ class _Run:
     # -- wait ------------------------------------------------------------------------
     def wait(self, report: Report) -> Report:
         results = list(report.results)
-        pending = [
-            i
-            for i, r in enumerate(results)
-            if r.outstanding and r.outcome in (Outcome.CANCELLED, Outcome.STILL_RUNNING) and r.ref.kind in self._kinds
-        ]
-        self.emit(PhaseEvent("wait", f"waiting for {len(pending)} job(s) to stop", len(pending)))
-        interval = FIRST_POLL_S
-        while pending:
-            futures = self._map(lambda i: self._poll(results[i]), pending)
-            still: list[int] = []
-            for i, future in zip(pending, futures, strict=True):
-                updated = future.result()
-                results[i] = updated
-                if updated.outstanding:
-                    still.append(i)
-                else:
-                    self.emit(
-                        JobEvent(
-                            updated.ref.kind, updated.ref.job_id, "stopped", updated.outcome.value, updated.final_status
-                        )
-                    )
-            pending = still
-            if not pending or self.deadline.remaining() <= 0:
-                break
-            time.sleep(min(interval, self.deadline.remaining()))
-            interval = min(POLL_INTERVAL_S, interval * 1.5)
-        for i in pending:
-            r = results[i]
-            self.emit(JobEvent(r.ref.kind, r.ref.job_id, "still-running", r.outcome.value, r.final_status))
-        self.emit(PhaseEvent("wait", f"{len(pending)} job(s) still running", len(pending)))
+        pending = [i for i, r in enumerate(results) if self._to_wait_for(r)]
+        _Drive(self, results, None, datetime.now(UTC), wait=True).run(poll=pending)
         return report.with_results(results, waited=True)
 
-    def _poll(self, result: JobResult) -> JobResult:
+    def _to_wait_for(self, r: JobResult) -> bool:
+        return r.outstanding and r.outcome in (Outcome.CANCELLED, Outcome.STILL_RUNNING) and r.ref.kind in self._kinds
+
+    def _poll(self, result: JobResult) -> tuple[JobResult, bool]:
+        """The job described again; False when the describe failed (polled again later)."""
         kind = self._kinds[result.ref.kind]
         try:
             state = kind.describe(result.ref)
         except Exception as error:  # keep waiting: the next round may get through
             log.warning("describe %s %s failed while waiting: %s", result.ref.kind, result.ref.job_id, error)
-            return result
+            return result, False
         if state.outstanding:
-            return replace(result, final_status=state.status)
+            return replace(result, final_status=state.status), True
         outcome = Outcome.FINISHED if result.outcome is Outcome.STILL_RUNNING else result.outcome
-        return replace(result, outcome=outcome, final_status=state.status, outstanding=False)
+        return replace(result, outcome=outcome, final_status=state.status, outstanding=False), True
+
+
+# -- scheduling: decisions and polls, `concurrency` requests in flight ---------------------
+@dataclass
+class _Cadence:
+    """When to poll the stopping jobs of one kind, learnt from what polls saw (seconds since
+    a job's cancel). Until one job of the kind is seen stopped, one job (the probe) is polled,
+    fast at first and backing off, and the kind's other jobs are held; then every job is
+    polled ``upper`` after its cancel: once, unless it takes longer than the jobs seen so far.
+    A stop that takes longer than ``POLL_INTERVAL_S`` releases the held jobs: each is then
+    polled on its own, backing off to every ``POLL_INTERVAL_S``."""
+
+    upper: float | None = None  # the stop delay is at most this (a job seen stopped)
+    lower: float = 0.0  # ... and more than this (a job seen still stopping)
+    probe: int | None = None
+    held: list[int] = field(default_factory=list)
+
+    def holds(self, i: int) -> bool:
+        if self.upper is not None or self.lower > POLL_INTERVAL_S:
+            return False
+        if self.probe is None:
+            self.probe = i
+        return self.probe != i
+
+
+class _Waiter:
+    """Stopping jobs, each with the time of its next poll."""
+
+    def __init__(self, kind_of: Callable[[int], JobKindName]) -> None:
+        self._kind_of = kind_of
+        self._heap: list[tuple[float, int, int]] = []
+        self._seq = itertools.count()
+        self._cadence: dict[JobKindName, _Cadence] = {}
+        self._since: dict[int, tuple[float, float]] = {}  # cancel sent, cancel answered
+        self.pending: set[int] = set()
+
+    def _c(self, i: int) -> _Cadence:
+        return self._cadence.setdefault(self._kind_of(i), _Cadence())
+
+    def _push(self, due: float, i: int) -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), i))
+
+    def _first_due(self, i: int) -> float:
+        _, answered = self._since[i]
+        c = self._c(i)
+        if c.upper is not None:
+            # The cancel took effect before it was answered: this late, the job has had the
+            # longest delay seen so far (wherever, between sending and answer, it took effect).
+            return answered + c.upper
+        return answered + max(FIRST_POLL_S, c.lower * POLL_GROWTH)
+
+    def add(self, i: int, sent: float, answered: float) -> None:
+        self._since[i] = (sent, answered)
+        self.pending.add(i)
+        self._push(self._first_due(i), i)
+
+    def next_due(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float) -> int | None:
+        while self._heap and self._heap[0][0] <= now:
+            _, _, i = heapq.heappop(self._heap)
+            c = self._c(i)
+            if c.holds(i):
+                c.held.append(i)
+                continue
+            return i
+        return None
+
+    def seen(self, i: int, *, stopped: bool | None, sent: float, answered: float) -> None:
+        """A poll of job ``i`` sent at ``sent``, answered at ``answered``: the job had stopped,
+        was still stopping, or (None) the describe failed."""
+        c = self._c(i)
+        cancel_sent, cancel_answered = self._since[i]
+        if stopped:
+            self.pending.discard(i)
+            if c.upper is None:
+                c.upper = answered - cancel_sent
+        else:
+            if stopped is False:
+                c.lower = max(c.lower, sent - cancel_answered)
+                if c.upper is not None:
+                    c.upper = max(c.upper, c.lower)  # slower than the jobs seen before
+            since = answered - cancel_answered
+            self._push(answered + min(POLL_INTERVAL_S, max(FIRST_POLL_S, since * (POLL_GROWTH - 1))), i)
+        if c.held and (c.upper is not None or c.lower > POLL_INTERVAL_S):
+            held, c.held = c.held, []
+            for j in held:
+                self._push(self._first_due(j), j)
+
+
+class _Drive:
+    """Runs decisions (describe and/or cancel) and polls with ``concurrency`` workers, each
+    taking its next task as soon as it is free: a due poll first, else the next decision. So
+    a job cancelled early is seen stopped while later ones are still being cancelled. Jobs
+    whose decision failed even after the client's retries (a long fault storm) get up to
+    ``SECOND_CHANCES`` more passes, after a pause, while the deadline allows: decided afresh
+    (describe first), so a cancel that went through but whose answer was lost is seen as
+    stopping, not cancelled twice."""
+
+    def __init__(
+        self,
+        run: _Run,
+        results: list[JobResult],
+        action: str | None,
+        now: datetime,
+        *,
+        wait: bool,
+        on_decided: Callable[[], None] | None = None,
+    ) -> None:
+        self.run_ = run
+        self.results = results
+        self.action = action
+        self.now = now
+        self.wait = wait
+        self.on_decided = on_decided
+        self.waiter = _Waiter(lambda i: results[i].ref.kind)
+        self._cv = threading.Condition()
+        self._queue: deque[int] = deque()
+        self._passes: dict[int, int] = {}
+        self._failed: list[int] = []
+        self._retry_at: float | None = None
+        self._deciding = 0  # decisions in flight
+        self._busy = 0  # tasks in flight
+        self._wait_deadline: Deadline | None = None
+        self._abort = False
+
+    def run(self, *, decide: Iterable[int] = (), poll: Iterable[int] = ()) -> None:
+        self._queue.extend(decide)
+        self._passes = dict.fromkeys(self._queue, 0)
+        started = time.monotonic()
+        for i in poll:
+            self.waiter.add(i, started, started)
+        workers = [self.run_.submit(lambda _: self._work(), None) for _ in range(self.run_.policy.concurrency)]
+        try:
+            for worker in workers:
+                worker.result()
+        finally:  # an interrupt (or a failing worker) stops the others at their next task
+            with self._cv:
+                self._abort = True
+                self._cv.notify_all()
+        if self.wait:
+            still = sorted(self.waiter.pending)
+            for i in still:
+                r = self.results[i]
+                self.run_.emit(JobEvent(r.ref.kind, r.ref.job_id, "still-running", r.outcome.value, r.final_status))
+            self.run_.emit(PhaseEvent("wait", f"{len(still)} job(s) still running", len(still)))
+
+    def _polling(self) -> bool:
+        return self.wait and (self._wait_deadline is None or not self._wait_deadline.expired())
+
+    def _next(self) -> tuple[str, int] | float | None:
+        """Under the lock: ("poll" | "decide" | "again", index), a time to wake at, or None
+        when nothing is left to do."""
+        run, waiter = self.run_, self.waiter
+        clock = time.monotonic()
+        if self._retry_at is not None and clock >= self._retry_at:
+            self._queue.extend(self._failed)
+            self._failed, self._retry_at = [], None
+        if self._wait_deadline is None and not (self._queue or self._retry_at is not None or self._deciding):
+            if self.on_decided is not None:
+                self.on_decided()
+            self._wait_deadline = run.deadline.earlier(run.policy.max_wait) if self.action else run.deadline
+            if self.wait:
+                count = len(waiter.pending)
+                run.emit(PhaseEvent("wait", f"waiting for {count} job(s) to stop", count))
+        polling = self._polling()
+        if polling:
+            due = waiter.pop_due(clock)
+            if due is not None:
+                return "poll", due
+        if self._queue:
+            i = self._queue.popleft()
+            return ("again" if self._passes[i] else "decide"), i
+        wakes = [t for t in (self._retry_at, waiter.next_due() if polling else None) if t is not None]
+        if self._busy:
+            return min(wakes) if wakes else math.inf  # finishing tasks may bring more
+        if not wakes or run.deadline.expired():
+            return None
+        return min(*wakes, clock + run.deadline.remaining())
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                task = None if self._abort else self._next()
+                if task is None:
+                    self._cv.notify_all()
+                    return
+                if not isinstance(task, tuple):
+                    self._cv.wait(timeout=None if task == math.inf else max(0.0, task - time.monotonic()))
+                    continue
+                self._busy += 1
+                self._deciding += task[0] != "poll"
+            try:
+                self._do(*task)
+            finally:
+                with self._cv:
+                    self._busy -= 1
+                    self._deciding -= task[0] != "poll"
+                    self._cv.notify_all()
+
+    def _do(self, what: str, i: int) -> None:
+        run, results = self.run_, self.results
+        sent = time.monotonic()
+        if what == "poll":
+            updated, ok = run._poll(results[i])
+            answered = time.monotonic()
+            with self._cv:
+                results[i] = updated
+                self.waiter.seen(i, stopped=(not updated.outstanding) if ok else None, sent=sent, answered=answered)
+            if not updated.outstanding:
+                run.emit(
+                    JobEvent(
+                        updated.ref.kind, updated.ref.job_id, "stopped", updated.outcome.value, updated.final_status
+                    )
+                )
+            return
+        result = run._decide(results[i].ref, self.now, self.action, fresh=what == "again")
+        answered = time.monotonic()
+        with self._cv:
+            results[i] = result
+            if result.outcome is Outcome.FAILED:
+                self._failed.append(i)
+            elif self.wait and run._to_wait_for(result):
+                self.waiter.add(i, sent, answered)
+            if self._failed and self._retry_at is None and not self._queue and self._deciding == 1:
+                self._schedule_retry()
+
+    def _schedule_retry(self) -> None:
+        """Under the lock, when the last decision of a pass is in: another pass for the failed."""
+        failed = self._failed
+        attempt = max(self._passes[i] for i in failed) + 1
+        pause = SECOND_CHANCE_PAUSE_S * attempt
+        if attempt <= SECOND_CHANCES and self.run_.deadline.remaining() >= pause + 1.0:
+            self.run_.emit(PhaseEvent("retry", f"{len(failed)} job(s) failed; another pass in {pause:g}s", len(failed)))
+            for i in failed:
+                self._passes[i] = attempt
+            self._retry_at = time.monotonic() + pause
+        else:
+            self._failed = []  # final: reported as failed

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.kinds.base import Discovery, decide_after_refusal, error_code, error_text
+from jobjanitor.kinds.base import Discovery, FanOut, decide_after_refusal, error_code, error_text, one_at_a_time
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class NeptuneMLKind:
         op: Callable[..., Any] = getattr(self._client, name)
         return op
 
-    def discover(self) -> Discovery:
+    def discover(self, fan_out: FanOut = one_at_a_time) -> Discovery:
         response = self._op(self.list_op)(maxItems=MAX_ITEMS, **self._role)
         ids = [str(i) for i in response.get("ids") or []]
         found = Discovery(refs=[JobRef(self.name, job_id, self._target) for job_id in ids])
@@ -89,7 +89,7 @@ class NeptuneMLKind:
         except ClientError as error:
             if error_code(error) not in _GET_NOT_FOUND:
                 return CancelResult(Outcome.FAILED, error=error_text(error))
-            return decide_after_refusal(self.describe, ref, error)
+            return decide_after_refusal(self.describe, ref, error, self.is_stopping)
         except BotoCoreError as error:
             return CancelResult(Outcome.FAILED, error=error_text(error))
         return CancelResult(Outcome.CANCELLED)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -24,6 +24,18 @@ class Discovery:
     states: dict[JobRef, JobState] = field(default_factory=dict)
 
 
+class FanOut(Protocol):
+    """Runs independent listing calls at once (the engine's, bounded by its concurrency);
+    results in the order given; the first error raises."""
+
+    def __call__[T](self, tasks: Sequence[Callable[[], T]], /) -> list[T]: ...
+
+
+def one_at_a_time[T](tasks: Sequence[Callable[[], T]], /) -> list[T]:
+    """A :class:`FanOut` that runs the calls in turn (tests, callers without a pool)."""
+    return [task() for task in tasks]
+
+
 class JobKind(Protocol):
     """One kind of job. Implementations are cheap to create (one per sweep) and thread-safe
     (describe and cancel run on a thread pool; boto3 clients are thread-safe)."""
@@ -35,9 +47,10 @@ class JobKind(Protocol):
     # Neptune endpoint, the Glue transform) instead.
     caller_chosen_ids: bool
 
-    def discover(self) -> Discovery:
+    def discover(self, fan_out: FanOut = one_at_a_time) -> Discovery:
         """Every job of this kind the APIs can see (finished ones too where the API lists
-        them). Raises on a failure that leaves nothing listed."""
+        them). Independent lists may go through ``fan_out`` to run at once. Raises on a
+        failure that leaves nothing listed."""
         ...
 
     def describe(self, ref: JobRef) -> JobState:
@@ -59,11 +72,18 @@ class JobKind(Protocol):
         ...
 
 
-def decide_after_refusal(describe: Callable[[JobRef], JobState], ref: JobRef, refusal: ClientError) -> CancelResult:
+def decide_after_refusal(
+    describe: Callable[[JobRef], JobState],
+    ref: JobRef,
+    refusal: ClientError,
+    is_stopping: Callable[[str], bool] | None = None,
+) -> CancelResult:
     """A cancel was refused with a code that means "finished" as well as "unknown" (Neptune's
     404 for loads, its 400 InvalidParameter for ML jobs, Glue's InvalidInput): a Get decides.
-    Gone -> not_found; terminal -> already_finished; still outstanding -> the refusal is a real
-    failure, reported as such (never guessed away)."""
+    Gone -> not_found; terminal -> already_finished; already stopping (a cancel sent without a
+    describe first, to a job someone else had cancelled) -> still_running, to be waited for;
+    still outstanding otherwise -> the refusal is a real failure, reported as such (never
+    guessed away)."""
     try:
         state = describe(ref)
     except (ClientError, BotoCoreError) as get_error:
@@ -72,6 +92,8 @@ def decide_after_refusal(describe: Callable[[JobRef], JobState], ref: JobRef, re
         return CancelResult(Outcome.NOT_FOUND)
     if not state.outstanding:
         return CancelResult(Outcome.ALREADY_FINISHED, status=state.status)
+    if is_stopping is not None and is_stopping(state.status):
+        return CancelResult(Outcome.STILL_RUNNING, status=state.status)
     return CancelResult(Outcome.FAILED, status=state.status, error=error_text(refusal))
 
 

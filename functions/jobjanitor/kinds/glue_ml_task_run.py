@@ -8,17 +8,27 @@ client-side from GetMLTransforms pages.
 Task runs: GetMLTaskRuns has no paginator, so we loop on NextToken. We ask once per
 outstanding status (``Filter.Status`` STARTING, RUNNING, STOPPING): a transform's history of
 finished runs can be long, and the filtered calls never page through it. Finished runs are
-therefore not discovered (nothing to do for them). A run that changes status between two of
-these calls can be listed twice: ids are de-duplicated.
+therefore not discovered (nothing to do for them). The calls for each transform and status are
+independent: they run at once (the engine's ``fan_out``), each paging on its own. A run that
+changes status between two of these calls can be listed twice: ids are de-duplicated.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.kinds.base import Discovery, aware, decide_after_refusal, error_code, error_text
+from jobjanitor.kinds.base import (
+    Discovery,
+    FanOut,
+    aware,
+    decide_after_refusal,
+    error_code,
+    error_text,
+    one_at_a_time,
+)
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
 if TYPE_CHECKING:
@@ -94,35 +104,45 @@ class GlueMLTaskRunKind:
             kwargs["NextToken"] = token
         return ids
 
-    def discover(self) -> Discovery:
+    def discover(self, fan_out: FanOut = one_at_a_time) -> Discovery:
         found = Discovery()
+        transforms = self.transform_ids(found.warnings)
+        lists = [(t, status) for t in transforms for status in OUTSTANDING]
+        pages = fan_out([partial(self._runs, t, status) for t, status in lists])
         seen: set[tuple[str, str]] = set()
-        for transform_id in self.transform_ids(found.warnings):
-            try:
-                for status in OUTSTANDING:
-                    kwargs: dict[str, Any] = {
-                        "TransformId": transform_id,
-                        "MaxResults": PAGE_SIZE,
-                        "Filter": {"Status": status},
-                    }
-                    for _ in range(MAX_PAGES):
-                        response = self._client.get_ml_task_runs(**kwargs)
-                        for run in response.get("TaskRuns") or []:
-                            run_id = run.get("TaskRunId")
-                            if run_id and (transform_id, run_id) not in seen:
-                                seen.add((transform_id, run_id))
-                                ref = JobRef(self.name, run_id, self.target(transform_id), transform_id)
-                                found.refs.append(ref)
-                                found.states[ref] = self._state(ref, run)
-                        token = response.get("NextToken")
-                        if not token:
-                            break
-                        kwargs["NextToken"] = token
-            except ClientError as error:
-                if error_code(error) != NOT_FOUND:
-                    raise
-                found.warnings.append(f"{self.name}: ML transform {transform_id} not found")
+        missing: list[str] = []
+        for (transform_id, _), runs in zip(lists, pages, strict=True):
+            if runs is None:
+                if transform_id not in missing:
+                    missing.append(transform_id)
+                continue
+            for run in runs:
+                run_id = run.get("TaskRunId")
+                if run_id and (transform_id, run_id) not in seen:
+                    seen.add((transform_id, run_id))
+                    ref = JobRef(self.name, run_id, self.target(transform_id), transform_id)
+                    found.refs.append(ref)
+                    found.states[ref] = self._state(ref, run)
+        found.warnings.extend(f"{self.name}: ML transform {t} not found" for t in missing)
         return found
+
+    def _runs(self, transform_id: str, status: str) -> list[Any] | None:
+        """Every run of one transform in one status (None: no such transform)."""
+        runs: list[Any] = []
+        kwargs: dict[str, Any] = {"TransformId": transform_id, "MaxResults": PAGE_SIZE, "Filter": {"Status": status}}
+        try:
+            for _ in range(MAX_PAGES):
+                response = self._client.get_ml_task_runs(**kwargs)
+                runs.extend(response.get("TaskRuns") or [])
+                token = response.get("NextToken")
+                if not token:
+                    break
+                kwargs["NextToken"] = token
+        except ClientError as error:
+            if error_code(error) != NOT_FOUND:
+                raise
+            return None
+        return runs
 
     def describe(self, ref: JobRef) -> JobState:
         try:
@@ -148,7 +168,7 @@ class GlueMLTaskRunKind:
                 return CancelResult(Outcome.FAILED, error=error_text(error))
             # What Glue answers to a cancel of a finished run is not documented: if it is an
             # InvalidInput, a Get tells "already finished" from a real input problem.
-            return decide_after_refusal(self.describe, ref, error)
+            return decide_after_refusal(self.describe, ref, error, self.is_stopping)
         except BotoCoreError as error:
             return CancelResult(Outcome.FAILED, error=error_text(error))
         status = response.get("Status")

@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.kinds.base import Discovery, decide_after_refusal, epoch_to_datetime, error_code, error_text
+from jobjanitor.kinds.base import (
+    Discovery,
+    FanOut,
+    decide_after_refusal,
+    epoch_to_datetime,
+    error_code,
+    error_text,
+    one_at_a_time,
+)
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
 
 if TYPE_CHECKING:
@@ -31,7 +39,7 @@ class NeptuneLoaderKind:
         self._client: NeptuneDataClient = clients.neptune
         self._target = policy.neptune_endpoint
 
-    def discover(self) -> Discovery:
+    def discover(self, fan_out: FanOut = one_at_a_time) -> Discovery:
         response = self._client.list_loader_jobs(limit=LIST_LIMIT, includeQueuedLoads=True)
         payload: Any = response.get("payload") or {}
         ids = [str(i) for i in payload.get("loadIds") or []]

@@ -1,0 +1,135 @@
+"""The requests a sweep spends, counted at the test bed: cancel first, the overlapped wait, Glue's
+parallel discovery. Exact counts or tight bounds on small workloads (no timing is asserted)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from jobjanitor import engine
+from jobjanitor.clients import Clients
+from jobjanitor.engine import Deadline
+from jobjanitor.model import Outcome, SkipReason
+from jobjanitor.policy import Policy
+from jobjanitor_testbed import moto_glue
+from jobjanitor_testbed.server import TestBed
+
+
+def _count(bed: TestBed, prefix: str) -> int:
+    return sum(1 for e in bed.neptune_log.entries() + bed.aws_log.entries() if e.operation.startswith(prefix))
+
+
+def test_cancel_first_one_request_per_running_job_two_per_finished(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+) -> None:
+    """No age filter: a cancel straight away; only a refused cancel costs a describe."""
+    bed = aws_env
+    for i in range(6):
+        bed.neptune.seed_ml_job("modeltraining", f"run-{i}", status="InProgress")
+    for i in range(2):
+        bed.neptune.seed_ml_job("modeltraining", f"done-{i}", status="Completed")
+    for i in range(3):
+        bed.neptune.seed_load(f"load-{i}", status="LOAD_IN_QUEUE" if i else "LOAD_IN_PROGRESS")
+    bed.neptune.seed_load("load-done", status="LOAD_COMPLETED")
+    policy = make_policy(kinds="neptune-ml-training,neptune-loader", wait=False)
+    bed.neptune_log.clear()
+    report = engine.sweep(policy, deadline=Deadline.after(30), clients=make_clients(policy))
+    by_op = {op: bed.neptune_log.count(operation=op) for op in {e.operation for e in bed.neptune_log.entries()}}
+    assert by_op == {
+        "ListMLModelTrainingJobs": 1,
+        "ListLoaderJobs": 1,
+        "CancelMLModelTrainingJob": 8,  # 6 accepted, 2 refused
+        "GetMLModelTrainingJob": 2,  # one describe per refused cancel
+        "CancelLoaderJob": 4,  # 3 accepted, 1 refused (404)
+        "GetLoaderJobStatus": 1,
+    }
+    results = {r.ref.job_id: r for r in report.results}
+    assert [results[f"run-{i}"].outcome for i in range(6)] == [Outcome.CANCELLED] * 6
+    # The report reads as a describe first would have made it.
+    for job_id in ("done-0", "done-1", "load-done"):
+        assert (results[job_id].outcome, results[job_id].skip_reason) == (Outcome.SKIPPED, SkipReason.FINISHED)
+    assert report.ok
+
+
+def test_an_age_filter_describes_first(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+) -> None:
+    """With ``min_age`` a describe must date each job before anything is cancelled."""
+    bed = aws_env
+    now = bed.lifecycle.now()
+    bed.neptune.seed_load("old", status="LOAD_IN_PROGRESS", started_at=now - 7200)
+    bed.neptune.seed_load("young", status="LOAD_IN_QUEUE", started_at=now - 60)
+    policy = make_policy(kinds="neptune-loader", min_age=timedelta(hours=1), wait=False)
+    bed.neptune_log.clear()
+    report = engine.sweep(policy, deadline=Deadline.after(30), clients=make_clients(policy))
+    assert bed.neptune_log.count(operation="GetLoaderJobStatus") == 2
+    assert bed.neptune_log.count(operation="CancelLoaderJob") == 1
+    assert {r.ref.job_id: r.outcome for r in report.results} == {"old": Outcome.CANCELLED, "young": Outcome.SKIPPED}
+
+
+def test_overlapped_wait_polls_each_job_once_after_one_probe(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+) -> None:
+    """A sweep with the wait: one probe learns the kind's stop delay, then every other job is
+    polled once, that long after its own cancel, while later jobs are still being cancelled."""
+    bed = aws_env
+    bed.lifecycle.stop_delay = 0.1
+    jobs = 40
+    for i in range(jobs):
+        bed.neptune.seed_ml_job("dataprocessing", f"dp-{i:02}", status="InProgress")
+    # Two at a time, 20 ms each: the cancels take far longer than the stop delay.
+    bed.faults_neptune.set(latency=0.02)
+    policy = make_policy(kinds="neptune-ml-dataprocessing", concurrency=2, max_wait=60)
+    bed.neptune_log.clear()
+    report = engine.sweep(policy, deadline=Deadline.after(60), clients=make_clients(policy))
+    assert report.ok
+    assert [r.outcome for r in report.results] == [Outcome.CANCELLED] * jobs
+    assert all(r.final_status == "Stopped" for r in report.results)
+    gets = bed.neptune_log.entries(operation="GetMLDataProcessingJob")
+    cancels = bed.neptune_log.entries(operation="CancelMLDataProcessingJob")
+    assert len(cancels) == jobs
+    # One read per job, plus the probe's few early looks (it backs off from 50 ms).
+    assert jobs <= len(gets) <= jobs + 4
+    assert len({e.path for e in gets}) == jobs
+    # Overlapped: jobs were seen stopped before the last cancel was sent.
+    assert sum(1 for g in gets if g.timestamp < cancels[-1].timestamp) >= jobs // 4
+
+
+def test_wait_for_a_cancelled_report_polls_each_job_once_after_one_probe(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+) -> None:
+    """``wait_for`` (the guard's later ticks) schedules polls the same way; it does not know when
+    each job was cancelled, so a job cancelled later than the probe may need a second read."""
+    bed = aws_env
+    bed.lifecycle.stop_delay = 0.2
+    for i in range(20):
+        bed.neptune.seed_ml_job("modeltransform", f"tf-{i:02}", status="InProgress")
+    policy = make_policy(kinds="neptune-ml-transform")
+    clients = make_clients(policy)
+    cancelled = engine.cancel_in_scope(policy, deadline=Deadline.after(30), clients=clients)
+    bed.neptune_log.clear()
+    waited = engine.wait_for(cancelled, policy, deadline=Deadline.after(30), clients=clients)
+    assert waited.ok
+    assert 20 <= bed.neptune_log.count(operation="GetMLModelTransformJob") <= 2 * 20
+
+
+def test_glue_lists_each_transform_and_status_once(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients], transform: str
+) -> None:
+    """Glue discovery: one GetMLTaskRuns per transform and outstanding status (run at once), no
+    describe (the listing gives each run's status), one cancel per run."""
+    import boto3
+    from jobjanitor_testbed.scenario import create_transform
+
+    bed = aws_env
+    second = create_transform(boto3.client("glue", region_name="us-east-1"), "jj-second")
+    for t in (transform, second):
+        for _ in range(3):
+            moto_glue.seed_task_run(t, status="RUNNING")
+    policy = make_policy(kinds="glue-ml-task-run", glue_transform_ids=f"{transform},{second}", wait=False)
+    bed.aws_log.clear()
+    report = engine.sweep(policy, deadline=Deadline.after(30), clients=make_clients(policy))
+    assert [r.outcome for r in report.results] == [Outcome.CANCELLED] * 6
+    assert bed.aws_log.count(operation="GetMLTaskRuns") == 2 * 3
+    assert bed.aws_log.count(operation="CancelMLTaskRun") == 6
+    assert bed.aws_log.count(operation="GetMLTaskRun") == 0
