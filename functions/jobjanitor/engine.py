@@ -85,6 +85,7 @@ SECOND_CHANCE_PAUSE_S = 1.0
 POLL_INTERVAL_S = 1.0  # the longest pause between two polls of one stopping job
 FIRST_POLL_S = 0.05  # a kind's first probe after its cancel; the shortest pause between polls
 POLL_GROWTH = 1.5  # a job still stopping after t seconds is polled again about t/2 later
+WAKE_S = 0.25  # an idle worker looks at the deadline at least this often
 
 T = TypeVar("T")
 
@@ -609,7 +610,9 @@ class _Drive:
             self.run_.emit(PhaseEvent("wait", f"{len(still)} job(s) still running", len(still)))
 
     def _polling(self) -> bool:
-        return self.wait and (self._wait_deadline is None or not self._wait_deadline.expired())
+        if not self.wait or self.run_.deadline.expired():  # the run's deadline can be cut (Ctrl-C)
+            return False
+        return self._wait_deadline is None or not self._wait_deadline.expired()
 
     def _next(self) -> tuple[str, int] | float | None:
         """Under the lock: ("poll" | "decide" | "again", index), a time to wake at, or None
@@ -649,7 +652,8 @@ class _Drive:
                     self._cv.notify_all()
                     return
                 if not isinstance(task, tuple):
-                    self._cv.wait(timeout=None if task == math.inf else max(0.0, task - time.monotonic()))
+                    # Woken by any task's end; at the latest every WAKE_S, to see a cut deadline.
+                    self._cv.wait(timeout=max(0.0, min(task - time.monotonic(), WAKE_S)))
                     continue
                 self._busy += 1
                 self._deciding += task[0] != "poll"

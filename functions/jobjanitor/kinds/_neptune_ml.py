@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 MAX_ITEMS = 1024  # ListML*Jobs maximum
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 STOPPING = frozenset({"Stopping"})
+KNOWN = TERMINAL | STOPPING | {"InProgress"}
 INVALID_PARAMETER = "InvalidParameterException"
 ML_NOT_FOUND = "MLResourceNotFoundException"
 _GET_NOT_FOUND = frozenset({INVALID_PARAMETER, ML_NOT_FOUND})
@@ -85,14 +86,16 @@ class NeptuneMLKind:
 
     def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
         try:
-            self._op(self.cancel_op)(id=ref.job_id, clean=clean, **self._role)
+            response = self._op(self.cancel_op)(id=ref.job_id, clean=clean, **self._role)
         except ClientError as error:
             if error_code(error) not in _GET_NOT_FOUND:
                 return CancelResult(Outcome.FAILED, error=error_text(error))
             return decide_after_refusal(self.describe, ref, error, self.is_stopping)
         except BotoCoreError as error:
             return CancelResult(Outcome.FAILED, error=error_text(error))
-        return CancelResult(Outcome.CANCELLED)
+        # The status a cancel answers is not documented: kept only when it is one we know.
+        status = str(response.get("status") or "")
+        return CancelResult(Outcome.CANCELLED, status=status if status in KNOWN else None)
 
     def is_finished(self, status: str) -> bool:
         return status in TERMINAL
