@@ -80,8 +80,9 @@ def test_ctrl_c_prints_the_report_so_far_and_exits_130(stopping_slowly: TestBed,
 
 def test_a_second_ctrl_c_exits_at_once(stopping_slowly: TestBed) -> None:
     bed = stopping_slowly
-    # The describes hang: after the first Ctrl-C the run still waits for them.
-    bed.faults_neptune.set(latency=45.0, operations={"GetMLModelTrainingJob"})
+    # The cancels hang (a sweep without an age filter cancels first): after the first Ctrl-C the
+    # run still waits for them.
+    bed.faults_neptune.set(latency=45.0, operations={"CancelMLModelTrainingJob"})
     proc = start_cli(*sweep_args(bed, "--json"), env=cli_env())
     try:
         read_until(proc, "job(s) listed")
@@ -96,7 +97,7 @@ def test_a_second_ctrl_c_exits_at_once(stopping_slowly: TestBed) -> None:
     assert proc.returncode == 130
     assert "interrupted again: exiting now, without a report" in err
     assert out == ""
-    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob") == 0
+    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob") == 0  # none answered
 
 
 def test_heartbeat_line_when_not_on_a_terminal(stopping_slowly: TestBed) -> None:
