@@ -141,10 +141,10 @@ def test_describe_failures_during_the_wait_are_shown(stopping_slowly: TestBed) -
     proc = start_cli(*sweep_args(bed, "--json"), env=cli_env(JOBJANITOR_HEARTBEAT_SECONDS="0.2"))
     try:
         read_until(proc, "[wait] waiting for")
-        bed.faults_neptune.inject("InternalFailureException", times=1000, operations={"GetMLModelTrainingJob"})
+        bed.faults_neptune.inject("ClientTimeoutException", times=1000, operations={"GetMLModelTrainingJob"})
         line = read_until(proc, "failed while waiting")[-1]
         assert "WARNING" in line
-        assert "InternalFailure" in line
+        assert "ClientTimeout" in line
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=TIMEOUT_S)
