@@ -35,7 +35,7 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 class _Untraced:
     """Stands in for Powertools' Tracer when tracing is off. Powertools builds its X-Ray
     provider even when POWERTOOLS_TRACE_DISABLED is set, and importing the X-Ray SDK creates
-    two botocore clients for its sampler: about 100 ms of every cold start for nothing."""
+    two botocore clients for its sampler: tens of milliseconds of a cold start for nothing."""
 
     def capture_lambda_handler(self, **_: Any) -> Callable[[F], F]:
         return lambda handler: handler
@@ -48,7 +48,7 @@ class _LazyTracer:
     """Powertools' Tracer, built on the first call of a traced function instead of at import.
 
     Creating the Tracer imports the X-Ray SDK (its sampler creates botocore clients) and patches
-    botocore: about 100 ms that would otherwise sit on the handler's import path, which Lambda
+    botocore: tens of milliseconds that would otherwise sit on the handler's import path, which Lambda
     runs before it can take the first event. Built on the first invocation, before the handler
     body creates any client, so every AWS call is still traced (the patch is on botocore's client
     class). One per execution environment; invocations of one environment never overlap."""
