@@ -11,7 +11,13 @@ botocore's own retry machinery, on the client's ``needs-retry`` event:
    load before raising. Those answers will not change on a retry; ours costs one request.
    Throttling (429, ``TooManyRequests``/``Throttling``), 5xx, ``ClientTimeout`` and
    connection errors are still retried.
-2. **Retries respect the run's deadline** (:data:`jobjanitor.deadline.CURRENT_DEADLINE`): no
+2. **Throttling slows the service's calls together, not each call alone.** botocore backs a
+   throttled call off on its own (1 s doubling to 20 s, each call for itself), so under a
+   storm a few unlucky calls sleep for a minute while the rest of a sweep waits for them.
+   Here every retry backs off from 50 ms (capped at :data:`RETRY_BACKOFF_CAP_S`), and every
+   attempt waits its turn at a rate all calls to the service share (:class:`RateLimiter`),
+   which slows down while slowing down reduces the throttling.
+3. **Retries respect the run's deadline** (:data:`jobjanitor.deadline.CURRENT_DEADLINE`): no
    retry is started once less than :data:`RETRY_HEADROOM_S` is left, and a back-off sleep
    never runs past the deadline.
 
@@ -26,8 +32,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jobjanitor.deadline import CURRENT_DEADLINE
@@ -41,7 +48,7 @@ if TYPE_CHECKING:
 
     from jobjanitor.policy import Policy
 
-__all__ = ["NO_RETRY_CODES", "Clients", "build_clients", "install_retry_policy"]
+__all__ = ["NO_RETRY_CODES", "Clients", "RateLimiter", "build_clients", "install_retry_policy"]
 
 log = logging.getLogger("jobjanitor.clients")
 
@@ -56,6 +63,7 @@ NO_RETRY_CODES = frozenset({"BulkLoadIdNotFoundException", "ConstraintViolationE
 # cancels that a few more retries would have carried. Bounded concurrency and the deadline
 # already limit the load we add, so the bucket is larger.
 RETRY_QUOTA_CAPACITY = 5000
+RETRY_BACKOFF_CAP_S = 2
 
 
 @dataclass
@@ -65,6 +73,108 @@ class Clients:
     neptune: NeptuneDataClient | None = None
     glue: GlueClient | None = None
     glue_region: str | None = None
+    # One per service: the rate every call to it shares (see RateLimiter).
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+
+
+class RateLimiter:
+    """Client-side rate limiting shared by every call to one service (all the threads of a
+    sweep use one client), so that a throttling storm slows the sweep, not each call alone.
+
+    Every attempt (retries too) takes its turn at the current rate (``before-send``); every
+    answer is counted (``needs-retry``), throttled or not. Once per window of answers:
+
+    - throttled answers, and no cut on trial: cut the rate to ``CUT`` of the rate sent in the
+      window, and put the cut on trial;
+    - a cut on trial: if the share of throttled answers fell to ``HELPED`` of what it was, the
+      service is throttling our rate: keep the cut (and cut again while throttling goes on);
+      if it did not fall, the throttling does not depend on our rate (a service having a bad
+      minute): go back to the rate before the cut, and try no cut for ``HOLD`` windows;
+    - no throttled answer: the rate grows by ``GROW`` (unlimited again once it is far above
+      what is sent).
+
+    botocore's own ``adaptive`` mode cuts on every throttled answer and grows back on a cubic
+    over seconds: under a steady share of throttling that does not depend on the rate it cuts
+    to its floor of 0.5 requests per second and stays there (see docs/benchmarks.md).
+    """
+
+    WINDOW_S = 0.25
+    MIN_ANSWERS = 20
+    CUT = 0.7
+    HELPED = 0.7
+    GROW = 1.25
+    HOLD = 4
+    MIN_RATE = 1.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.rate: float | None = None  # requests per second; None: not limited
+        self._next = 0.0
+        self._started = clock()
+        self._sent = self._answers = self._throttled = 0
+        self._trial: tuple[float | None, float] | None = None  # (rate before the cut, throttled share then)
+        self._hold = 0
+        self.cuts = 0
+
+    def turn(self, **_: Any) -> None:
+        """``before-send``: wait for this attempt's turn (never past the run's deadline)."""
+        with self._lock:
+            if not self._sent:
+                self._started = self._clock()  # a window starts with its first request
+            self._sent += 1
+            if self.rate is None:
+                return
+            now = self._clock()
+            at = max(now, self._next)
+            self._next = at + 1.0 / self.rate
+        wait = at - now
+        deadline = CURRENT_DEADLINE.get()
+        if deadline is not None:
+            wait = min(wait, max(0.0, deadline.remaining() - RETRY_HEADROOM_S))
+        if wait > 0:
+            time.sleep(wait)
+
+    def answered(self, throttled: bool) -> None:
+        with self._lock:
+            self._answers += 1
+            self._throttled += throttled
+            now = self._clock()
+            if self._sent and now - self._started >= self.WINDOW_S and self._answers >= self.MIN_ANSWERS:
+                self._adjust(now)
+
+    def _adjust(self, now: float) -> None:
+        sent_rate = self._sent / max(now - self._started, 1e-3)
+        share = self._throttled / self._answers
+        self._started, self._sent, self._answers, self._throttled = now, 0, 0, 0
+        if self._trial is not None:
+            before_rate, before_share = self._trial
+            self._trial = None
+            if share <= before_share * self.HELPED:  # slowing down helped: the service limits our rate
+                if share > 0:
+                    self._cut(sent_rate, share)
+                return
+            self.rate, self._hold = before_rate, self.HOLD  # it did not: not our rate
+            log.info("throttling does not follow our request rate: back to %s requests/s", self.rate or "unlimited")
+            return
+        if share == 0:
+            if self.rate is not None:
+                self.rate *= self.GROW
+                if self.rate > 2 * sent_rate:
+                    self.rate = None  # far above what is sent: not limiting
+            return
+        if self._hold:
+            self._hold -= 1
+            return
+        self._cut(sent_rate, share)
+
+    def _cut(self, sent_rate: float, share: float) -> None:
+        self._trial = (self.rate, share)
+        current = min(self.rate, sent_rate) if self.rate is not None else sent_rate
+        self.rate = max(self.MIN_RATE, current * self.CUT)
+        self._next = min(self._next, self._clock() + 1.0 / self.rate)
+        self.cuts += 1
+        log.info("throttled (%.0f%% of answers): %.0f requests/s", share * 100, self.rate)
 
 
 class _JanitorRetryChecker:
@@ -104,8 +214,9 @@ def install_retry_policy(
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     no_retry_codes: frozenset[str] = NO_RETRY_CODES,
     backoff_scale: float = 1.0,
-) -> None:
-    """Replace ``client``'s standard retry handler with the janitor's (see module docstring)."""
+) -> RateLimiter:
+    """Replace ``client``'s standard retry handler with the janitor's, and add the rate limiter
+    all its calls share (see module docstring); returns the limiter."""
     from botocore.retries import quota, standard  # noqa: PLC0415 - lazy: cold start
 
     name = client.meta.service_model.service_id.hyphenize()
@@ -118,8 +229,12 @@ def install_retry_policy(
     # Duck-typed stand-ins for botocore's checker/backoff base classes (Any: the stubs want
     # the base classes, and botocore's RetryQuotaChecker where they say RetryQuota).
     checker: Any = _JanitorRetryChecker(standard.StandardRetryConditions(max_attempts=max_attempts), no_retry_codes)
+    # Throttling is answered by the shared rate limiter, not by each call sleeping on its own
+    # (botocore's 1 s base doubling to 20 s): every retry backs off from 50 ms, up to
+    # RETRY_BACKOFF_CAP_S, and then waits for its turn at the service's shared rate.
     backoff: Any = _DeadlineBackoff(
-        standard.ExponentialBackoff(service_name=name, throttling_detector=throttling), backoff_scale
+        standard.ExponentialBackoff(max_backoff=RETRY_BACKOFF_CAP_S, service_name=name, throttling_detector=None),
+        backoff_scale,
     )
     quota_checker: Any = retry_quota
     handler = standard.RetryHandler(
@@ -130,6 +245,14 @@ def install_retry_policy(
     )
     events.register(f"after-call.{name}", retry_quota.release_retry_quota)
     events.register(f"needs-retry.{name}", handler.needs_retry, unique_id=unique_id)
+    limiter = RateLimiter()
+
+    def answered(**kwargs: Any) -> None:  # first on needs-retry, answers nothing: sees every answer
+        limiter.answered(bool(throttling.is_throttling_error(**kwargs)))
+
+    events.register_first(f"needs-retry.{name}", answered, unique_id=f"jobjanitor-rate-{name}")
+    events.register(f"before-send.{name}", limiter.turn, unique_id=f"jobjanitor-turn-{name}")
+    return limiter
 
 
 def _config(max_attempts: int, pool: int) -> Any:
@@ -163,7 +286,9 @@ def build_clients(
     clients = Clients()
     if policy.kinds & NEPTUNE_KINDS and policy.neptune_endpoint:
         neptune = session.client("neptunedata", endpoint_url=policy.neptune_endpoint, config=config)
-        install_retry_policy(neptune, max_attempts=max_attempts, backoff_scale=backoff_scale)
+        clients.limiters["neptunedata"] = install_retry_policy(
+            neptune, max_attempts=max_attempts, backoff_scale=backoff_scale
+        )
         if configure:
             configure(neptune)
         clients.neptune = neptune
@@ -174,7 +299,9 @@ def build_clients(
         if policy.glue_region:
             kwargs["region_name"] = policy.glue_region
         glue = session.client("glue", **kwargs)
-        install_retry_policy(glue, max_attempts=max_attempts, no_retry_codes=frozenset(), backoff_scale=backoff_scale)
+        clients.limiters["glue"] = install_retry_policy(
+            glue, max_attempts=max_attempts, no_retry_codes=frozenset(), backoff_scale=backoff_scale
+        )
         if configure:
             configure(glue)
         clients.glue = glue
