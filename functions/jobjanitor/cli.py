@@ -22,6 +22,7 @@ from jobjanitor.tunnel import Tunnel, attach_tunnel, parse_via
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
 
+ML_KINDS = frozenset(k for k in JobKindName if k.value.startswith("neptune-ml-"))
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
@@ -291,6 +292,23 @@ def _policy(args: argparse.Namespace) -> Policy:
     )
 
 
+def _ages(args: argparse.Namespace, policy: Policy, session: Any, connection: Connection) -> tuple[Any, Any]:
+    """(first-seen ledger, SageMaker dating) when --older-than needs them for Neptune ML jobs.
+    ``list`` only reads the ledger: it never records a sighting."""
+    if policy.min_age is None or not policy.kinds & ML_KINDS:
+        return None, None
+    from jobjanitor.sagemaker_dating import SageMakerDating  # noqa: PLC0415
+
+    dating = SageMakerDating(session.client("sagemaker", endpoint_url=connection.endpoints.get("sagemaker")))
+    first_seen = None
+    if args.first_seen_table:
+        from jobjanitor.ages import DynamoDBFirstSeen  # noqa: PLC0415
+
+        dynamodb: Any = session.client("dynamodb", endpoint_url=connection.endpoints.get("dynamodb"))
+        first_seen = DynamoDBFirstSeen(args.first_seen_table, client=dynamodb, read_only=args.command == "list")
+    return first_seen, dating
+
+
 def _configure(connection: Connection) -> Callable[[Any], None] | None:
     tunnel = connection.tunnel
     if tunnel is None:
@@ -356,12 +374,7 @@ def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy,
     except BotoCoreError as error:  # e.g. no region for Glue
         return _usage_error(sub, "--region" if "region" in str(error).lower() else "--profile", str(error))
 
-    first_seen = None
-    if args.first_seen_table:
-        from jobjanitor.ages import DynamoDBFirstSeen  # noqa: PLC0415
-
-        dynamodb: Any = session.client("dynamodb", endpoint_url=connection.endpoints.get("dynamodb"))
-        first_seen = DynamoDBFirstSeen(args.first_seen_table, client=dynamodb)
+    first_seen, dating = _ages(args, policy, session, connection)
     deadline = InterruptibleDeadline.after(policy.max_wait + WORK_SECONDS)
     display = ProgressDisplay(
         sys.stderr, quiet=args.quiet, heartbeat_s=heartbeat, deadline=deadline, max_wait=policy.max_wait
@@ -369,10 +382,15 @@ def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy,
     interrupts = Interrupts(deadline, display, EXIT_INTERRUPTED)
     with interrupts.installed(), display:
         if args.command == "list":
-            report = engine.list_jobs(policy, deadline=deadline, clients=clients, first_seen=first_seen)
+            report = engine.list_jobs(policy, deadline=deadline, clients=clients, first_seen=first_seen, dating=dating)
         else:
             report = engine.sweep(
-                policy, deadline=deadline, clients=clients, progress=display.progress, first_seen=first_seen
+                policy,
+                deadline=deadline,
+                clients=clients,
+                progress=display.progress,
+                first_seen=first_seen,
+                dating=dating,
             )
         if interrupts.interrupted_in is not None:
             report.errors.append(

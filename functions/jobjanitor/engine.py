@@ -8,8 +8,10 @@ Selection, in order: kind (the policy's kinds), ``job_id_prefix`` (only for kind
 the caller chooses: the Neptune ML jobs; loads and Glue task runs are scoped by their
 endpoint or transform), explicit ``job_ids``
 (no describe needed for these two), then a describe decides: gone, finished, ``min_age``
-(from the job's own start time; a job whose API gives no start time never matches a
-``min_age`` policy: skipped as ``age_unknown``), and only outstanding jobs are acted on. A job
+(from the job's own start time; for a job whose API gives none, from the jobs doing its work
+(``dating``: Neptune ML -> SageMaker CreationTime), else from its first sighting
+(``first_seen``, reported as such); a job none of these can date never matches a ``min_age``
+policy: skipped as ``age_unknown``), and only outstanding jobs are acted on. A job
 already stopping (Stopping/STOPPING) gets no second cancel; it is waited for like the jobs we
 cancel, and reported ``still_running``/``finished``.
 
@@ -59,7 +61,7 @@ from jobjanitor.model import JobKindName, JobRef, JobResult, JobState, Outcome, 
 from jobjanitor.report import Report
 
 if TYPE_CHECKING:
-    from jobjanitor.ages import FirstSeen
+    from jobjanitor.ages import Dating, FirstSeen
     from jobjanitor.clients import Clients
     from jobjanitor.kinds.base import JobKind
     from jobjanitor.policy import Policy
@@ -151,24 +153,33 @@ def sweep(
     clients: Clients | None = None,
     progress: Progress | None = None,
     first_seen: FirstSeen | None = None,
+    dating: Dating | None = None,
 ) -> Report:
     """Discover, select, cancel (``would_cancel`` on a dry run), then wait if ``policy.wait``
-    (at most ``policy.max_wait`` seconds, and never past ``deadline``). ``first_seen`` dates
-    jobs whose service gives no start time, for ``min_age`` (see :mod:`jobjanitor.ages`)."""
+    (at most ``policy.max_wait`` seconds, and never past ``deadline``). ``dating``, then
+    ``first_seen``, date jobs whose service gives no start time, for ``min_age`` (see
+    :mod:`jobjanitor.ages`)."""
     clients = clients if clients is not None else build_clients(policy)  # once, for both phases
     if policy.wait and not policy.dry_run:
         # One run: the wait overlaps the cancels (see the module docstring).
-        with _Run(policy, deadline, clients, progress, first_seen) as run:
+        with _Run(policy, deadline, clients, progress, first_seen=first_seen, dating=dating) as run:
             return run.select(action="cancel", wait=True)
-    return cancel_in_scope(policy, deadline=deadline, clients=clients, progress=progress, first_seen=first_seen)
+    return cancel_in_scope(
+        policy, deadline=deadline, clients=clients, progress=progress, first_seen=first_seen, dating=dating
+    )
 
 
 def list_jobs(
-    policy: Policy, *, deadline: Deadline, clients: Clients | None = None, first_seen: FirstSeen | None = None
+    policy: Policy,
+    *,
+    deadline: Deadline,
+    clients: Clients | None = None,
+    first_seen: FirstSeen | None = None,
+    dating: Dating | None = None,
 ) -> Report:
     """Discovery, describe and the selection decision; nothing is cancelled. Jobs a sweep
     would cancel are ``would_cancel``; jobs already stopping ``still_running``."""
-    with _Run(policy, deadline, clients, None, first_seen) as run:
+    with _Run(policy, deadline, clients, None, first_seen=first_seen, dating=dating) as run:
         return run.select(action=None)
 
 
@@ -179,9 +190,10 @@ def cancel_in_scope(
     clients: Clients | None = None,
     progress: Progress | None = None,
     first_seen: FirstSeen | None = None,
+    dating: Dating | None = None,
 ) -> Report:
     """Discover, select and cancel (``would_cancel`` on a dry run). No waiting."""
-    with _Run(policy, deadline, clients, progress, first_seen) as run:
+    with _Run(policy, deadline, clients, progress, first_seen=first_seen, dating=dating) as run:
         return run.select(action="dry-run" if policy.dry_run else "cancel")
 
 
@@ -213,8 +225,8 @@ def wait_for_scope(
         return run.wait(run.select(action="watch"))
 
 
-class _LedgerError(Exception):
-    """The first-seen ledger could not date a job."""
+class _DatingError(Exception):
+    """A job could not be dated (SageMaker or the first-seen ledger failed)."""
 
 
 # -- the run -----------------------------------------------------------------------------
@@ -225,10 +237,15 @@ class _Run:
         deadline: Deadline,
         clients: Clients | None,
         progress: Progress | None,
+        *,
         first_seen: FirstSeen | None = None,
+        dating: Dating | None = None,
     ) -> None:
         self.policy = policy
         self._first_seen = first_seen
+        self._dating = dating
+        self._dates: dict[JobRef, datetime] = {}  # starts found by ``dating``, for the results
+        self._ledger_dated: set[JobRef] = set()  # jobs dated by their first sighting
         # States a listing already returned: no describe call needed for the first decision.
         self._listed: dict[JobRef, JobState] = {}
         self.deadline = deadline
@@ -341,6 +358,12 @@ class _Run:
             decide=range(skipped, len(results))
         )
         report.results = results
+        if self._ledger_dated:
+            ids = sorted(ref.job_id for ref in self._ledger_dated)
+            report.warnings.append(
+                f"{len(ids)} job(s) named no SageMaker job yet, so their age is the first-seen ledger's (a lower "
+                f"bound: the first sweep that saw them): {', '.join(ids[:20])}{', …' if len(ids) > 20 else ''}"
+            )
         return report.with_results(results, waited=True) if wait else report
 
     def _decide(self, ref: JobRef, now: datetime, action: str | None, *, fresh: bool = False) -> JobResult:  # noqa: PLR0911 - one return per decision
@@ -358,12 +381,14 @@ class _Run:
             return JobResult(ref, Outcome.FAILED, error=text, outstanding=True)
         try:
             skip = self._skip_reason(state, now)
-        except _LedgerError as error:
+        except _DatingError as error:
             # An in-scope job that cannot be dated is a failure to report (and to retry in a
             # second pass), never a silent skip.
-            text = f"first-seen ledger failed: {error}"
+            text = str(error)
             self.emit(JobEvent(ref.kind, ref.job_id, "describe", Outcome.FAILED.value, state.status, text))
             return JobResult(ref, Outcome.FAILED, state.status, state.status, error=text, outstanding=True)
+        if state.started_at is None and ref in self._dates:
+            state = replace(state, started_at=self._dates[ref])  # the report shows the start found
         if skip is not None:
             return JobResult(
                 ref,
@@ -390,21 +415,37 @@ class _Run:
         if not state.outstanding:
             return SkipReason.FINISHED
         if self.policy.min_age is not None:
-            started = state.started_at or self._first_sighting(state.ref, now)
+            started = state.started_at or self._dated(state) or self._first_sighting(state.ref, now)
             if started is None:
                 return SkipReason.AGE_UNKNOWN
             if now - started < self.policy.min_age:
                 return SkipReason.TOO_YOUNG
         return None
 
+    def _dated(self, state: JobState) -> datetime | None:
+        """The start of a job whose service gives none, from the jobs doing its work (one read)."""
+        if self._dating is None or not state.underlying:
+            return None
+        try:
+            started = self._dating.started_at(state.underlying)
+        except Exception as error:  # any fault: the job cannot be dated this pass
+            first = state.underlying[0]
+            raise _DatingError(f"dating from {first.member} {first.name} failed: {error_text(error)}") from error
+        if started is not None:
+            self._dates[state.ref] = started
+        return started
+
     def _first_sighting(self, ref: JobRef, now: datetime) -> datetime | None:
-        """A lower bound of the age of a job whose service gives no start time."""
+        """A lower bound of the age of a job whose service gives no start time (the fallback
+        for a job that names no underlying job yet)."""
         if self._first_seen is None:
             return None
         try:
-            return self._first_seen.first_seen(ref, now)
+            seen = self._first_seen.first_seen(ref, now)
         except Exception as error:  # any ledger fault: the job cannot be dated this pass
-            raise _LedgerError(error_text(error)) from error
+            raise _DatingError(f"first-seen ledger failed: {error_text(error)}") from error
+        self._ledger_dated.add(ref)
+        return seen
 
     def _cancel(self, kind: JobKind, base: JobResult, *, cancel_first: bool = False) -> JobResult:
         ref = base.ref

@@ -31,14 +31,27 @@ class JobRef:
 
 
 @dataclass(frozen=True, slots=True)
+class UnderlyingJob:
+    """A job of another service doing the work, as a describe names it (Neptune ML's Get:
+    ``processingJob`` -> a SageMaker processing job). It dates a job whose API gives no start
+    time (see :mod:`jobjanitor.ages`)."""
+
+    member: str  # where the describe named it, e.g. "hpoJob"
+    name: str
+    arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JobState:
     """What a describe call saw. ``status`` is None when the job does not exist (any more);
-    ``started_at`` is None when the API does not say (Neptune ML) or the job is gone."""
+    ``started_at`` is None when the API does not say (Neptune ML) or the job is gone.
+    ``underlying``: the jobs doing the work, earliest-started first (Neptune ML: SageMaker)."""
 
     ref: JobRef
     status: str | None
     started_at: datetime | None
     outstanding: bool
+    underlying: tuple[UnderlyingJob, ...] = ()
 
     @property
     def exists(self) -> bool:

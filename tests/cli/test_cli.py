@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
+from clirun import run_cli
 from jobjanitor.ages import DynamoDBFirstSeen
 from jobjanitor.cli import main
 from jobjanitor.model import JobKindName, JobRef
@@ -133,26 +135,49 @@ def test_subprocess_sweep(aws_env: TestBed, seeded: dict[str, str]) -> None:
     assert aws_env.aws_log.count(operation="CancelMLTaskRun") == 1
 
 
-def test_older_than_ages_ml_jobs_from_a_first_seen_table(aws_env: TestBed, capsys: pytest.CaptureFixture[str]) -> None:
+def test_older_than_ages_ml_jobs_from_sagemaker(aws_env: TestBed) -> None:
+    """The CLI as a process: --older-than acts on the SageMaker jobs' CreationTime."""
     bed = aws_env
-    boto3.client("dynamodb").create_table(
+    started = bed.lifecycle.now() - 7200
+    bed.neptune.seed_ml_job("modeltraining", "jj-old", status="InProgress", started_at=started)
+    bed.neptune.seed_ml_job("modeltraining", "jj-new", status="InProgress")
+    proc = run_cli("sweep", "--neptune-endpoint", bed.neptune_url, "--kinds", "neptune-ml-training",
+                   "--older-than", "1h", "--no-wait", "--json", "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results = {r["job_id"]: r for r in json.loads(proc.stdout)["results"]}
+    assert results["jj-old"]["outcome"] == "cancelled"
+    assert abs(datetime.fromisoformat(results["jj-old"]["started_at"]).timestamp() - started) < 5
+    assert results["jj-new"]["skip_reason"] == "too_young"
+    assert bed.neptune.job("modeltraining", "jj-new").status == "InProgress"
+
+
+def test_list_reads_the_ledger_and_never_writes_it(
+    aws_env: TestBed, still_starting: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bed = aws_env
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
         TableName="ledger",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    bed.neptune.seed_ml_job("modeltraining", "jj-old", status="InProgress")
-    bed.neptune.seed_ml_job("modeltraining", "jj-new", status="InProgress")
-    # An earlier sweep (the deployed sweeper, say) first saw jj-old two hours ago.
-    old = JobRef(JobKindName.NEPTUNE_ML_TRAINING, "jj-old", bed.neptune_url)
-    DynamoDBFirstSeen("ledger").first_seen(old, datetime.now(UTC) - timedelta(hours=2))
-    argv = ["sweep", "--neptune-endpoint", bed.neptune_url, "--kinds", "neptune-ml-training",
-            "--older-than", "1h", "--no-wait", "--json", "-q"]  # fmt: skip
-    assert main([*argv]) == 0
-    without = {r["job_id"]: r for r in json.loads(capsys.readouterr().out)["results"]}
-    assert without["jj-old"]["skip_reason"] == "age_unknown"
-    assert main([*argv, "--first-seen-table", "ledger"]) == 0
-    results = {r["job_id"]: r for r in json.loads(capsys.readouterr().out)["results"]}
-    assert results["jj-old"]["outcome"] == "cancelled"
-    assert results["jj-new"]["skip_reason"] == "too_young"
-    assert bed.neptune.job("modeltraining", "jj-new").status == "InProgress"
+    for job_id in ("jj-seen", "jj-unseen"):  # both still starting: no SageMaker job named yet
+        bed.neptune.seed_ml_job("modeltraining", job_id, status="InProgress")
+        still_starting(bed, "modeltraining", job_id)
+    # An earlier sweep (the deployed sweeper, say) first saw jj-seen two hours ago.
+    seen = JobRef(JobKindName.NEPTUNE_ML_TRAINING, "jj-seen", bed.neptune_url)
+    DynamoDBFirstSeen("ledger").first_seen(seen, datetime.now(UTC) - timedelta(hours=2))
+    before = dynamodb.scan(TableName="ledger")["Items"]
+    argv = ["--neptune-endpoint", bed.neptune_url, "--kinds", "neptune-ml-training", "--older-than", "1h",
+            "--first-seen-table", "ledger", "--json", "-q"]  # fmt: skip
+    assert main(["list", *argv]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    outcomes = {r["job_id"]: r["outcome"] for r in listed["results"]}
+    assert outcomes == {"jj-seen": "would_cancel", "jj-unseen": "skipped"}
+    assert any("first-seen ledger" in w for w in listed["warnings"])
+    assert dynamodb.scan(TableName="ledger")["Items"] == before  # list wrote nothing
+    assert bed.aws_log.count(operation="UpdateItem") == 1  # the seeding above, only
+    # A sweep records the sighting it makes.
+    assert main(["sweep", "--no-wait", *argv]) == 0
+    assert len(dynamodb.scan(TableName="ledger")["Items"]) == 2

@@ -6,13 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import boto3
 import pytest
-from jobjanitor.ages import DynamoDBFirstSeen
-from jobjanitor.model import JobKindName, JobRef
 from jobjanitor_testbed import moto_glue
 from jobjanitor_testbed.guard_driver import TABLE
 from jobjanitor_testbed.scenario import ML_KINDS, create_transform
@@ -63,25 +61,23 @@ def sweeper_env(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 @pytest.fixture
 def seed_aged(sweeper_env: Any) -> Callable[..., Aged]:
     """Old and young outstanding jobs of every kind. Old Neptune ML jobs are dated the way a
-    real deployment dates them: an earlier sweep's first sighting in the ledger."""
+    real deployment dates them: by the SageMaker jobs the test bed starts under them."""
 
     def seed(per_kind: int = 1, prefix: str = "jj-") -> Aged:
         bed = sweeper_env
         now = time.time()
-        ledger = DynamoDBFirstSeen(TABLE)
         aged = Aged(transform_id=bed.sweep_transform)
         for kind, api_kind in ML_KINDS.items():
             aged.old[kind] = [
-                bed.neptune.seed_ml_job(api_kind, f"{prefix}old-{api_kind}-{i}", status="InProgress")
+                bed.neptune.seed_ml_job(
+                    api_kind, f"{prefix}old-{api_kind}-{i}", status="InProgress", started_at=now - OLD.total_seconds()
+                )
                 for i in range(per_kind)
             ]
             aged.young[kind] = [
                 bed.neptune.seed_ml_job(api_kind, f"{prefix}young-{api_kind}-{i}", status="InProgress")
                 for i in range(per_kind)
             ]
-            for job_id in aged.old[kind]:
-                ref = JobRef(JobKindName(kind), job_id, bed.neptune_url)
-                ledger.first_seen(ref, datetime.now(UTC) - OLD)
         aged.old["neptune-loader"] = [
             bed.neptune.seed_load(started_at=now - OLD.total_seconds(), status="LOAD_IN_PROGRESS")
             for _ in range(per_kind)

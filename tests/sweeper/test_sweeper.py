@@ -280,3 +280,38 @@ def test_metrics_and_log_lines(
     actions = [line for line in lines if line.get("action") == "cancel"]
     assert len(actions) == aged.count("old")
     assert {line["correlation_id"] for line in actions} == {evt["id"]}
+
+
+SAGEMAKER_DESCRIBES = (
+    "DescribeProcessingJob",
+    "DescribeHyperParameterTuningJob",
+    "DescribeTrainingJob",
+    "DescribeTransformJob",
+)
+
+
+def test_neptune_ml_ages_come_from_sagemaker_and_the_ledger_only_for_jobs_still_starting(
+    sweeper_env: Any, seed_aged: Callable[..., Any], still_starting: Callable[..., None]
+) -> None:
+    bed = sweeper_env
+    aged = seed_aged()
+    bed.neptune.seed_ml_job("modeltraining", "jj-starting", status="InProgress")
+    still_starting(bed, "modeltraining", "jj-starting")
+    result = invoke(event("sweeper-scheduler.json"))
+    assert result["ok"] is True, result
+    assert int(result["summary"]["Cancelled"]) == aged.count("old")
+    assert sc.in_states(states(bed, aged.young, aged.transform_id), sc.RUNNING) == []
+    assert bed.neptune.job("modeltraining", "jj-starting").status == "InProgress"
+    # One SageMaker read per Neptune ML job that names one (old and young), none for the other.
+    ml_jobs = sum(len(aged.old[k]) + len(aged.young[k]) for k in aged.old if k.startswith("neptune-ml-"))
+    assert sum(bed.aws_log.count(operation=op) for op in SAGEMAKER_DESCRIBES) == ml_jobs
+    # The ledger dated only the job naming no SageMaker job yet, and the result says so.
+    ledger = boto3.client("dynamodb").scan(TableName=sc_table())["Items"]
+    assert [item["id"]["S"].rsplit("#", 1)[1] for item in ledger if "first-seen" in item["id"]["S"]] == ["jj-starting"]
+    assert any("named no SageMaker job yet" in w and "jj-starting" in w for w in result["warnings"])
+
+
+def sc_table() -> str:
+    from jobjanitor_testbed.guard_driver import TABLE
+
+    return TABLE

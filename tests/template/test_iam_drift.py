@@ -41,6 +41,7 @@ SERVICES: dict[str, str] = {
     "events": "events",
     "lambda": "lambda",
     "cloudformation": "cloudformation",
+    "sagemaker": "sagemaker",
 }
 # Operations authorised by an IAM action of another name (Neptune user guide, data-plane actions).
 IAM_ACTION_RENAMES: dict[tuple[str, str], str] = {
@@ -57,6 +58,7 @@ RECEIVER_HINTS: dict[str, tuple[str, ...]] = {
     "events": ("events", "eventbridge"),
     "lambda": ("lambda",),
     "cloudformation": ("cloudformation", "cfn"),
+    "sagemaker": ("sagemaker",),
 }
 # Granted actions that are not API calls of the code, and why they are needed.
 PLUMBING: dict[str, str] = {

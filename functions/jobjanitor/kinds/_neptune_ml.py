@@ -5,7 +5,10 @@ Failed and Stopped are terminal. An unknown status is treated as outstanding (we
 cancel it; the cancel's answer and a Get then say what it was).
 
 The Get operations return no start time (the model has none, and botocore drops fields it
-does not model), so an ML job's age is unknown: it never matches a ``min_age`` policy.
+does not model). They name the SageMaker jobs doing the work (``processingJob``, ``hpoJob``,
+``baseProcessingJob``, ``remoteModelTransformJob``, ``modelTransformJob``): describe returns
+them as :attr:`JobState.underlying`, earliest started first, and the engine dates the job from
+them when an age filter needs it (:mod:`jobjanitor.ages`).
 
 Cancel outcomes, never confused:
 - 200 -> cancelled.
@@ -26,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jobjanitor.kinds.base import Discovery, FanOut, decide_after_refusal, error_code, error_text, one_at_a_time
-from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome
+from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome, UnderlyingJob
 
 if TYPE_CHECKING:
     from jobjanitor.clients import Clients
@@ -39,6 +42,10 @@ KNOWN = TERMINAL | STOPPING | {"InProgress"}
 INVALID_PARAMETER = "InvalidParameterException"
 ML_NOT_FOUND = "MLResourceNotFoundException"
 _GET_NOT_FOUND = frozenset({INVALID_PARAMETER, ML_NOT_FOUND})
+# Get members naming the SageMaker jobs underneath, in the order a job starts them (each kind
+# has a subset: data processing a processing job; training a processing job, then a tuning job;
+# transform a processing job, then the transform).
+UNDERLYING_MEMBERS = ("processingJob", "baseProcessingJob", "hpoJob", "remoteModelTransformJob", "modelTransformJob")
 
 
 class NeptuneMLKind:
@@ -82,7 +89,7 @@ class NeptuneMLKind:
                 return JobState(ref, None, None, outstanding=False)
             raise
         status = str(response.get("status") or "UNKNOWN")
-        return JobState(ref, status, None, outstanding=not self.is_finished(status))
+        return JobState(ref, status, None, outstanding=not self.is_finished(status), underlying=_underlying(response))
 
     def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
         try:
@@ -102,3 +109,14 @@ class NeptuneMLKind:
 
     def is_stopping(self, status: str) -> bool:
         return status in STOPPING
+
+
+def _underlying(response: dict[str, Any]) -> tuple[UnderlyingJob, ...]:
+    jobs = []
+    for member in UNDERLYING_MEMBERS:
+        value = response.get(member)
+        if isinstance(value, dict) and (value.get("name") or value.get("arn")):
+            jobs.append(
+                UnderlyingJob(member, str(value.get("name") or ""), str(value["arn"]) if value.get("arn") else None)
+            )
+    return tuple(jobs)

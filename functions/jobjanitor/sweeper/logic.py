@@ -2,7 +2,8 @@
 
 - A schedule (Scheduler or a classic rule) sweeps the configured scope, narrowed by the
   schedule's input, cancelling outstanding jobs older than the max age. Neptune ML jobs have
-  no start time in their API: they are dated by their first sighting (:mod:`jobjanitor.ages`).
+  no start time in their API: they are dated by the SageMaker jobs doing their work
+  (CreationTime), or by their first sighting while they name none yet (:mod:`jobjanitor.ages`).
 - A stack deletion sweeps the scope the stack declares in its tags (``<prefix>neptune-endpoint``,
   ``<prefix>job-id-prefix``, ``<prefix>glue-transforms``, ``<prefix>kinds``), with no age limit:
   the stack is going. A stack without such tags is ignored; a declared scope must fit inside
@@ -29,7 +30,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from jobjanitor import engine
-from jobjanitor.ages import DynamoDBFirstSeen, FirstSeen
+from jobjanitor.ages import Dating, DynamoDBFirstSeen, FirstSeen
 from jobjanitor.clients import ClientCache
 from jobjanitor.config import parse_kinds, parse_list
 from jobjanitor.deadline import Deadline
@@ -38,6 +39,7 @@ from jobjanitor.model import JobKindName
 from jobjanitor.observability import log_progress, publish_report
 from jobjanitor.policy import Policy
 from jobjanitor.report import Report
+from jobjanitor.sagemaker_dating import SageMakerDating
 from jobjanitor.sweeper.config import SweeperConfig
 from jobjanitor.sweeper.events import Trigger, classify
 
@@ -51,9 +53,12 @@ STACK_TAGS = ("neptune-endpoint", "job-id-prefix", "glue-transforms", "kinds")
 
 
 class Sweeper:
-    def __init__(self, config: SweeperConfig, *, first_seen: FirstSeen | None = None) -> None:
+    def __init__(
+        self, config: SweeperConfig, *, first_seen: FirstSeen | None = None, dating: Dating | None = None
+    ) -> None:
         self.config = config
         self.clients = ClientCache()  # kept for this execution environment
+        self.dating = dating if dating is not None else SageMakerDating()  # its client: on first use
         self.first_seen = first_seen
         if first_seen is None and config.table_name:
             self.first_seen = DynamoDBFirstSeen(config.table_name)
@@ -100,6 +105,7 @@ class Sweeper:
             clients=self.clients.for_policy(policy),
             progress=log_progress,
             first_seen=self.first_seen,
+            dating=self.dating,
         )
         publish_report(report, source=f"sweeper-{trigger['kind']}", target=_target(policy))
         return result_of(trigger, policy, report)
