@@ -112,6 +112,9 @@ def sweep(bed: TestBed, total: int, mode: str = "engine", *, concurrency: int = 
         "requests_by_operation": dict(sorted(requests.items())),
         "stopped_in_testbed": len(states) - len(running),
         "vmhwm_mb": run["vmhwm_mb"],
+        # How long a request took at the test bed, and how many were in flight on average.
+        "mean_request_s": sum(e.duration for e in log) / max(1, len(log)),
+        "in_flight": sum(e.duration for e in log) / max(1e-9, run["wall"]),
         "cpu_s": run.get("cpu_s"),
         "injected_faults": dict(Counter(e.fault for e in log if e.fault)),
         "list_calls": _list_calls(workload),
