@@ -9,11 +9,35 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-BUILD = Path(__file__).resolve().parent.parent / ".aws-sam" / "build"
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / ".aws-sam" / "build"
+TEMPLATE = ROOT / "template.yaml"
 LAYER = "DependenciesLayer"
-FUNCTIONS = ("GuardFunction", "SweeperFunction")
-HANDLERS = {"GuardFunction": "jobjanitor.handlers.guard", "SweeperFunction": "jobjanitor.handlers.sweeper"}
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """Reads template.yaml for its plain strings only: every intrinsic (!Ref, !Sub...) is None."""
+
+
+_TemplateLoader.add_multi_constructor("!", lambda *_: None)
+
+
+def handlers(template: Path = TEMPLATE) -> dict[str, str]:
+    """Logical id -> handler module of every function in the template, in template order."""
+    resources: dict[str, Any] = yaml.load(template.read_text(), Loader=_TemplateLoader)["Resources"]  # noqa: S506 - a SafeLoader
+    return {
+        name: resource["Properties"]["Handler"].rsplit(".", 1)[0]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+HANDLERS = handlers()
+FUNCTIONS = tuple(HANDLERS)
 
 
 def layer_site(build: Path = BUILD) -> Path:
