@@ -83,7 +83,7 @@ cfn: tools  ## sam validate --lint, cfn-lint and checkov on every template
 # sam build runs artifact/Makefile (BuildMethod: makefile): the layer from uv.lock, trimmed and
 # precompiled, and each function's own code (docs/build.md).
 build: venv tools  ## sam build (python3.13, arm64) into .aws-sam/: the dependencies layer and the functions
-	$(SAM) build --template template.yaml
+	$(SAM) build --template template.yaml --no-cached
 
 pytest: venv  ## the test suite
 	$(PY) -m pytest
