@@ -90,3 +90,37 @@ def test_each_handler_imports_from_the_artifact_alone(function: str) -> None:
     handler, *dependencies = out.stdout.split()
     assert handler.startswith(str(built.function_dir(function)))
     assert all(f.startswith(str(SITE)) for f in dependencies), dependencies
+
+
+GUARD_CLIENTS = """
+import types
+import jobjanitor.handlers.guard as handler
+from jobjanitor.guard.app import app
+context = types.SimpleNamespace(function_name="guard", memory_limit_in_mb=256, aws_request_id="r-1",
+    invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:guard")
+handler.lambda_handler({"RequestType": "Delete"}, context)  # no ResponseURL: the guard is built, nothing answered
+guard = app()
+crhelper = [guard.resource._lambda_client, guard.resource._events_client, guard.resource._logs_client]
+dynamodb = guard.idempotency._cancel_step  # built with its DynamoDB persistence layer
+print("CLIENTS", *sorted(c.meta.service_model.service_name for c in crhelper))
+"""
+
+
+def test_the_guard_builds_crhelper_and_its_idempotency_from_the_artifact_with_tracing_on() -> None:
+    """crhelper creates its clients in its constructor and the guard carries on without polling
+    when that fails (resource.py): a botocore model the build dropped would go unnoticed."""
+    out = built.run_python(
+        GUARD_CLIENTS,
+        path=built.lambda_path("GuardFunction"),
+        env={
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "IDEMPOTENCY_TABLE_NAME": "jobjanitor-idempotency",
+            "POWERTOOLS_TRACE_DISABLED": "false",
+            "LAMBDA_TASK_ROOT": str(built.function_dir("GuardFunction")),
+            "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+        },
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    printed = [line for line in out.stdout.splitlines() if line.startswith("CLIENTS ")]
+    assert printed == ["CLIENTS events lambda logs"], out.stdout + out.stderr[-3000:]
