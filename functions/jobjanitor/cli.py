@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from jobjanitor import __version__
 from jobjanitor.errors import ConfigError
@@ -31,6 +32,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 WORK_SECONDS = 300
 # Services a --endpoint-url override may name (Neptune has --neptune-endpoint and --via).
 ENDPOINT_SERVICES = ("glue", "sagemaker", "dynamodb")
+_NEPTUNE_HOST = re.compile(r"\.([a-z]{2}(?:-[a-z]+)+-\d+)\.neptune\.amazonaws\.com(?:\.cn)?$")
 _URL = re.compile(r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$")
 
 EXIT_STATUS = f"""\
@@ -99,7 +101,8 @@ _GLOBALS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
         ("--region",),
         {
             "help": "AWS region for every AWS call: Glue, SageMaker, DynamoDB, and the region Neptune requests "
-            "are signed for (default: the profile's or AWS_REGION/AWS_DEFAULT_REGION)",
+            "are signed for (default: the region a *.neptune.amazonaws.com endpoint names, else the profile's "
+            "or AWS_REGION/AWS_DEFAULT_REGION)",
         },
     ),
     (
@@ -309,6 +312,23 @@ def _ages(args: argparse.Namespace, policy: Policy, session: Any, connection: Co
     return first_seen, dating
 
 
+def signing_region(region: str | None, endpoint: str | None) -> str | None:
+    """The region for the session: ``--region``, else the one a Neptune endpoint's host names
+    (``<name>.cluster-<id>.<region>.neptune.amazonaws.com``: requests signed for any other
+    region are refused, and its SageMaker jobs live there too), else None (the profile's)."""
+    host = urlsplit(endpoint).hostname if endpoint else None
+    match = _NEPTUNE_HOST.search(host or "")
+    if match is None:
+        return region
+    if region is not None and region != match.group(1):
+        raise ConfigError(
+            "--region",
+            f"{region!r}, but the Neptune endpoint is in {match.group(1)!r}: requests signed for another region "
+            "are refused (leave --region out, or use --glue-region for Glue in another region)",
+        )
+    return match.group(1)
+
+
 def _configure(connection: Connection) -> Callable[[Any], None] | None:
     tunnel = connection.tunnel
     if tunnel is None:
@@ -338,7 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         policy = _policy(args)
         tunnel = parse_via(args.via, policy.neptune_endpoint) if args.via is not None else None
-        connection = Connection(args.profile, args.region, endpoint_overrides(args.endpoint_url or []), tunnel)
+        region = signing_region(args.region, policy.neptune_endpoint)
+        connection = Connection(args.profile, region, endpoint_overrides(args.endpoint_url or []), tunnel)
     except ConfigError as error:
         return _usage_error(sub, error.field, error.message)
     try:

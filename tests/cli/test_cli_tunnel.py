@@ -258,3 +258,25 @@ def test_tls_through_the_tunnel_is_verified_for_the_cluster_name(
         assert proc.returncode == 1
         assert "SSL" in report["errors"][0]
         assert report["results"] == []
+
+
+def test_requests_are_signed_for_the_region_the_endpoint_names(aws_env: TestBed, forwarder: Forwarder) -> None:
+    """The profile says us-east-1, the cluster is in us-west-2: the signature must name us-west-2."""
+    west = "https://db.cluster-abc123.us-west-2.neptune.amazonaws.com:8182"
+    env = cli_env(JOBJANITOR_ALLOWED_ENDPOINTS=forwarder.url, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
+    proc = run_cli("list", "--neptune-endpoint", west, "--via", forwarder.url, "--kinds", "neptune-loader",
+                   "--json", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    scopes = {
+        headers["Authorization"].split("Credential=", 1)[1].split(",")[0] for _, _, headers in forwarder.requests()
+    }
+    assert scopes
+    assert all(scope.split("/")[2:4] == ["us-west-2", "neptune-db"] for scope in scopes), scopes
+
+
+def test_a_region_other_than_the_endpoints_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    west = "https://db.cluster-abc123.us-west-2.neptune.amazonaws.com:8182"
+    assert main(["list", "--neptune-endpoint", west, "--region", "eu-west-1"]) == 2
+    err = capsys.readouterr().err
+    assert "argument --region" in err
+    assert "'us-west-2'" in err
