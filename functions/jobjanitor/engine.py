@@ -11,9 +11,11 @@ endpoint or transform), explicit ``job_ids``
 (from the job's own start time; for a job whose API gives none, from the jobs doing its work
 (``dating``: Neptune ML -> SageMaker CreationTime), else from its first sighting
 (``first_seen``, reported as such); a job none of these can date never matches a ``min_age``
-policy: skipped as ``age_unknown``), and only outstanding jobs are acted on. A job
+policy: skipped as ``age_unknown``), and only outstanding jobs are acted on. A job seen
 already stopping (Stopping/STOPPING) gets no second cancel; it is waited for like the jobs we
-cancel, and reported ``still_running``/``finished``.
+cancel, and reported ``still_running``/``finished``. Without ``min_age`` the describe comes
+only after a refused cancel (cancel first, below), so a stopping job that no listing showed
+as such gets a cancel that changes nothing, and is reported ``cancelled``.
 
 How a sweep spends requests (docs/benchmarks.md measures it):
 
