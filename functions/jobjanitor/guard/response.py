@@ -29,6 +29,9 @@ MAX_BODY_BYTES = 4096
 # Reasons are kept short enough that crhelper's "keep the last 240 characters" cut never
 # applies, and the start of the message (the part that names the problem) survives.
 MAX_REASON_CHARS = 250
+# encode_body never shortens a Reason below this (enough for "jobjanitor: ...").
+MIN_REASON_CHARS = 20
+TRUNCATED_KEY = "Truncated"
 
 
 def shorten_reason(reason: str, limit: int = MAX_REASON_CHARS) -> str:
@@ -40,21 +43,46 @@ def shorten_reason(reason: str, limit: int = MAX_REASON_CHARS) -> str:
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
-    """JSON-encode a response, shrinking Reason and then Data until it fits 4,096 bytes."""
+    """JSON-encode a response so that it fits 4,096 bytes, in a bounded number of steps.
+
+    Data goes first, largest value first (counts are small and survive; id lists go), then
+    Reason is halved down to a stub. The envelope (Status, ids) is never changed: CloudFormation
+    matches the answer on it. If the envelope alone is over the limit (a malformed request with
+    an oversized StackId or PhysicalResourceId) no valid answer exists: the smallest body is
+    returned and an error logged, so the caller still sends one answer and never loops.
+    """
     out = dict(body)
     out["Reason"] = shorten_reason(str(out.get("Reason", "")))
-    data = dict(out.get("Data") or {})
+    data = {str(k): v for k, v in dict(out.get("Data") or {}).items()}
     out["Data"] = data
-    raw = json.dumps(out, separators=(",", ":"), default=str).encode()
-    # Drop the largest Data values first: counts are small and survive; id lists go.
-    while len(raw) > MAX_BODY_BYTES and data:
+
+    def encoded() -> bytes:
+        return json.dumps(out, separators=(",", ":"), default=str).encode()
+
+    raw = encoded()
+    # Each pass removes one original key: at most len(data) passes.
+    for _ in range(len(data)):
+        if len(raw) <= MAX_BODY_BYTES:
+            return raw
+        data.pop(TRUNCATED_KEY, None)
+        if not data:
+            break
         largest = max(data, key=lambda k: len(json.dumps(data[k], default=str)))
         del data[largest]
-        data["Truncated"] = "true"
-        raw = json.dumps(out, separators=(",", ":"), default=str).encode()
-    while len(raw) > MAX_BODY_BYTES and len(out["Reason"]) > 20:
-        out["Reason"] = shorten_reason(out["Reason"], len(out["Reason"]) // 2)
-        raw = json.dumps(out, separators=(",", ":"), default=str).encode()
+        data[TRUNCATED_KEY] = "true"
+        raw = encoded()
+    if len(raw) > MAX_BODY_BYTES and data:
+        data.clear()  # even the "Truncated" marker does not fit
+        raw = encoded()
+    # Halving: at most log2(MAX_REASON_CHARS) passes.
+    while len(raw) > MAX_BODY_BYTES and len(out["Reason"]) > MIN_REASON_CHARS:
+        out["Reason"] = shorten_reason(out["Reason"], max(MIN_REASON_CHARS, len(out["Reason"]) // 2))
+        raw = encoded()
+    if len(raw) > MAX_BODY_BYTES:
+        log.error(
+            "response body cannot fit CloudFormation's limit: the request's own ids are too large",
+            extra={"bytes": len(raw), "limit": MAX_BODY_BYTES},
+        )
     return raw
 
 
