@@ -20,6 +20,11 @@ botocore's own retry machinery, on the client's ``needs-retry`` event:
 3. **Retries respect the run's deadline** (:data:`jobjanitor.deadline.CURRENT_DEADLINE`): no
    retry is started once less than :data:`RETRY_HEADROOM_S` is left, and a back-off sleep
    never runs past the deadline.
+4. **No attempt outlives the deadline either**: each attempt's read timeout is the time left
+   (at most :data:`READ_TIMEOUT_S`), set through botocore's per-request ``read_timeout``
+   context on ``request-created``; the connect timeout is short (:data:`CONNECT_TIMEOUT_S`). A
+   slow endpoint near the deadline therefore costs at most the time left plus the connect
+   timeout, which the guard's answer reserve covers (see ``guard/resource.py``).
 
 The standard handler is unregistered by its ``unique_id`` (``retry-config-<service>``) and an
 equivalent one, built from the same :mod:`botocore.retries.standard` parts with our checker
@@ -48,14 +53,20 @@ if TYPE_CHECKING:
 
     from jobjanitor.policy import Policy
 
-__all__ = ["NO_RETRY_CODES", "Clients", "RateLimiter", "build_clients", "install_retry_policy"]
+__all__ = ["NO_RETRY_CODES", "Clients", "RateLimiter", "build_clients", "install_retry_policy", "plumbing_client"]
 
 log = logging.getLogger("jobjanitor.clients")
 
 DEFAULT_MAX_ATTEMPTS = 8
-CONNECT_TIMEOUT_S = 5.0
+# Connecting is quick or hopeless; kept well inside the guard's answer reserve.
+CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 30.0
+# An attempt started with almost nothing left still gets this long to read its answer.
+MIN_READ_TIMEOUT_S = 0.5
 RETRY_HEADROOM_S = 1.0
+# The guard's own bookkeeping calls (DynamoDB, EventBridge, Lambda): few attempts, short waits.
+PLUMBING_MAX_ATTEMPTS = 3
+PLUMBING_READ_TIMEOUT_S = 10.0
 # Modeled "retryable" by neptunedata, but answers that a retry cannot change.
 NO_RETRY_CODES = frozenset({"BulkLoadIdNotFoundException", "ConstraintViolationException", "S3Exception"})
 # The standard retry quota (500 tokens, 5 per throttled retry) is shared by all threads of a
@@ -252,18 +263,39 @@ def install_retry_policy(
 
     events.register_first(f"needs-retry.{name}", answered, unique_id=f"jobjanitor-rate-{name}")
     events.register(f"before-send.{name}", limiter.turn, unique_id=f"jobjanitor-turn-{name}")
+    events.register(f"request-created.{name}", _bound_read_timeout, unique_id=f"jobjanitor-read-timeout-{name}")
     return limiter
 
 
-def _config(max_attempts: int, pool: int) -> Any:
+def _bound_read_timeout(request: Any, **_: Any) -> None:
+    """Each attempt reads for at most the time left before the run's deadline (botocore honours
+    ``read_timeout`` in the request context, per attempt)."""
+    deadline = CURRENT_DEADLINE.get()
+    if deadline is not None:
+        limit = request.context.get("read_timeout") or READ_TIMEOUT_S
+        request.context["read_timeout"] = max(MIN_READ_TIMEOUT_S, min(limit, deadline.remaining()))
+
+
+def _config(max_attempts: int, pool: int, read_timeout: float = READ_TIMEOUT_S) -> Any:
     from botocore.config import Config  # noqa: PLC0415 - lazy: cold start
 
     return Config(
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
+        read_timeout=read_timeout,
         max_pool_connections=max(10, pool),
     )
+
+
+def plumbing_client(service: str, *, session: Session | None = None) -> Any:
+    """A client for the guard's own bookkeeping (DynamoDB, EventBridge, Lambda): standard
+    retries, few attempts, short timeouts, and every attempt bounded by the current deadline."""
+    import boto3  # noqa: PLC0415 - lazy: cold start
+
+    session = session or boto3.session.Session()
+    client = session.client(service, config=_config(PLUMBING_MAX_ATTEMPTS, 2, PLUMBING_READ_TIMEOUT_S))  # type: ignore[call-overload]
+    install_retry_policy(client, max_attempts=PLUMBING_MAX_ATTEMPTS, no_retry_codes=frozenset())
+    return client
 
 
 def build_clients(

@@ -7,16 +7,22 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any
 
+import boto3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jobjanitor.guard.response import MAX_BODY_BYTES, encode_body
-from jobjanitor_testbed.cfn import ResponseReceiver, custom_resource_event, stack_id
-from jobjanitor_testbed.guard_driver import invoke
+from jobjanitor_testbed import scenario as sc
+from jobjanitor_testbed.cfn import ResponseReceiver, contract_violations, custom_resource_event, stack_id
+from jobjanitor_testbed.guard_driver import TABLE, deliver, invoke, lambda_permissions, polling_rules
 
-from tests.guard.test_guard import props
+from tests.guard.test_guard import clients, create, make_event, props
+
+EVENTBRIDGE_INPUT_LIMIT = 8192
+ML_ONLY = "neptune-ml-dataprocessing,neptune-ml-training,neptune-ml-transform"
 
 
 def invoke_bounded(event: dict[str, Any], *, timeout: float = 900.0, join: float = 120.0) -> bool:
@@ -25,6 +31,121 @@ def invoke_bounded(event: dict[str, Any], *, timeout: float = 900.0, join: float
     worker.start()
     worker.join(join)
     return not worker.is_alive()
+
+
+def rule_targets() -> list[dict[str, Any]]:
+    """Every polling rule's targets, as anyone allowed events:ListTargetsByRule sees them."""
+    events = boto3.client("events")
+    return [t for rule in polling_rules() for t in events.list_targets_by_rule(Rule=rule["Name"])["Targets"]]
+
+
+def stored_request(target: dict[str, Any]) -> dict[str, Any]:
+    """The guard's record behind a polling rule (the rule's Input names its key)."""
+    (key,) = json.loads(target["Input"]).values()
+    item = boto3.client("dynamodb").get_item(TableName=TABLE, Key={"id": {"S": key}}, ConsistentRead=True)["Item"]
+    return {name: next(iter(value.values())) for name, value in item.items()}
+
+
+def tick_until_answered(
+    request_id: str, receiver: ResponseReceiver, *, timeout: float = 14, max_ticks: int = 40
+) -> int:
+    """Fire the polling rule's target as EventBridge would until CloudFormation has an answer."""
+    ticks = 0
+    while not receiver.responses(request_id) and ticks < max_ticks:
+        targets = rule_targets()
+        assert len(targets) == 1, f"{len(targets)} polling targets for one request"
+        invoke(json.loads(targets[0]["Input"]), timeout=timeout)
+        ticks += 1
+    return ticks
+
+
+def ml_only_guard(
+    testbed: Any, receiver: ResponseReceiver, **extra: Any
+) -> tuple[Any, Any, sc.Scenario, str, dict[str, Any], str]:
+    neptune, glue = clients(testbed)
+    jobs = sc.start_jobs(neptune, glue, prefix="stack-a-", per_kind=1, out_of_scope_per_kind=0)
+    properties = {**props(testbed, jobs), "Kinds": ML_ONLY, **extra}
+    stack = stack_id()
+    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    return neptune, glue, jobs, stack, properties, pid
+
+
+# ------------------------------------------------------------------ 1. the ResponseURL stays put
+def test_polling_rule_input_is_a_key_never_the_response_url_and_fits_eventbridge(
+    guard_env: Any, receiver: ResponseReceiver
+) -> None:
+    testbed = guard_env
+    testbed.lifecycle.stop_delay = 6.0
+    neptune, glue = clients(testbed)
+    jobs = sc.start_jobs(neptune, glue, prefix="stack-a-", per_kind=1, out_of_scope_per_kind=0)
+    job_ids = [ids[0] for kind, ids in jobs.in_scope.items() if kind in sc.ML_KINDS]
+    job_ids += [f"stack-a-planned-job-{i:04d}" for i in range(320)]  # 300+ ids: 13 KB of Input on main
+    properties = {**props(testbed, jobs), "Kinds": ML_ONLY, "JobIds": job_ids}
+    properties.pop("JobIdPrefix")
+    stack = stack_id()
+    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+
+    handed_over = deliver(event, receiver, timeout=14, max_ticks=0)
+    assert handed_over.response is None, "the jobs take longer than one invocation: it should hand over"
+    (target,) = rule_targets()
+    text = target["Input"]
+    assert len(text) < EVENTBRIDGE_INPUT_LIMIT, f"Input of {len(text)} characters"
+    for secret in ("ResponseURL", "X-Amz-Signature", receiver.base_url, "cloudformation-custom-resource-response"):
+        assert secret not in text, f"{secret!r} is readable through events:ListTargetsByRule"
+    assert stored_request(target)["request"], "the request must be kept where the ticks can find it"
+
+    tick_until_answered(event["RequestId"], receiver)
+    (response,) = receiver.responses(event["RequestId"])
+    assert contract_violations(response, event) == []
+    assert response.body["Status"] == "SUCCESS", response.body
+    assert int(response.body["Data"]["Cancelled"]) == len(sc.ML_KINDS)
+    assert polling_rules() == []
+    assert lambda_permissions() == []
+
+
+@pytest.mark.parametrize(("field", "value"), [("JobIds", 1001), ("GlueTransformIds", 101)])
+def test_create_refuses_a_list_property_past_its_bound_naming_it(
+    guard_env: Any, receiver: ResponseReceiver, field: str, value: int
+) -> None:
+    testbed = guard_env
+    properties = {**props(testbed, Preflight="false"), field: [f"stack-a-{i}" for i in range(value)]}
+    body = deliver(make_event("Create", properties, receiver), receiver).body
+    assert body["Status"] == "FAILED"
+    assert body["Reason"].startswith(f"{field}: at most"), body["Reason"]
+
+
+# ------------------------------------------------------------------ 2. one deadline, one rule
+def test_a_redelivered_delete_keeps_the_first_deadline_and_the_one_polling_rule(
+    guard_env: Any, receiver: ResponseReceiver
+) -> None:
+    testbed = guard_env
+    testbed.lifecycle.stop_delay = 8.0
+    _neptune, _glue, jobs, stack, properties, pid = ml_only_guard(testbed, receiver)
+    event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+
+    assert deliver(event, receiver, timeout=14, max_ticks=0).response is None
+    (first,) = rule_targets()
+    first_deadline = stored_request(first)["deadline"]
+    time.sleep(1.5)  # the redelivery arrives later: a restarted deadline would differ
+    # Lambda's retry, or CloudFormation's resend: the same StackId + RequestId.
+    assert deliver(json.loads(json.dumps(event)), receiver, timeout=14, max_ticks=0).response is None
+    targets = rule_targets()
+    assert len(polling_rules()) == 1, "a redelivery started a second polling rule"
+    assert len(targets) == 1
+    assert len(lambda_permissions()) == 1
+    again = stored_request(targets[0])
+    assert again["deadline"] == first_deadline, "the redelivery restarted MaxWaitSeconds"
+    assert json.loads(again["request"])["CrHelperData"]["DeadlineEpoch"] == str(int(float(first_deadline)))
+
+    tick_until_answered(event["RequestId"], receiver)
+    (response,) = receiver.responses(event["RequestId"])
+    assert contract_violations(response, event) == []
+    assert response.body["Status"] == "SUCCESS", response.body
+    assert polling_rules() == []
+    assert lambda_permissions() == []
+    for kind, api_kind in sc.ML_KINDS.items():
+        assert testbed.neptune.job(api_kind, jobs.in_scope[kind][0]).cancel_count == 1
 
 
 # ------------------------------------------------------------------ 5. the body encoder ends

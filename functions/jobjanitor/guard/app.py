@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from jobjanitor.clients import ClientCache
+from botocore.exceptions import BotoCoreError, ClientError
+
+from jobjanitor.clients import ClientCache, plumbing_client
 from jobjanitor.guard.config import fail_on_error_of
 from jobjanitor.guard.idempotency import IdempotentCancel
 from jobjanitor.guard.logic import Guard
+from jobjanitor.guard.requests import KEY_PREFIX, POLL_KEY, RequestStore, is_poll_tick
 from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource, failed_create_id
 from jobjanitor.guard.response import put_response
 from jobjanitor.observability import log_progress, logger, metrics, publish_report
@@ -23,14 +26,21 @@ ENVELOPE_KEYS = ("StackId", "RequestId", "LogicalResourceId")
 
 class GuardApp:
     def __init__(self) -> None:
-        self.resource = GuardResource(polling_interval_minutes=int(os.environ.get("JOBJANITOR_POLL_MINUTES", "1")))
         table = os.environ.get("IDEMPOTENCY_TABLE_NAME")
+        dynamodb = plumbing_client("dynamodb") if table else None
+        self.requests = RequestStore(table, dynamodb) if table else None
+        self.resource = GuardResource(
+            polling_interval_minutes=int(os.environ.get("JOBJANITOR_POLL_MINUTES", "1")), requests=self.requests
+        )
         clients = ClientCache()  # kept for this execution environment: every phase and tick reuses them
-        self.idempotency = IdempotentCancel(table, clients=clients, progress=log_progress) if table else None
+        self.idempotency = (
+            IdempotentCancel(table, clients=clients, progress=log_progress, dynamodb=dynamodb) if table else None
+        )
         if self.idempotency is None:
             logger.warning("IDEMPOTENCY_TABLE_NAME is not set: duplicate deliveries may cancel twice")
         self.guard = Guard(
             self.resource,
+            requests=self.requests,
             cancel_once=self.idempotency,
             progress=log_progress,
             on_report=lambda report: publish_report(report, source="guard"),
@@ -38,21 +48,45 @@ class GuardApp:
         )
 
     def handle(self, event: Any, context: Any) -> None:
+        if is_poll_tick(event):
+            event = self._stored_request(event[POLL_KEY], context)
+            if event is None:
+                return
         if not _answerable(event, context):
             return
         if self.idempotency is not None:
             self.idempotency.register_lambda_context(context)
         what = "PollTicks" if "CrHelperPoll" in event else "Requests"
         metrics.add_metric(name=f"Guard{event['RequestType']}{what}", unit="Count", value=1)
-        faults_before = self.idempotency.persistence_faults if self.idempotency else 0
+        faults_before = self._table_faults()
         self.resource(event, context)
-        if self.idempotency is not None and self.idempotency.persistence_faults > faults_before:
+        if self._table_faults() > faults_before:
             metrics.add_metric(name="IdempotencyTableFaults", unit="Count", value=1)
         polling = "CrHelperRule" in self.resource._event
         if self.resource.responded is None and not polling:
             # crhelper should always answer or hand over; never leave CloudFormation waiting.
             logger.error("no response was sent: answering now")
             self.resource._send(FAILED, "jobjanitor: internal error, no response was produced; see the logs")
+
+    def _table_faults(self) -> int:
+        return (self.idempotency.persistence_faults if self.idempotency else 0) + self.guard.table_faults
+
+    def _stored_request(self, key: str, context: Any) -> dict[str, Any] | None:
+        """The request a polling tick stands for (its rule's Input is only the record's key)."""
+        if self.requests is None:
+            logger.error("a polling tick arrived but there is no request table")
+            return None
+        try:
+            request = self.requests.load(key)
+        except (ClientError, BotoCoreError) as exc:
+            # The rule fires again next interval; the overall deadline still ends the wait.
+            logger.error("could not read the request for this polling tick; next tick retries", error=str(exc))
+            metrics.add_metric(name="IdempotencyTableFaults", unit="Count", value=1)
+            return None
+        if request is None:
+            logger.error("polling tick for a request that is no longer stored: removing its rule")
+            self.resource.remove_orphan_polling(key.removeprefix(KEY_PREFIX), context)
+        return request
 
 
 def _answerable(event: Any, context: Any) -> bool:

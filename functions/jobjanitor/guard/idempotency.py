@@ -52,7 +52,14 @@ class _Incomplete(Exception):
 
 
 class IdempotentCancel:
-    def __init__(self, table_name: str, *, clients: ClientCache, progress: Callable[[Any], None] | None = None) -> None:
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        clients: ClientCache,
+        progress: Callable[[Any], None] | None = None,
+        dynamodb: Any = None,
+    ) -> None:
         self._clients = clients
         self.config = IdempotencyConfig(
             event_key_jmespath="[StackId, RequestId]",
@@ -60,7 +67,9 @@ class IdempotentCancel:
             expires_after_seconds=EXPIRES_AFTER_SECONDS,
         )
         self._progress = progress
-        persistence = DynamoDBPersistenceLayer(table_name=table_name)
+        # ``dynamodb``: a client whose calls end before the invocation's deadline (the default
+        # client's 60 s timeouts would outlive it).
+        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
 
         def cancel_step(*, request: dict[str, str], policy: Policy, deadline: Deadline) -> dict[str, Any]:
             report = engine.cancel_in_scope(

@@ -17,13 +17,17 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from jobjanitor import engine
 from jobjanitor.clients import ClientCache
 from jobjanitor.deadline import Deadline
 from jobjanitor.errors import ConfigError
 from jobjanitor.guard.config import GuardConfig, fail_on_error_of, physical_id
+from jobjanitor.guard.requests import RequestStore
 from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource
 from jobjanitor.policy import Policy
 from jobjanitor.report import Report
@@ -40,6 +44,10 @@ POLL_TICK_SECONDS = 45.0
 # Hand over to polling only when there is time left to make a tick worth it.
 MIN_HANDOVER_SECONDS = 30.0
 DATA_DEADLINE = "DeadlineEpoch"
+# List properties are bounded at Create/Update: the request is kept in a DynamoDB item
+# (400 KB at most) for the polling ticks, and a guard's scope is a stack's own jobs.
+LIST_BOUNDS = {"JobIds": 1000, "GlueTransformIds": 100}
+MAX_LIST_ITEM_CHARS = 256
 
 
 class GuardError(Exception):
@@ -56,8 +64,11 @@ class Guard:
         on_report: ReportSink | None = None,
         poll_tick_seconds: float = POLL_TICK_SECONDS,
         clients: ClientCache | None = None,
+        requests: RequestStore | None = None,
     ) -> None:
         self.resource = resource
+        self._requests = requests
+        self.table_faults = 0
         self._clients = clients or ClientCache()
         self._cancel_once = cancel_once or self._cancel_without_idempotency
         self._progress = progress
@@ -70,12 +81,12 @@ class Guard:
 
     # -- Create / Update ------------------------------------------------------------------
     def on_create(self, event: dict[str, Any], context: Any) -> str:
-        config = self._config(event)
+        config = self._config(event, bounded=True)
         self._preflight(config)
         return physical_id(event, config)
 
     def on_update(self, event: dict[str, Any], context: Any) -> str:
-        config = self._config(event)
+        config = self._config(event, bounded=True)
         self._preflight(config)
         new_id = physical_id(event, config)
         old_id = str(event.get("PhysicalResourceId") or "")
@@ -83,9 +94,11 @@ class Guard:
             log.warning("protected targets changed: replacing the guard", extra={"old_id": old_id, "new_id": new_id})
         return new_id
 
-    def _config(self, event: Mapping[str, Any]) -> GuardConfig:
+    def _config(self, event: Mapping[str, Any], *, bounded: bool = False) -> GuardConfig:
         props = event.get("ResourceProperties")
         self.resource.fail_on_error = fail_on_error_of(props)
+        if bounded:
+            check_list_bounds(props)
         config = GuardConfig.from_properties(props)
         self.resource.fail_on_error = config.fail_on_error
         return config
@@ -116,19 +129,32 @@ class Guard:
             self.resource.Data = {"Skipped": "not created by this guard"}
             return pid
         self.resource.fail_on_error = config.fail_on_error
-        overall_deadline = time.time() + config.max_wait_seconds
-        deadline = Deadline.after(min(config.max_wait_seconds, self.resource.work_deadline_seconds()))
+        overall_deadline = self._overall_deadline(event, config)
+        budget = min(overall_deadline - time.time(), self.resource.work_deadline_seconds())
+        deadline = Deadline.after(max(0.0, budget))
         cancelled = self._cancel_once(event, config.policy, deadline)
         clients = self._clients.for_policy(config.policy)
         report = engine.wait_for(cancelled, config.policy, deadline=deadline, clients=clients, progress=self._progress)
-        self._report(report)
         left = overall_deadline - time.time()
         if report.still_running and left > MIN_HANDOVER_SECONDS and self.resource.polling_available:
+            # Not the verdict yet: jobs still stopping now are not "still stopping at the deadline".
+            self._report(replace(report, waited=False))
             self.resource.Data = {**_data(report), DATA_DEADLINE: str(int(overall_deadline))}
             self.resource.request_polling(fallback=self._verdict(report, config))
             log.info("jobs still stopping: handing over to polling", extra={"still_running": len(report.still_running)})
             return pid
+        self._report(report)
         return self._finish(report, config, pid)
+
+    def _overall_deadline(self, event: Mapping[str, Any], config: GuardConfig) -> float:
+        """Epoch seconds: MaxWaitSeconds from the FIRST delivery of this request."""
+        if self._requests is not None:
+            try:
+                return self._requests.deadline(event, config.max_wait_seconds)
+            except (ClientError, BotoCoreError) as exc:
+                self.table_faults += 1
+                log.error("request table unavailable: the deadline runs from this delivery: %s", exc)
+        return time.time() + config.max_wait_seconds
 
     def on_poll_delete(self, event: dict[str, Any], context: Any) -> str | None:
         pid = str(event.get("PhysicalResourceId") or "")
@@ -177,6 +203,23 @@ class Guard:
     def _report(self, report: Report) -> None:
         if self._on_report is not None:
             self._on_report(report)
+
+
+def check_list_bounds(props: object) -> None:
+    """List properties past their bound fail Create/Update naming the property (a Delete of an
+    older guard is still served: the bound protects new configurations)."""
+    if not isinstance(props, Mapping):
+        return  # GuardConfig names ResourceProperties
+    for name, bound in LIST_BOUNDS.items():
+        value = props.get(name)
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list):
+            continue  # GuardConfig reports the wrong type
+        if len(items) > bound:
+            raise ConfigError(name, f"at most {bound} entries, got {len(items)}")
+        long = next((str(i) for i in items if len(str(i)) > MAX_LIST_ITEM_CHARS), None)
+        if long is not None:
+            raise ConfigError(name, f"entries must be at most {MAX_LIST_ITEM_CHARS} characters, got {len(long)}")
 
 
 def describe_problems(report: Report) -> str:

@@ -22,6 +22,18 @@ about each (see docs/guard.md and the custom-resource contract notes):
 - A constructor failure (no region) makes crhelper answer FAILED to everything: here the
   guard keeps working without polling instead.
 - Several sends in one invocation (timer thread and main thread): exactly one goes out.
+- Polling puts the WHOLE request, presigned ResponseURL included, into the rule target's
+  Input, where anyone allowed events:ListTargetsByRule can read it and answer for the guard;
+  with many JobIds it also passes EventBridge's 8,192-character Input limit. Here the request
+  stays in the KMS-encrypted table (:mod:`jobjanitor.guard.requests`) and the Input is its
+  key. Without the table there is no polling: the guard answers at its own deadline.
+- Rules and permission ids are random, so a redelivered request starts a second rule: here
+  both are named after the request (StackId + RequestId), so a request has at most one rule
+  and a redelivery's hand-over updates it in place.
+- Its events/lambda clients use botocore's defaults (60 s timeouts, legacy retries), so a
+  slow API near the deadline outlives the invocation: replaced by clients whose every
+  attempt is bounded by the time left (:func:`jobjanitor.clients.plumbing_client`), with the
+  invocation's answer deadline set as the current deadline for everything the guard calls.
 - A Delete answered FAILED leaves the user's stack in DELETE_FAILED: an unexpected error on
   Delete answers SUCCESS with the error in Reason unless the guard's FailOnError is true.
 """
@@ -38,6 +50,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from crhelper import CfnResource
 
+from jobjanitor.clients import plumbing_client
+from jobjanitor.deadline import CURRENT_DEADLINE, Deadline
+from jobjanitor.guard.requests import RequestStore, poll_input, request_hash
 from jobjanitor.guard.response import put_response, shorten_reason
 
 log = logging.getLogger("jobjanitor.guard")
@@ -52,6 +67,15 @@ TIMER_RESERVE_SECONDS = 4.0
 # Polling rules are named with this prefix (crhelper: the consumer's logical id), so the
 # template can grant events:* on rule/jobjanitor-poll-* and nothing else.
 POLL_RULE_PREFIX = "jobjanitor-poll-"
+# Rule names and permission ids: the prefix and this many hex digits of the request's hash.
+POLL_NAME_DIGITS = 24
+# Every AWS call of an invocation ends this long before the last-resort timer would fire.
+CALL_MARGIN_SECONDS = 1.0
+
+
+def poll_rule_name(event: dict[str, Any]) -> str:
+    """The one polling rule a request can have (64-character limit: 16 + 24)."""
+    return f"{POLL_RULE_PREFIX}{request_hash(event)[:POLL_NAME_DIGITS]}"
 
 
 def failed_create_id(event: dict[str, Any]) -> str:
@@ -61,7 +85,7 @@ def failed_create_id(event: dict[str, Any]) -> str:
 
 
 class GuardResource(CfnResource):  # typed through typings/crhelper (crhelper ships no hints)
-    def __init__(self, *, polling_interval_minutes: int = 1) -> None:
+    def __init__(self, *, polling_interval_minutes: int = 1, requests: RequestStore | None = None) -> None:
         super().__init__(
             json_logging=False,
             # crhelper logs the whole event (with the presigned ResponseURL) at DEBUG and sets
@@ -75,11 +99,19 @@ class GuardResource(CfnResource):  # typed through typings/crhelper (crhelper sh
             # the stack being deleted, so the sleep would only delay every teardown.
             sleep_on_delete=0,
         )
+        self.requests = requests
         self.polling_available = True
         if self._init_failed is not None:
             log.error("crhelper could not create its AWS clients; polling is disabled: %s", self._init_failed)
             self._init_failed = None
             self.polling_available = False
+        elif requests is None:
+            # Without the table the request could only travel in the rule's Input: no polling.
+            log.warning("no request table: polling is disabled, the guard answers at its own deadline")
+            self.polling_available = False
+        else:
+            self._events_client = plumbing_client("events")
+            self._lambda_client = plumbing_client("lambda")
         self._send_lock = threading.Lock()
         self._reset_invocation()
 
@@ -93,6 +125,16 @@ class GuardResource(CfnResource):  # typed through typings/crhelper (crhelper sh
         self.handover_fallback: tuple[str, str] = (SUCCESS, "")
         self.cleanup_errors: list[str] = []
         self.invocation_deadline = time.monotonic() + 60.0
+
+    def __call__(self, event: dict[str, Any], context: Any) -> None:
+        # Every AWS call this invocation makes (crhelper's, the table's, the engine's unless it
+        # sets a tighter one) ends before the last-resort timer: the guard answers itself.
+        remaining = context.get_remaining_time_in_millis() / 1000.0
+        token = CURRENT_DEADLINE.set(Deadline.after(remaining - TIMER_RESERVE_SECONDS - CALL_MARGIN_SECONDS))
+        try:
+            super().__call__(event, context)
+        finally:
+            CURRENT_DEADLINE.reset(token)
 
     def _crhelper_init(self, event: dict[str, Any], context: Any) -> bool:
         self._reset_invocation()
@@ -146,15 +188,58 @@ class GuardResource(CfnResource):  # typed through typings/crhelper (crhelper sh
 
     def _put_rule(self) -> str:
         # crhelper names the rule <consumer's LogicalResourceId><8 random>: no IAM policy of ours
-        # could predict that name. Same rule otherwise (rate, enabled, default bus).
+        # could predict that name, and a redelivery would start a second rule. Same rule
+        # otherwise (rate, enabled, default bus); PutRule on an existing name updates it.
         unit = "minute" if self._polling_interval == 1 else "minutes"
         response = self._events_client.put_rule(
-            Name=f"{POLL_RULE_PREFIX}{self._rand_string(16)}",
+            Name=poll_rule_name(self._event),
             ScheduleExpression=f"rate({self._polling_interval} {unit})",
             State="ENABLED",
             Description=f"jobjanitor guard polling: {self.LogicalResourceId} in {self.StackId}"[:512],
         )
         return str(response["RuleArn"])
+
+    def _add_permission(self, rule_arn: str) -> str:
+        sid = poll_rule_name(self._event)
+        try:
+            self._lambda_client.add_permission(
+                FunctionName=self._context.function_name,
+                StatementId=sid,
+                Action="lambda:InvokeFunction",
+                Principal="events.amazonaws.com",
+                SourceArn=rule_arn,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceConflictException":
+                raise
+            log.info("polling permission already present (a redelivery of this request)")
+        return sid
+
+    def _put_targets(self, func_name: str) -> None:
+        # The request (with its ResponseURL) stays in the table; the rule carries its key.
+        if self.requests is None:  # polling_available is False without it: never reached
+            raise RuntimeError("polling needs the request table")
+        self.requests.save(self._event)
+        arn_parts = self._event["CrHelperRule"].split(":")
+        partition, region, account = arn_parts[1], arn_parts[3], arn_parts[4]
+        self._events_client.put_targets(
+            Rule=self._event["CrHelperRule"].split("/")[-1],
+            Targets=[
+                {
+                    "Id": "1",
+                    "Arn": f"arn:{partition}:lambda:{region}:{account}:function:{func_name}",
+                    "Input": poll_input(self._event),
+                }
+            ],
+        )
+
+    def remove_orphan_polling(self, digest: str, context: Any) -> None:
+        """A tick whose request is gone (expired, never saved): remove its rule and permission."""
+        self._context = context
+        name = f"{POLL_RULE_PREFIX}{digest[:POLL_NAME_DIGITS]}"
+        self._event = {"CrHelperRule": f"rule/{name}", "CrHelperPermission": name}
+        self.Data = {}
+        self._remove_polling()
 
     def _remove_polling(self) -> None:
         """Remove the rule, its target and the permission: each step best-effort."""

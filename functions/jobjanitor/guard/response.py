@@ -111,8 +111,10 @@ def put_response(
         request = urllib.request.Request(  # noqa: S310 - the URL is CloudFormation's presigned http(s) URL
             url, data=raw, method="PUT", headers={"Content-Type": "", "Content-Length": str(len(raw))}
         )
+        # No attempt may outlive the deadline: the Lambda would be cut off mid-PUT.
+        attempt_timeout = timeout if deadline is None else max(0.5, min(timeout, deadline - clock()))
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - see above
+            with urllib.request.urlopen(request, timeout=attempt_timeout) as resp:  # noqa: S310 - see above
                 status = int(resp.status)
         except urllib.error.HTTPError as exc:
             status = exc.code
