@@ -14,10 +14,18 @@ import boto3
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jobjanitor.guard.resource import TIMER_RESERVE_SECONDS
 from jobjanitor.guard.response import MAX_BODY_BYTES, encode_body
+from jobjanitor.handlers.guard import lambda_handler
 from jobjanitor_testbed import scenario as sc
-from jobjanitor_testbed.cfn import ResponseReceiver, contract_violations, custom_resource_event, stack_id
-from jobjanitor_testbed.guard_driver import TABLE, deliver, invoke, lambda_permissions, polling_rules
+from jobjanitor_testbed.cfn import (
+    LambdaContext,
+    ResponseReceiver,
+    contract_violations,
+    custom_resource_event,
+    stack_id,
+)
+from jobjanitor_testbed.guard_driver import FUNCTION, TABLE, deliver, invoke, lambda_permissions, polling_rules
 
 from tests.guard.test_guard import clients, create, make_event, props
 
@@ -201,3 +209,64 @@ def test_encode_body_always_ends_and_fits_unless_the_envelope_alone_is_too_big(
     envelope = json.dumps({**body, "Reason": "x" * 20, "Data": {}}, separators=(",", ":")).encode()
     if len(envelope) <= MAX_BODY_BYTES:
         assert len(raw) <= MAX_BODY_BYTES
+
+
+# ------------------------------------------------------------------ 3. no call outlives the time left
+def test_a_slow_endpoint_near_the_deadline_gets_the_guards_own_single_answer(
+    guard_env: Any, receiver: ResponseReceiver
+) -> None:
+    testbed = guard_env
+    _neptune, _glue, _jobs, stack, properties, pid = ml_only_guard(testbed, receiver)
+    event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    # Every Neptune answer now takes longer than the whole invocation.
+    testbed.faults_neptune.set(latency=60.0)
+    context = LambdaContext(function_name=FUNCTION, timeout_seconds=20)
+    lambda_handler(event, context)
+    left = context.get_remaining_time_in_millis() / 1000.0
+    testbed.faults_neptune.clear()
+    # Lambda would have cut the invocation off (and retried it, answering again) had the guard
+    # not returned before its last-resort timer.
+    assert left > TIMER_RESERVE_SECONDS, f"the guard returned with {left:.1f} s left: its timer answered"
+    (response,) = receiver.responses(event["RequestId"])
+    assert contract_violations(response, event) == []
+    body = response.body
+    assert "Lambda deadline was reached" not in body["Reason"], body["Reason"]
+    assert body["Status"] == "SUCCESS", body  # FailOnError false: reported, not blocking
+    assert "discovery error" in body["Reason"], body["Reason"]
+
+
+# ------------------------------------------------------------------ 4. busy clusters keep idempotency
+def test_a_busy_cluster_keeps_the_idempotency_record_and_a_resend_reports_the_same_cancels(
+    guard_env: Any, receiver: ResponseReceiver
+) -> None:
+    testbed = guard_env
+    _neptune, _glue, jobs, stack, properties, pid = ml_only_guard(testbed, receiver)
+    others = 0
+    for api_kind in sc.ML_KINDS.values():
+        for i in range(700):  # 2,100 jobs of other stacks, under one listing page per kind
+            testbed.neptune.seed_ml_job(api_kind, f"stack-b-{api_kind}-{i:04d}")
+            others += 1
+    event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    first = deliver(event, receiver)
+    assert first.response is not None
+    assert first.body["Status"] == "SUCCESS", first.body
+    assert int(first.body["Data"]["Cancelled"]) == len(sc.ML_KINDS)
+    assert int(first.body["Data"]["Skipped"]) == others
+
+    items = boto3.client("dynamodb").scan(TableName=TABLE)["Items"]
+    records = [i for i in items if "status" in i]
+    assert len(records) == 1, "the cancel step's idempotency record was not saved"
+    assert records[0]["status"]["S"] == "COMPLETED"
+    size = len(json.dumps(records[0]))
+    assert size < 40_000, f"the record is {size} bytes: it holds more than a resend needs"
+
+    # CloudFormation resends the same request.
+    invoke(json.loads(json.dumps(event)))
+    responses = receiver.responses(event["RequestId"])
+    assert len(responses) == 2
+    second = responses[1].body
+    assert contract_violations(responses[1], event) == []
+    assert second["Data"]["Cancelled"] == first.body["Data"]["Cancelled"], second["Data"]
+    assert second["Data"]["Skipped"] == first.body["Data"]["Skipped"]
+    for kind, api_kind in sc.ML_KINDS.items():
+        assert testbed.neptune.job(api_kind, jobs.in_scope[kind][0]).cancel_count == 1

@@ -10,12 +10,18 @@ delivery still needs its own response. So only the cancel step is idempotent:
   cancelling anything (the first delivery does that), then answers;
 - if the idempotency table cannot be reached, the cancel runs anyway and the fault is
   logged and counted: a teardown must not hang on the bookkeeping.
+
+The record keeps what a resend needs and nothing more: the in-scope results (what was
+cancelled, already finished, not found) and the COUNT of jobs out of scope. On a busy cluster
+the full report (every skipped job) passes DynamoDB's 400 KB item limit: the record would not
+be saved, a resend would cancel again and answer ``Cancelled: 0`` for a job that was cancelled.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -40,6 +46,35 @@ log = logging.getLogger("jobjanitor.guard")
 EXPIRES_AFTER_SECONDS = 6 * 3600
 
 CancelOnce = Callable[[Mapping[str, Any], Policy, Deadline], Report]
+
+
+@dataclass
+class RestoredReport(Report):
+    """A cancel report read back from its record: in-scope results, and how many were skipped."""
+
+    skipped_count: int = 0
+
+    def summary(self) -> dict[str, str]:
+        data = super().summary()
+        data["Skipped"] = str(int(data.get("Skipped", "0")) + self.skipped_count)
+        return data
+
+
+def compact_record(report: Report) -> dict[str, Any]:
+    """What a resend needs: the report without its skipped jobs, and their count."""
+    return {**report.to_dict(include_skipped=False), "skipped_count": len(report.results) - len(report.in_scope())}
+
+
+def restore_record(record: Mapping[str, Any]) -> RestoredReport:
+    report = Report.from_dict(dict(record))
+    return RestoredReport(
+        results=report.results,
+        warnings=report.warnings,
+        errors=report.errors,
+        waited=report.waited,
+        dry_run=report.dry_run,
+        skipped_count=int(record.get("skipped_count", 0)),
+    )
 
 
 class _Incomplete(Exception):
@@ -77,7 +112,7 @@ class IdempotentCancel:
             )
             if report.failures or report.errors:
                 raise _Incomplete(report)
-            return report.to_dict()
+            return compact_record(report)
 
         # Only ``request`` (StackId + RequestId) is hashed into the key; the policy and the
         # deadline pass through.
@@ -94,7 +129,7 @@ class IdempotentCancel:
     def __call__(self, event: Mapping[str, Any], policy: Policy, deadline: Deadline) -> Report:
         request = {"StackId": str(event.get("StackId")), "RequestId": str(event.get("RequestId"))}
         try:
-            return Report.from_dict(self._cancel_step(request=request, policy=policy, deadline=deadline))
+            return restore_record(self._cancel_step(request=request, policy=policy, deadline=deadline))
         except _Incomplete as incomplete:
             return incomplete.report
         except IdempotencyAlreadyInProgressError:
