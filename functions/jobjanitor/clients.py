@@ -53,7 +53,15 @@ if TYPE_CHECKING:
 
     from jobjanitor.policy import Policy
 
-__all__ = ["NO_RETRY_CODES", "Clients", "RateLimiter", "build_clients", "install_retry_policy", "plumbing_client"]
+__all__ = [
+    "NO_RETRY_CODES",
+    "Clients",
+    "RateLimiter",
+    "bounded_by_deadline",
+    "build_clients",
+    "install_retry_policy",
+    "plumbing_config",
+]
 
 log = logging.getLogger("jobjanitor.clients")
 
@@ -287,13 +295,16 @@ def _config(max_attempts: int, pool: int, read_timeout: float = READ_TIMEOUT_S) 
     )
 
 
-def plumbing_client(service: str, *, session: Session | None = None) -> Any:
-    """A client for the guard's own bookkeeping (DynamoDB, EventBridge, Lambda): standard
-    retries, few attempts, short timeouts, and every attempt bounded by the current deadline."""
-    import boto3  # noqa: PLC0415 - lazy: cold start
+def plumbing_config() -> Any:
+    """Config for the guard's own bookkeeping clients (DynamoDB, EventBridge, Lambda): standard
+    retries, few attempts, short timeouts. Pass the client to :func:`bounded_by_deadline`."""
+    return _config(PLUMBING_MAX_ATTEMPTS, 2, PLUMBING_READ_TIMEOUT_S)
 
-    session = session or boto3.session.Session()
-    client = session.client(service, config=_config(PLUMBING_MAX_ATTEMPTS, 2, PLUMBING_READ_TIMEOUT_S))  # type: ignore[call-overload]
+
+def bounded_by_deadline(client: Any) -> Any:
+    """``client`` with the janitor's retry policy: every attempt and retry bounded by the
+    current deadline. Returns the client. (Callers create it with a literal service name: the
+    build keeps only the botocore models it can see.)"""
     install_retry_policy(client, max_attempts=PLUMBING_MAX_ATTEMPTS, no_retry_codes=frozenset())
     return client
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.clients import ClientCache, plumbing_client
+from jobjanitor.clients import ClientCache, bounded_by_deadline, plumbing_config
 from jobjanitor.guard.config import fail_on_error_of
 from jobjanitor.guard.idempotency import IdempotentCancel
 from jobjanitor.guard.logic import Guard
@@ -27,7 +28,7 @@ ENVELOPE_KEYS = ("StackId", "RequestId", "LogicalResourceId")
 class GuardApp:
     def __init__(self) -> None:
         table = os.environ.get("IDEMPOTENCY_TABLE_NAME")
-        dynamodb = plumbing_client("dynamodb") if table else None
+        dynamodb = bounded_by_deadline(boto3.client("dynamodb", config=plumbing_config())) if table else None
         self.requests = RequestStore(table, dynamodb) if table else None
         self.resource = GuardResource(
             polling_interval_minutes=int(os.environ.get("JOBJANITOR_POLL_MINUTES", "1")), requests=self.requests

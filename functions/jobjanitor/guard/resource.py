@@ -32,7 +32,7 @@ about each (see docs/guard.md and the custom-resource contract notes):
   and a redelivery's hand-over updates it in place.
 - Its events/lambda clients use botocore's defaults (60 s timeouts, legacy retries), so a
   slow API near the deadline outlives the invocation: replaced by clients whose every
-  attempt is bounded by the time left (:func:`jobjanitor.clients.plumbing_client`), with the
+  attempt is bounded by the time left (:func:`jobjanitor.clients.bounded_by_deadline`), with the
   invocation's answer deadline set as the current deadline for everything the guard calls.
 - A Delete answered FAILED leaves the user's stack in DELETE_FAILED: an unexpected error on
   Delete answers SUCCESS with the error in Reason unless the guard's FailOnError is true.
@@ -47,10 +47,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from crhelper import CfnResource
 
-from jobjanitor.clients import plumbing_client
+from jobjanitor.clients import bounded_by_deadline, plumbing_config
 from jobjanitor.deadline import CURRENT_DEADLINE, Deadline
 from jobjanitor.guard.requests import RequestStore, poll_input, request_hash
 from jobjanitor.guard.response import put_response, shorten_reason
@@ -110,8 +111,8 @@ class GuardResource(CfnResource):  # typed through typings/crhelper (crhelper sh
             log.warning("no request table: polling is disabled, the guard answers at its own deadline")
             self.polling_available = False
         else:
-            self._events_client = plumbing_client("events")
-            self._lambda_client = plumbing_client("lambda")
+            self._events_client = bounded_by_deadline(boto3.client("events", config=plumbing_config()))
+            self._lambda_client = bounded_by_deadline(boto3.client("lambda", config=plumbing_config()))
         self._send_lock = threading.Lock()
         self._reset_invocation()
 
