@@ -1,0 +1,26 @@
+"""Lambda entry point of the teardown hook (``AWS::CloudFormation::LambdaHook``).
+
+Thin on purpose: Powertools wiring, then the hook. The answer is the return value (no
+presigned URL, unlike custom resources). The request is not logged whole (stack- and
+change-set-level requests carry a presigned S3 URL); the correlation id is its
+clientRequestToken.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobjanitor.errors import ConfigError
+from jobjanitor.hook.app import app, config_error_answer
+from jobjanitor.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="clientRequestToken", log_event=False, clear_state=True)
+@metrics.log_metrics(capture_cold_start_metric=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    try:
+        hook = app()
+    except ConfigError as error:
+        return config_error_answer(event, error)
+    return hook.handle(event, context)

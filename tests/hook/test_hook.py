@@ -1,0 +1,333 @@
+"""The teardown hook, driven as CloudFormation drives a Lambda Hook, against the test bed.
+
+Every test goes through the real handler (``jobjanitor.handlers.hook.lambda_handler``) with
+requests shaped as CloudFormation sends them, resolves the resource through moto's
+CloudFormation and Neptune, and stops jobs on the Neptune emulators and moto's Glue.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jobjanitor_testbed import lifecycle
+from jobjanitor_testbed import scenario as sc
+from jobjanitor_testbed.cfn import LambdaContext
+from jobjanitor_testbed.hook_driver import HookDriver, delete_stack, hook_event
+
+NEPTUNE = "AWS::Neptune::DBCluster"
+GLUE = "AWS::Glue::MLTransform"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def start_neptune_jobs(neptune: Any, tag: str, per_kind: int = 2) -> dict[str, list[str]]:
+    """Jobs of every Neptune kind, with ids of several owners: the hook's scope is the cluster."""
+    jobs = {
+        kind: [sc.start_ml_job(neptune, kind, f"{owner}-{tag}-{kind[10:]}-{i}") for owner in ("x", "y")]
+        for kind in sc.ML_KINDS
+        for i in range(per_kind)
+    }
+    jobs["neptune-loader"] = [sc.start_load(neptune) for _ in range(per_kind)]
+    return jobs
+
+
+def status(neptune: Any, kind: str, job_id: str) -> str:
+    return sc.status_of(neptune, None, kind, job_id)
+
+
+def all_in(neptune: Any, jobs: dict[str, list[str]], allowed: dict[str, set[str]]) -> list[str]:
+    return [
+        f"{kind} {job_id}: {status(neptune, kind, job_id)}"
+        for kind, ids in jobs.items()
+        for job_id in ids
+        if status(neptune, kind, job_id) not in allowed[kind]
+    ]
+
+
+def start_runs(glue: Any, transform_id: str, n: int = 2) -> list[str]:
+    return [str(glue.start_ml_evaluation_task_run(TransformId=transform_id)["TaskRunId"]) for _ in range(n)]
+
+
+def run_statuses(glue: Any, transform_id: str, ids: list[str]) -> set[str]:
+    return {glue.get_ml_task_run(TransformId=transform_id, TaskRunId=i)["Status"] for i in ids}
+
+
+def neptune_event(stacks: Any, which: str = "graph", **kwargs: Any) -> dict[str, Any]:
+    stack = getattr(stacks, which)
+    return hook_event(NEPTUNE, "GraphCluster", stack["StackId"], **kwargs)
+
+
+# ---------------------------------------------------------------- scope
+def test_every_job_on_the_cluster_stops_and_nothing_elsewhere(stacks: Any, driver: HookDriver, testbed: Any) -> None:
+    on_a = start_neptune_jobs(stacks.neptune_a, "a")
+    on_b = start_neptune_jobs(stacks.neptune_b, "b")
+    runs = start_runs(stacks.glue, stacks.graph["MatchTransform"])
+
+    run = driver.run(neptune_event(stacks))
+
+    assert run.status == "SUCCESS", run.reason
+    assert run.proceeds
+    assert [a["hookStatus"] for a in run.answers] == ["IN_PROGRESS", "SUCCESS"]
+    assert all_in(stacks.neptune_a, on_a, sc.STOPPED) == []
+    assert all_in(stacks.neptune_b, on_b, sc.RUNNING) == [], "a job on another cluster was touched"
+    assert stacks.emulator_b.log.count(method="DELETE") == 0
+    assert run_statuses(stacks.glue, stacks.graph["MatchTransform"], runs) <= {"STARTING", "RUNNING"}
+    assert testbed.aws_log.count(operation="CancelMLTaskRun") == 0
+    assert "everything on it has stopped" in run.last["message"]
+
+
+def test_a_cluster_outside_the_configuration_is_answered_at_once_untouched(
+    stacks: Any, driver: HookDriver, testbed: Any
+) -> None:
+    on_b = start_neptune_jobs(stacks.neptune_b, "b")
+    before = stacks.emulator_b.log.count()
+
+    run = driver.run(neptune_event(stacks, "other"))
+
+    assert [a["hookStatus"] for a in run.answers] == ["SUCCESS"]
+    assert "not one of the clusters this deployment is configured for" in run.last["message"]
+    assert stacks.emulator_b.log.count() == before, "the hook talked to a cluster it is not configured for"
+    assert all_in(stacks.neptune_b, on_b, sc.RUNNING) == []
+
+
+def test_no_configured_cluster_means_no_neptune_cluster_is_touched(
+    stacks: Any, driver: HookDriver, testbed: Any, monkeypatch: pytest.MonkeyPatch, fresh_hook: Any
+) -> None:
+    monkeypatch.setenv("JOBJANITOR_NEPTUNE_CLUSTERS", "")
+    fresh_hook()
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+    before = testbed.neptune_log.count()
+
+    run = driver.run(neptune_event(stacks))
+
+    assert [a["hookStatus"] for a in run.answers] == ["SUCCESS"]
+    assert testbed.neptune_log.count() == before, "the hook talked to a cluster it is not configured for"
+    assert all_in(stacks.neptune_a, on_a, sc.RUNNING) == []
+
+
+def test_a_transforms_task_runs_stop_and_nothing_else(stacks: Any, driver: HookDriver, testbed: Any) -> None:
+    mine = start_runs(stacks.glue, stacks.graph["MatchTransform"], 3)
+    other = start_runs(stacks.glue, stacks.other["MatchTransform"], 2)
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+
+    run = driver.run(hook_event(GLUE, "MatchTransform", stacks.graph["StackId"]))
+
+    assert run.status == "SUCCESS", run.reason
+    assert run_statuses(stacks.glue, stacks.graph["MatchTransform"], mine) == {"STOPPED"}
+    assert run_statuses(stacks.glue, stacks.other["MatchTransform"], other) <= {"STARTING", "RUNNING"}
+    assert testbed.neptune_log.count(method="DELETE") == 0
+    assert all_in(stacks.neptune_a, on_a, sc.RUNNING) == []
+
+
+def test_an_unconfigured_transform_is_untouched(stacks: Any, driver: HookDriver, testbed: Any) -> None:
+    other = start_runs(stacks.glue, stacks.other["MatchTransform"], 2)
+
+    run = driver.run(hook_event(GLUE, "MatchTransform", stacks.other["StackId"]))
+
+    assert [a["hookStatus"] for a in run.answers] == ["SUCCESS"]
+    assert testbed.aws_log.count(operation="CancelMLTaskRun") == 0
+    assert run_statuses(stacks.glue, stacks.other["MatchTransform"], other) <= {"STARTING", "RUNNING"}
+
+
+def test_a_transform_configured_by_name_prefix(
+    stacks: Any, driver: HookDriver, monkeypatch: pytest.MonkeyPatch, fresh_hook: Any
+) -> None:
+    monkeypatch.setenv("JOBJANITOR_GLUE_TRANSFORM_IDS", "")
+    monkeypatch.setenv("JOBJANITOR_GLUE_TRANSFORM_NAME_PREFIX", "dedupe-o")
+    fresh_hook()
+    mine = start_runs(stacks.glue, stacks.graph["MatchTransform"], 1)  # named "dedupe": no match
+    other = start_runs(stacks.glue, stacks.other["MatchTransform"], 2)  # "dedupe-other": matches
+
+    assert driver.run(hook_event(GLUE, "MatchTransform", stacks.graph["StackId"])).answers[0]["hookStatus"] == "SUCCESS"
+    assert run_statuses(stacks.glue, stacks.graph["MatchTransform"], mine) <= {"STARTING", "RUNNING"}
+    assert driver.run(hook_event(GLUE, "MatchTransform", stacks.other["StackId"])).status == "SUCCESS"
+    assert run_statuses(stacks.glue, stacks.other["MatchTransform"], other) == {"STOPPED"}
+
+
+# ---------------------------------------------------------------- the stack deletion
+def test_the_stack_deletes_only_after_its_jobs_stopped(stacks: Any, driver: HookDriver) -> None:
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+    runs = start_runs(stacks.glue, stacks.graph["MatchTransform"], 2)
+
+    deletion = delete_stack("graph", driver)
+
+    assert deletion.status == "DELETE_COMPLETE"
+    assert {lid: r.status for lid, r in deletion.runs.items()} == {
+        "GraphCluster": "SUCCESS",
+        "MatchTransform": "SUCCESS",
+    }
+    assert all_in(stacks.neptune_a, on_a, sc.STOPPED) == []
+    assert runs  # the transform is gone with the stack; its runs were stopped before (answer SUCCESS)
+
+
+@pytest.mark.parametrize("mode", ["Warn", "Fail"])
+def test_a_slow_stop_runs_out_of_invocations(  # noqa: PLR0917 - pytest fixtures
+    stacks: Any, testbed: Any, testbed_clock: Any, monkeypatch: pytest.MonkeyPatch, fresh_hook: Any, mode: str
+) -> None:
+    monkeypatch.setenv("JOBJANITOR_HOOK_MODE", mode)
+    fresh_hook()
+    lifecycle.configure(stop_delay=24 * 3600.0)  # SageMaker takes its time: longer than the hook has
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+    driver = HookDriver(failure_mode=mode.upper(), lambda_timeout=3.0, clock=testbed_clock)
+
+    deletion = delete_stack("graph", driver)
+    run = deletion.runs["GraphCluster"]
+
+    assert [a["hookStatus"] for a in run.answers] == ["IN_PROGRESS", "IN_PROGRESS", "FAILED"]
+    final = run.last
+    assert final["errorCode"] == "NonCompliant"
+    ml_jobs = [job_id for kind, ids in on_a.items() if kind != "neptune-loader" for job_id in ids]
+    assert all(job_id in final["message"] for job_id in ml_jobs), final["message"]
+    assert f"{len(ml_jobs)} job(s) still stopping" in final["message"]
+    assert all_in(stacks.neptune_a, on_a, sc.STOPPING_OR_STOPPED) == []
+    if mode == "Warn":
+        assert run.proceeds
+        assert run.warning
+        assert "the delete proceeds" in run.warning
+        assert deletion.status == "DELETE_COMPLETE"
+    else:
+        assert not run.proceeds
+        assert "the delete is stopped" in run.reason
+        assert deletion.status == "DELETE_FAILED"
+    # Later invocations cancel nothing twice: one cancel per job.
+    assert testbed.neptune_log.count(method="DELETE") == sum(len(ids) for ids in on_a.values())
+
+
+def test_the_message_stays_within_cloudformations_limit(stacks: Any, driver: HookDriver, testbed: Any) -> None:
+    lifecycle.configure(stop_delay=24 * 3600.0)
+    ids = [sc.start_ml_job(stacks.neptune_a, "neptune-ml-training", f"{'t' * 40}-{i:05d}") for i in range(150)]
+
+    run = driver.run(neptune_event(stacks))
+
+    assert run.status == "FAILED"
+    assert not run.violations
+    message = run.last["message"]
+    assert len(message) <= 4096
+    assert "150 job(s) still stopping" in message
+    assert "more)" in message
+    assert sum(job_id in message for job_id in ids) > 20
+    assert testbed.neptune_log.count(operation="CancelMLModelTrainingJob") == 150
+
+
+# ---------------------------------------------------------------- requests
+def invoke(event: Any, timeout: float = 3.0) -> dict[str, Any]:
+    from jobjanitor.handlers.hook import lambda_handler
+
+    answer: dict[str, Any] = lambda_handler(
+        event, LambdaContext(function_name="jobjanitor-hook", timeout_seconds=timeout)
+    )
+    return answer
+
+
+def malformed(stacks: Any) -> list[tuple[Any, str]]:
+    good = neptune_event(stacks)
+    no_stack = {k: v for k, v in good.items() if k != "stackId"}
+    bad_logical = {**good, "requestData": {**good["requestData"], "targetLogicalId": "../x"}}
+    no_data = {k: v for k, v in good.items() if k != "requestData"}
+    bad_invocation = {**good, "requestContext": {"invocation": "first", "callbackContext": None}}
+    return [
+        (no_stack, "stackId"),
+        (bad_logical, "requestData.targetLogicalId"),
+        (no_data, "requestData"),
+        (bad_invocation, "requestContext.invocation"),
+        ([], "request"),
+        ({**good, "clientRequestToken": ""}, "clientRequestToken"),
+    ]
+
+
+def test_malformed_requests_are_answered_naming_the_field(stacks: Any, testbed: Any) -> None:
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+    starts = testbed.neptune_log.count()
+    for event, field in malformed(stacks):
+        answer = invoke(event)
+        assert answer["hookStatus"] == "FAILED", field
+        assert answer["errorCode"] == "InternalFailure"
+        assert f"malformed request: {field}:" in answer["message"], answer["message"]
+        assert answer["clientRequestToken"] == (event.get("clientRequestToken", "") if isinstance(event, dict) else "")
+    assert testbed.neptune_log.count() == starts, "a malformed request reached the cluster"
+    assert all_in(stacks.neptune_a, on_a, sc.RUNNING) == []
+
+
+def test_requests_the_hook_does_not_act_on_succeed_untouched(stacks: Any, testbed: Any) -> None:
+    start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+    starts = testbed.neptune_log.count()
+    for event in (
+        neptune_event(stacks, point="UPDATE_PRE_PROVISION"),
+        hook_event("AWS::S3::Bucket", "Bucket", stacks.graph["StackId"]),
+    ):
+        answer = invoke(event)
+        assert answer["hookStatus"] == "SUCCESS"
+        assert "nothing done" in answer["message"]
+    assert testbed.neptune_log.count() == starts
+
+
+def test_a_bad_configuration_fails_naming_the_variable(
+    stacks: Any, monkeypatch: pytest.MonkeyPatch, fresh_hook: Any
+) -> None:
+    monkeypatch.setenv("JOBJANITOR_HOOK_MODE", "Sometimes")
+    fresh_hook()
+    answer = invoke(neptune_event(stacks))
+    assert answer["hookStatus"] == "FAILED"
+    assert answer["errorCode"] == "InternalFailure"
+    assert "JOBJANITOR_HOOK_MODE" in answer["message"]
+
+
+def test_a_duplicate_delivery_gets_the_same_answer_and_cancels_nothing_more(stacks: Any, testbed: Any) -> None:
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+    event = neptune_event(stacks)
+
+    first = invoke(event)
+    cancels = testbed.neptune_log.count(method="DELETE")
+    second = invoke(json.loads(json.dumps(event)))
+
+    assert first == second
+    assert cancels == sum(len(v) for v in on_a.values())
+    assert testbed.neptune_log.count(method="DELETE") == cancels, "the duplicate sent cancels again"
+
+
+def test_an_aws_fault_while_resolving_is_retried_at_the_next_invocation(
+    stacks: Any, driver: HookDriver, testbed: Any
+) -> None:
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+    # CloudFormation's query protocol names the operation in the POST body, which the test bed's
+    # fault filter does not read: "POST /" is the first query-protocol call, DescribeStackResource.
+    testbed.faults_aws.inject("InternalFailure", status=500, times=4, operations=["POST /"])
+
+    run = driver.run(neptune_event(stacks))
+
+    first = run.answers[0]
+    assert first["hookStatus"] == "IN_PROGRESS"
+    assert "could not resolve GraphCluster" in first["message"]
+    assert run.status == "SUCCESS", run.reason
+    assert all_in(stacks.neptune_a, on_a, sc.STOPPED) == []
+
+
+def test_a_stack_resource_never_created_has_nothing_to_stop(stacks: Any, driver: HookDriver) -> None:
+    run = driver.run(hook_event(NEPTUNE, "NotInTheStack", stacks.graph["StackId"]))
+    assert [a["hookStatus"] for a in run.answers] == ["SUCCESS"]
+    assert "nothing to stop" in run.last["message"]
+
+
+# ---------------------------------------------------------------- example events
+@pytest.mark.parametrize(
+    ("name", "logical_id"),
+    [("hook-delete-neptune-cluster.json", "GraphCluster"), ("hook-delete-ml-transform.json", "MatchTransform")],
+)
+def test_the_example_events_are_requests_the_hook_acts_on(
+    stacks: Any, driver: HookDriver, name: str, logical_id: str
+) -> None:
+    event = json.loads((EVENTS / name).read_text())
+    assert event["requestData"]["targetLogicalId"] == logical_id
+    event["stackId"] = stacks.graph["StackId"]  # moto's stack ids are random
+    runs = start_runs(stacks.glue, stacks.graph["MatchTransform"], 1)
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+
+    run = driver.run(event)
+
+    assert run.status == "SUCCESS", run.reason
+    if logical_id == "GraphCluster":
+        assert all_in(stacks.neptune_a, on_a, sc.STOPPED) == []
+    else:
+        assert run_statuses(stacks.glue, stacks.graph["MatchTransform"], runs) == {"STOPPED"}
