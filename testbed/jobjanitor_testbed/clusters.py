@@ -40,15 +40,23 @@ def create_stand_in_cluster(
     neptune_url: str, identifier: str, *, instances: int = 1, region: str = REGION, client: Any = None
 ) -> StandIn:
     """A Neptune cluster (and ``instances`` instances) whose cluster endpoint is ``neptune_url``."""
-    parts = urlsplit(neptune_url)
-    host, port = str(parts.hostname), int(parts.port or 8182)
+    port = int(urlsplit(neptune_url).port or 8182)
     neptune = client or boto3.client("neptune", region_name=region)
     created = create_cluster(neptune, identifier, instances=instances, port=port)
+    point_at_emulator(identifier, neptune_url, region=region)
+    return StandIn(identifier, created["DbClusterResourceId"], neptune_url.rstrip("/"))
+
+
+def point_at_emulator(identifier: str, neptune_url: str, *, region: str = REGION) -> None:
+    """Make an existing moto cluster's endpoint and port the emulator's host and port (a
+    cluster a moto stack created, for instance)."""
+    parts = urlsplit(neptune_url)
+    host, port = str(parts.hostname), int(parts.port or 8182)
     model = _backend_cluster(identifier, region)
     # moto computes the endpoint in a read-only property: give this one object a subclass
     # whose cluster endpoint is the emulator's host.
     model.__class__ = type("StandInCluster", (type(model),), {"endpoint": property(lambda self: host)})
-    return StandIn(identifier, created["DbClusterResourceId"], neptune_url.rstrip("/"))
+    model.port = port
 
 
 def create_cluster(neptune: Any, identifier: str, *, instances: int = 1, port: int = 8182) -> dict[str, Any]:

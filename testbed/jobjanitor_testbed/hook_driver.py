@@ -43,6 +43,7 @@ TARGET_TYPES = ("AWS::Neptune::DBCluster", "AWS::Glue::MLTransform")
 STATUSES = ("SUCCESS", "FAILED", "IN_PROGRESS")
 ERROR_CODES = ("NonCompliant", "InternalFailure")
 MAX_MESSAGE = 4096
+ALLOWED_ENV = "JOBJANITOR_ALLOWED_ENDPOINTS"
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -263,10 +264,6 @@ def delete_stack(stack: str, driver: HookDriver, *, types: Sequence[str] = TARGE
 
 
 # ---------------------------------------------------------------- a stack without any guard
-ROUTES_ENV = "JOBJANITOR_NEPTUNE_ROUTES"
-ALLOWED_ENV = "JOBJANITOR_ALLOWED_ENDPOINTS"
-
-
 def teardown_stack_template(*, cluster: bool = True, transform: bool = True, name: str = "dedupe") -> dict[str, Any]:
     """A consumer stack with a Neptune cluster and/or a Glue ML transform, and no guard."""
     resources: dict[str, Any] = {}
@@ -306,18 +303,12 @@ def create_stack(stack_name: str, **template: Any) -> dict[str, str]:
     return out
 
 
-def cluster_endpoint(identifier: str) -> str:
-    """The data-API endpoint a client derives from DescribeDBClusters: https://<Endpoint>:<Port>."""
-    cluster = boto3.client("neptune").describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"][0]
-    return f"https://{cluster['Endpoint']}:{cluster['Port']}"
+def attach_cluster(identifier: str, emulator_url: str, env: MutableMapping[str, str]) -> None:
+    """Point the stack's cluster at a Neptune emulator and admit the emulator's URL in ``env``
+    (``os.environ``), as the test bed's stand-in clusters are (jobjanitor_testbed.clusters)."""
+    from jobjanitor_testbed.clusters import point_at_emulator  # noqa: PLC0415
 
-
-def route_cluster(identifier: str, emulator_url: str, env: MutableMapping[str, str]) -> str:
-    """Route the cluster's endpoint to a local Neptune emulator: adds the route and admits the
-    emulator's URL in ``env`` (``os.environ``, or a dict for monkeypatch). Returns the route."""
-    route = f"{cluster_endpoint(identifier)}={emulator_url}"
-    for key, item in ((ROUTES_ENV, route), (ALLOWED_ENV, emulator_url)):
-        items = [i for i in env.get(key, "").split(",") if i]
-        if item not in items:
-            env[key] = ",".join([*items, item])
-    return route
+    point_at_emulator(identifier, emulator_url)
+    items = [i for i in env.get(ALLOWED_ENV, "").split(",") if i]
+    if emulator_url not in items:
+        env[ALLOWED_ENV] = ",".join([*items, emulator_url])

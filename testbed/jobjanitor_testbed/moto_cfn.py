@@ -9,9 +9,8 @@ created without them. This module registers both as moto CloudFormation models, 
 as CloudFormation does, and ``DeleteStack`` deletes them.
 
 Neptune's cluster endpoints are ``<id>.cluster-<x>.<region>.neptune.amazonaws.com``; moto names
-them like RDS ones (``...rds.amazonaws.com``). Nothing here changes that: the hook takes
-whatever ``DescribeDBClusters`` answers, and the test bed routes that endpoint to its Neptune
-emulator (``JOBJANITOR_NEPTUNE_ROUTES``).
+them like RDS ones (``...rds.amazonaws.com``). To reach a Neptune emulator, point the cluster at
+it afterwards (:func:`jobjanitor_testbed.clusters.point_at_emulator`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Two stacks in moto, neither with a guard: ``graph`` holds Neptune cluster A (the test bed's
 emulator) and a Glue ML transform; ``other`` holds cluster B (a second emulator) and another
-transform. Both clusters' endpoints, as DescribeDBClusters gives them, are routed to their
-emulators. The deployment is configured for cluster A and the first transform only, unless a
+transform. Both clusters point at their emulators (DescribeDBClusters gives the emulator's host
+and port; its URL is allow-listed). The deployment is configured for cluster A and the first transform only, unless a
 test says otherwise.
 """
 
@@ -17,7 +17,8 @@ import boto3
 import pytest
 from jobjanitor_testbed import scenario as sc
 from jobjanitor_testbed.clock import FakeClock
-from jobjanitor_testbed.hook_driver import HookDriver, cluster_endpoint, create_stack
+from jobjanitor_testbed.clusters import point_at_emulator
+from jobjanitor_testbed.hook_driver import HookDriver, create_stack
 from jobjanitor_testbed.neptune import NeptuneEmulator
 from jobjanitor_testbed.pytest_plugin import make_client
 
@@ -51,15 +52,12 @@ def stacks(aws_env: Any, second_cluster: NeptuneEmulator, monkeypatch: pytest.Mo
     )
     graph = create_stack("graph", name="dedupe")
     other = create_stack("other", name="dedupe-other")
-    routes = [
-        f"{cluster_endpoint(graph['GraphCluster'])}={aws_env.neptune_url}",
-        f"{cluster_endpoint(other['GraphCluster'])}={second_cluster.url}",
-    ]
+    point_at_emulator(graph["GraphCluster"], aws_env.neptune_url)
+    point_at_emulator(other["GraphCluster"], second_cluster.url)
     env = {
         "IDEMPOTENCY_TABLE_NAME": TABLE,
         "POWERTOOLS_TRACE_DISABLED": "1",
         "POWERTOOLS_METRICS_NAMESPACE": "JobJanitorTest",
-        "JOBJANITOR_NEPTUNE_ROUTES": ",".join(routes),
         "JOBJANITOR_ALLOWED_ENDPOINTS": f"{aws_env.neptune_url},{second_cluster.url}",
         "JOBJANITOR_NEPTUNE_CLUSTERS": graph["GraphCluster"],
         "JOBJANITOR_GLUE_TRANSFORM_IDS": graph["MatchTransform"],

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from jobjanitor.clusters import CLUSTERS_ENV, parse_cluster_list
 from jobjanitor.config import parse_bool, parse_int, parse_list
 from jobjanitor.errors import ConfigError
-from jobjanitor.hook._pending import CLUSTERS_ENV, validate_neptune_endpoint
 from jobjanitor.policy import MAX_CONCURRENCY
 from jobjanitor.sweeper.config import ENV as SHARED_ENV
 
 MODE = "JOBJANITOR_HOOK_MODE"
 CALLBACK_DELAY = "JOBJANITOR_HOOK_CALLBACK_DELAY_SECONDS"
 CONCURRENCY = "JOBJANITOR_HOOK_CONCURRENCY"
-ROUTES = "JOBJANITOR_NEPTUNE_ROUTES"
 TABLE = "IDEMPOTENCY_TABLE_NAME"
 
 MODES = ("Warn", "Fail")
@@ -39,7 +38,7 @@ class HookConfig:
     template parameter): ``Warn`` the delete proceeds with a warning, ``Fail`` it stops."""
 
     mode: str = "Fail"
-    clusters_setting: str = ""
+    clusters: tuple[str, ...] = ()  # identifiers or resource ids, as configured
     glue_transform_ids: tuple[str, ...] = ()
     glue_transform_name_prefix: str | None = None
     glue_region: str | None = None
@@ -47,9 +46,6 @@ class HookConfig:
     clean: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
     callback_delay_seconds: int = DEFAULT_CALLBACK_DELAY_SECONDS
-    # Derived data-API endpoint -> where to connect instead (a tunnel, or the local test bed).
-    # Every right-hand side passed endpoint validation.
-    routes: Mapping[str, str] = field(default_factory=dict)
     table_name: str | None = None
 
     @classmethod
@@ -67,7 +63,7 @@ class HookConfig:
                 raise ConfigError(SHARED_ENV["glue_transform_ids"], f"not a Glue transform id: {transform_id!r}")
         return cls(
             mode=mode,
-            clusters_setting=env.get(CLUSTERS_ENV, "").strip(),
+            clusters=parse_cluster_list(env.get(CLUSTERS_ENV)),
             glue_transform_ids=ids,
             glue_transform_name_prefix=get(SHARED_ENV["glue_transform_name_prefix"]),
             glue_region=get(SHARED_ENV["glue_region"]),
@@ -80,19 +76,5 @@ class HookConfig:
                 1,
                 MAX_CALLBACK_DELAY_SECONDS,
             ),
-            routes=parse_routes(get(ROUTES)),
             table_name=get(TABLE),
         )
-
-
-def parse_routes(value: str | None) -> dict[str, str]:
-    """``https://cluster-endpoint:8182=http://127.0.0.1:9000,...``: connect to the right for
-    the left. The right-hand side must pass :func:`validate_neptune_endpoint` (an https Neptune
-    host, or one the test bed's allow-list admits)."""
-    routes: dict[str, str] = {}
-    for item in parse_list(ROUTES, value):
-        left, sep, right = item.partition("=")
-        if not sep or not left.strip() or not right.strip():
-            raise ConfigError(ROUTES, f"each route must look like <endpoint>=<endpoint>, got {item!r}")
-        routes[left.strip().rstrip("/")] = validate_neptune_endpoint(right.strip(), field=ROUTES)
-    return routes

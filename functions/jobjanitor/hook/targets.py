@@ -13,9 +13,10 @@ naming only the jobs that run on it.
   answers SUCCESS and touches nothing. So does a resource that is already gone or was never
   created.
 
-The configured clusters are matched by the identifier or resource id the configuration
-names, without resolving the whole list: a configured cluster that an earlier teardown
-already deleted must not make the hook fail for the next one.
+The configured clusters (``JOBJANITOR_NEPTUNE_CLUSTERS``, parsed by :mod:`jobjanitor.clusters`)
+are matched by the identifier or resource id they name, without resolving the whole list
+(``configured_clusters`` raises for an entry it cannot find): a configured cluster that an
+earlier teardown already deleted must not make the hook fail for the next one.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from jobjanitor.clients import install_retry_policy
-from jobjanitor.config import parse_list
-from jobjanitor.hook._pending import CLUSTERS_ENV, validate_neptune_endpoint
+from jobjanitor.clusters import CLUSTERS_ENV, NeptuneCluster
+from jobjanitor.hook._pending import validate_neptune_endpoint
 from jobjanitor.hook.request import NEPTUNE_CLUSTER, HookRequest
 from jobjanitor.kinds.base import error_code
 from jobjanitor.model import JobKindName
@@ -108,7 +109,7 @@ class Resolver:
         if len(found) != 1 or found[0].get("Engine") != "neptune":
             raise ResolutionError(f"DescribeDBClusters {identifier} did not return exactly one Neptune cluster")
         cluster = found[0]
-        names = {name.lower() for name in parse_list(CLUSTERS_ENV, self.config.clusters_setting)}
+        names = {name.lower() for name in self.config.clusters}
         resource_id = str(cluster.get("DbClusterResourceId") or "")
         if identifier.lower() not in names and resource_id.lower() not in names:
             return Target(
@@ -117,10 +118,9 @@ class Resolver:
         host, port = cluster.get("Endpoint"), cluster.get("Port")
         if not host or not port:
             raise ResolutionError(f"DescribeDBClusters {identifier} gave no endpoint and port")
-        endpoint = f"https://{host}:{port}"
-        endpoint = self.config.routes.get(endpoint) or validate_neptune_endpoint(
-            endpoint, field="DescribeDBClusters Endpoint"
-        )
+        # The writer endpoint (a reader refuses cancels), or the allow-listed local stand-in.
+        endpoint = NeptuneCluster(identifier, resource_id, (f"https://{host}:{port}",)).data_endpoint()
+        endpoint = validate_neptune_endpoint(endpoint, field="DescribeDBClusters Endpoint")
         policy = Policy(
             kinds=NEPTUNE_KINDS,
             neptune_endpoint=endpoint,
