@@ -42,6 +42,7 @@ SERVICES: dict[str, str] = {
     "lambda": "lambda",
     "cloudformation": "cloudformation",
     "sagemaker": "sagemaker",
+    "neptune": "rds",  # Neptune's management API is RDS's (DescribeDBClusters -> rds:DescribeDBClusters)
 }
 # Operations authorised by an IAM action of another name (Neptune user guide, data-plane actions).
 IAM_ACTION_RENAMES: dict[tuple[str, str], str] = {
@@ -59,6 +60,7 @@ RECEIVER_HINTS: dict[str, tuple[str, ...]] = {
     "lambda": ("lambda",),
     "cloudformation": ("cloudformation", "cfn"),
     "sagemaker": ("sagemaker",),
+    "neptune": ("neptune",),
 }
 # Granted actions that are not API calls of the code, and why they are needed.
 PLUMBING: dict[str, str] = {
@@ -316,10 +318,36 @@ def handler_present(handler: str) -> bool:
 
 
 # ------------------------------------------------------------------ tests
+# IAM resources that are not the functions' own: the role the CloudFormation hooks service
+# assumes to invoke the teardown hook's function.
+HOOK_EXECUTION_ROLE = "HookExecutionRole"
+
+
 def test_no_iam_outside_function_policies(resources: dict[str, Any]) -> None:
-    """Every grant to the functions is in their SAM Policies, where the drift test sees it."""
+    """Every grant to the functions is in their SAM Policies, where the drift test sees it; the
+    one other IAM resource is the hook's execution role (tested below)."""
     iam = [name for name, r in resources.items() if r["Type"].startswith("AWS::IAM::")]
-    assert iam == []
+    assert iam == [HOOK_EXECUTION_ROLE]
+
+
+def test_the_hook_execution_role_invokes_the_hook_function_only(resources: dict[str, Any]) -> None:
+    role = resources[HOOK_EXECUTION_ROLE]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "hooks.cloudformation.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert "ManagedPolicyArns" not in role
+    statements = [st for policy in role["Policies"] for st in statements_of(policy["PolicyDocument"])]
+    assert statements == [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": ["HookFunction", "Arn"]}}
+    ]
+    hook = resources["TeardownHookResource"]["Properties"]
+    assert hook["ExecutionRole"] == {"Fn::GetAtt": [HOOK_EXECUTION_ROLE, "Arn"]}
+    assert hook["LambdaFunction"] == {"Fn::GetAtt": ["HookFunction", "Arn"]}
+
+
+def statements_of(document: Any) -> list[dict[str, Any]]:
+    return list(statements(document))
 
 
 def test_only_expected_managed_policies(resources: dict[str, Any]) -> None:
@@ -345,7 +373,7 @@ def test_renames_are_real_operations() -> None:
         assert operation in operations
 
 
-@pytest.mark.parametrize("function_name", ["GuardFunction", "SweeperFunction"])
+@pytest.mark.parametrize("function_name", ["GuardFunction", "SweeperFunction", "HookFunction"])
 def test_granted_actions_equal_called_operations(resources: dict[str, Any], function_name: str) -> None:
     function = resources[function_name]
     handler = function["Properties"]["Handler"]

@@ -92,10 +92,35 @@ def test_alarms_cover_errors_and_throttles(resources: dict[str, Any]) -> None:
         for r in resources.values()
         if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "AWS/Lambda"
     }
-    assert covered == {(m, f) for m in ("Errors", "Throttles") for f in ("GuardFunction", "SweeperFunction")}
+    functions = ("GuardFunction", "SweeperFunction", "HookFunction")
+    assert covered == {(m, f) for m in ("Errors", "Throttles") for f in functions}
 
 
 def test_every_suppression_has_a_reason(resources: dict[str, Any]) -> None:
     for name, resource in resources.items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
             assert skip.get("comment"), f"{name}: checkov skip {skip.get('id')} without a comment"
+
+
+def test_the_teardown_hook_targets_deletes_of_the_two_types(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    hook = resources["TeardownHookResource"]
+    assert hook["Condition"] == "HookOn"
+    assert template["Parameters"]["TeardownHook"]["Default"] == "Disabled"
+    assert template["Parameters"]["TeardownHook"]["AllowedValues"] == ["Disabled", "Warn", "Fail"]
+    props = hook["Properties"]
+    assert props["TargetOperations"] == ["RESOURCE"]
+    assert props["TargetFilters"] == {
+        "Actions": ["DELETE"],
+        "InvocationPoints": ["PRE_PROVISION"],
+        "TargetNames": ["AWS::Neptune::DBCluster", "AWS::Glue::MLTransform"],
+    }
+    assert props["FailureMode"] == {"Fn::If": ["HookWarns", "WARN", "FAIL"]}
+    function = resources["HookFunction"]["Properties"]
+    # CloudFormation waits 30 s for an answer: the function may not run longer.
+    assert function["Timeout"] <= 30
+    assert function["Environment"]["Variables"]["JOBJANITOR_HOOK_MODE"] == {"Ref": "TeardownHook"}
+    every_hook_resource = [
+        name for name, r in resources.items() if "Hook" in name and r["Type"] != "AWS::CloudWatch::Alarm"
+    ]
+    assert all(resources[name].get("Condition") == "HookOn" for name in every_hook_resource), every_hook_resource
