@@ -24,11 +24,13 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 def start_neptune_jobs(neptune: Any, tag: str, per_kind: int = 2) -> dict[str, list[str]]:
     """Jobs of every Neptune kind, with ids of several owners: the hook's scope is the cluster."""
-    jobs = {
-        kind: [sc.start_ml_job(neptune, kind, f"{owner}-{tag}-{kind[10:]}-{i}") for owner in ("x", "y")]
-        for kind in sc.ML_KINDS
-        for i in range(per_kind)
-    }
+    jobs: dict[str, list[str]] = {kind: [] for kind in sc.ML_KINDS}
+    for owner in ("x", "y"):
+        for i in range(per_kind):
+            for kind in sc.ML_KINDS:  # training before transform: a transform names its training job
+                training = jobs["neptune-ml-training"][-1] if kind == "neptune-ml-transform" else None
+                job_id = f"{owner}-{tag}-{kind[10:]}-{i}"
+                jobs[kind].append(sc.start_ml_job(neptune, kind, job_id, training_job_id=training))
     jobs["neptune-loader"] = [sc.start_load(neptune) for _ in range(per_kind)]
     return jobs
 
