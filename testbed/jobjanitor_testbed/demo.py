@@ -7,9 +7,14 @@
    receiver standing in for the presigned S3 ResponseURL (and fires crhelper's polling rule
    as EventBridge would, if the guard hands over).
 4. Prints the jobs found, the cancels, the waits, the final states and the response.
+5. Scene 2: a stack with no guard (a Neptune cluster and a Glue ML transform in moto's
+   CloudFormation) is deleted with the teardown hook on: CloudFormation's hook invocations
+   are driven as CloudFormation would, and the hook stops every job on the cluster and the
+   transform before moto deletes them.
 
 Exits non-zero if any in-scope job is left running, an out-of-scope job was touched, the
-response is not a well-formed SUCCESS, or a polling rule or permission is left behind.
+response is not a well-formed SUCCESS, a polling rule or permission is left behind, or the
+hook did not stop the unguarded stack's jobs (or touched another cluster's).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -26,6 +32,8 @@ import boto3
 from jobjanitor_testbed import scenario as sc
 from jobjanitor_testbed.cfn import ResponseReceiver, contract_violations, custom_resource_event, stack_id
 from jobjanitor_testbed.guard_driver import TABLE, deliver, lambda_permissions, polling_rules, prepare_aws
+from jobjanitor_testbed.hook_driver import HookDriver, attach_cluster, create_stack, delete_stack
+from jobjanitor_testbed.neptune import NeptuneEmulator
 from jobjanitor_testbed.server import TestBed, export_aws_environment
 
 PREFIX = "demo-stack-"
@@ -52,11 +60,12 @@ class _GuardLogPrinter(logging.Handler):
         super().__init__(logging.INFO)
         self.style = style
         self.started = started
+        self.label = "guard"
 
     def emit(self, record: logging.LogRecord) -> None:
         elapsed = record.created - self.started
         message = record.getMessage()
-        line = f"  {elapsed:6.2f}s  guard | {message}"
+        line = f"  {elapsed:6.2f}s  {self.label} | {message}"
         print(self.style(RED, line) if record.levelno >= logging.WARNING else line, flush=True)
 
 
@@ -87,13 +96,15 @@ def _set_environment(bed: TestBed) -> None:
     export_aws_environment(bed, IDEMPOTENCY_TABLE_NAME=TABLE, POWERTOOLS_LOG_LEVEL="INFO")
 
 
-def _install_log_printer(style: _Style, started: float) -> None:
+def _install_log_printer(style: _Style, started: float) -> _GuardLogPrinter:
     from jobjanitor import observability  # noqa: PLC0415 - after the environment is set
 
     service_logger = logging.getLogger(observability.logger.name)
     for handler in service_logger.handlers:
         handler.setLevel(logging.CRITICAL + 1)  # the JSON lines: shown readably below instead
-    service_logger.addHandler(_GuardLogPrinter(style, started))
+    printer = _GuardLogPrinter(style, started)
+    service_logger.addHandler(printer)
+    return printer
 
 
 def run(*, stop_delay: float, per_kind: int, latency_ms: float, color: bool, lambda_timeout: float) -> int:
@@ -103,7 +114,7 @@ def run(*, stop_delay: float, per_kind: int, latency_ms: float, color: bool, lam
         _set_environment(bed)
         prepare_aws()
         started = time.time()
-        _install_log_printer(style, started)
+        printer = _install_log_printer(style, started)
         neptune = boto3.client("neptunedata", endpoint_url=bed.neptune_url)
         glue = boto3.client("glue")
 
@@ -157,6 +168,10 @@ def run(*, stop_delay: float, per_kind: int, latency_ms: float, color: bool, lam
 
         _heading(style, "Final states")
         problems += _final_states(bed, neptune, glue, jobs)
+        if problems:
+            return _finish(style, problems)
+        printer.label = "hook "
+        problems += hook_scene(style, bed, neptune, glue, jobs)
     return _finish(style, problems)
 
 
@@ -177,6 +192,69 @@ def _final_states(bed: TestBed, neptune: Any, glue: Any, jobs: sc.Scenario) -> l
     return problems
 
 
+HOOK_STACK = "graph-pipeline"
+
+
+def hook_scene(style: _Style, bed: TestBed, other_neptune: Any, glue: Any, earlier: sc.Scenario) -> list[str]:
+    """Scene 2: a stack that has no guard deletes its Neptune cluster and Glue ML transform.
+    The teardown hook (CloudFormation Lambda Hook, DELETE_PRE_PROVISION) stops every job on them
+    first; the other stack's jobs on the first cluster are left alone."""
+    problems: list[str] = []
+    _heading(style, f"Scene 2: stack {HOOK_STACK!r} has no guard; the account's teardown hook is on (Fail)")
+    with NeptuneEmulator(lifecycle=bed.lifecycle).start() as emulator:
+        stack = create_stack(HOOK_STACK, name="graph-pipeline-dedupe")
+        cluster, transform = stack["GraphCluster"], stack["MatchTransform"]
+        attach_cluster(cluster, emulator.url, os.environ)
+        os.environ.update(
+            {
+                "JOBJANITOR_HOOK_MODE": "Fail",
+                "JOBJANITOR_NEPTUNE_CLUSTERS": cluster,
+                "JOBJANITOR_GLUE_TRANSFORM_IDS": transform,
+                "JOBJANITOR_NEPTUNE_IAM_ROLE_ARN": sc.ROLE,
+            }
+        )
+        print(f"  stack {HOOK_STACK}: Neptune cluster {cluster} ({emulator.url}), Glue ML transform {transform}")
+        neptune = boto3.client("neptunedata", endpoint_url=emulator.url)
+        jobs: dict[str, list[str]] = {}
+        for kind in sc.ML_KINDS:  # any owner, any id: the whole cluster is going away
+            training = jobs["neptune-ml-training"][0] if kind == "neptune-ml-transform" else None
+            jobs[kind] = [
+                sc.start_ml_job(neptune, kind, f"pipeline-{kind.removeprefix('neptune-ml-')}", training_job_id=training)
+            ]
+        jobs["neptune-loader"] = [sc.start_load(neptune), sc.start_load(neptune)]
+        jobs["glue-ml-task-run"] = [str(glue.start_ml_evaluation_task_run(TransformId=transform)["TaskRunId"])]
+        found = sc.statuses(neptune, glue, jobs, transform)
+        print(_table([(k, j, s) for (k, j), s in found.items()], ("kind", "job id", "status")))
+
+        _heading(style, f"CloudFormation: DeleteStack {HOOK_STACK} (the hook runs before each targeted resource)")
+        deletion = delete_stack(HOOK_STACK, HookDriver(failure_mode="FAIL"))
+        for logical_id, run in deletion.runs.items():
+            for i, answer in enumerate(run.answers, 1):
+                print(f"  {logical_id} invocation {i}: {answer['hookStatus']}: {answer['message']}")
+            if run.status != "SUCCESS":
+                problems.append(f"the hook answered {run.status} for {logical_id}: {run.reason}")
+        print(f"  stack status: {deletion.status}")
+        if deletion.status != "DELETE_COMPLETE":
+            problems.append(f"the stack ended {deletion.status}")
+
+        _heading(style, "Final states")
+        found = sc.statuses(neptune, glue, {k: v for k, v in jobs.items() if k != "glue-ml-task-run"}, transform)
+        rows = [(k, j, s) for (k, j), s in found.items()]
+        print(_table(rows, ("kind", "job id", "status")))
+        print(f"  (the transform's run was stopped before the transform was deleted: {len(jobs['glue-ml-task-run'])})")
+        still = sc.in_states(found, sc.STOPPED)
+        if still:
+            problems.append(f"jobs on the deleted cluster not stopped: {still}")
+        untouched = sc.in_states(
+            sc.statuses(other_neptune, glue, earlier.out_of_scope, earlier.transform_id, earlier.other_transform_id),
+            sc.RUNNING,
+        )
+        if untouched:
+            problems.append(f"the hook touched jobs on another cluster: {untouched}")
+        print(f"  scene 1's other-stack jobs on the first cluster: {earlier.count('out_of_scope')} still running")
+    return problems
+
+
 def _ids(group: dict[str, list[str]]) -> set[str]:
     return {job_id for ids in group.values() for job_id in ids}
 
@@ -187,7 +265,13 @@ def _finish(style: _Style, problems: list[str]) -> int:
         for problem in problems:
             print(style(RED, f"FAIL: {problem}"))
         return 1
-    print(style(GREEN, "OK: every in-scope job stopped, nothing else touched, one SUCCESS answer, nothing left."))
+    print(
+        style(
+            GREEN,
+            "OK: every in-scope job stopped, nothing else touched, one SUCCESS answer, nothing left; "
+            "the hook stopped every job on the unguarded stack's cluster and transform before they were deleted.",
+        )
+    )
     return 0
 
 

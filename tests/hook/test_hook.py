@@ -29,7 +29,7 @@ def start_neptune_jobs(neptune: Any, tag: str, per_kind: int = 2) -> dict[str, l
         for i in range(per_kind):
             for kind in sc.ML_KINDS:  # training before transform: a transform names its training job
                 training = jobs["neptune-ml-training"][-1] if kind == "neptune-ml-transform" else None
-                job_id = f"{owner}-{tag}-{kind[10:]}-{i}"
+                job_id = f"{owner}-{tag}-{kind.removeprefix('neptune-ml-')}-{i}"
                 jobs[kind].append(sc.start_ml_job(neptune, kind, job_id, training_job_id=training))
     jobs["neptune-loader"] = [sc.start_load(neptune) for _ in range(per_kind)]
     return jobs

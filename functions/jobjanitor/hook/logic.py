@@ -157,11 +157,12 @@ def _stopped(report: Report) -> str:
         return "no jobs found: nothing to stop"
     if not acted:
         return f"{len(report.results)} job(s) found, none outstanding: everything on it has stopped"
-    return (
-        f"{counts[Outcome.CANCELLED]} job(s) cancelled, {counts[Outcome.FINISHED]} already stopping "
-        f"now stopped, {counts[Outcome.ALREADY_FINISHED] + counts[Outcome.NOT_FOUND]} finished on their own: "
-        "everything on it has stopped"
-    )
+    parts = [
+        f"{counts[Outcome.CANCELLED]} job(s) cancelled",
+        f"{counts[Outcome.FINISHED] + counts[Outcome.STILL_RUNNING]} already stopping",
+        f"{counts[Outcome.ALREADY_FINISHED] + counts[Outcome.NOT_FOUND]} finished on their own",
+    ]
+    return ", ".join(p for p in parts if not p.startswith("0 ")) + ": everything on it has stopped"
 
 
 def _problems(report: Report) -> str:
