@@ -15,7 +15,7 @@ from typing import Any
 
 from jobjanitor_testbed.server import TestBed
 
-from benchmarks import coldstart, fuzz, teardown, throughput
+from benchmarks import coldstart, fuzz, hook, teardown, throughput
 from benchmarks.common import ROOT, aws_environment, machine
 
 FAULTS = {"throttle_rate": 0.3, "error_rate": 0.1, "drop_rate": 0.05}
@@ -66,6 +66,8 @@ def collect(*, quick: bool) -> dict[str, Any]:
         figures["scaling"] = throughput.scaling(bed, sizes)
         step("teardown latency")
         figures["teardown"] = teardown.measure(bed, 1 if quick else 3)
+        step("teardown hook: first invocation on a cluster with outstanding jobs")
+        figures["hook"] = hook.measure(bed, 100 if quick else 1000)
     step("fuzzing")
     figures["fuzz"] = fuzz.run(60 if quick else 1000)
     figures["load_after"] = load_average()
@@ -165,6 +167,8 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0915 - one document, top to bo
     add(
         f"| Delete answered at most 5 s after the last job stops | {td['after_last_stop_s']:.2f} s | {_met(td['after_last_stop_s'] <= 5)} |"
     )
+    if "hook" in f:
+        add(hook.target_row(f["hook"]))
     add("")
     lines.extend(_missed_notes(rows, engine, peer))
     add("## 1. A whole sweep: engine, thread-pool peer, floor")
@@ -337,6 +341,8 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0915 - one document, top to bo
         add(fz["tail"])
         add("```")
     add("")
+    if "hook" in f:
+        lines.extend(hook.section(f["hook"], 7))
     return "\n".join(lines)
 
 
