@@ -149,7 +149,7 @@ def test_a_transform_configured_by_name_prefix(
 
 
 # ---------------------------------------------------------------- the stack deletion
-def test_the_stack_deletes_only_after_its_jobs_stopped(stacks: Any, driver: HookDriver) -> None:
+def test_the_stack_deletes_only_after_its_jobs_stopped(stacks: Any, driver: HookDriver, testbed: Any) -> None:
     on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
     runs = start_runs(stacks.glue, stacks.graph["MatchTransform"], 2)
 
@@ -161,7 +161,9 @@ def test_the_stack_deletes_only_after_its_jobs_stopped(stacks: Any, driver: Hook
         "MatchTransform": "SUCCESS",
     }
     assert all_in(stacks.neptune_a, on_a, sc.STOPPED) == []
-    assert runs  # the transform is gone with the stack; its runs were stopped before (answer SUCCESS)
+    # The transform is gone with the stack; its runs were cancelled before it was deleted.
+    assert {e.status for e in testbed.aws_log.entries(operation="CancelMLTaskRun")} == {200}
+    assert len(testbed.aws_log.entries(operation="CancelMLTaskRun")) == len(runs)
 
 
 @pytest.mark.parametrize("mode", ["Warn", "Fail"])
