@@ -58,14 +58,14 @@ class Target:
 
 
 class Resolver:
-    def __init__(self, config: HookConfig, *, client_factory: Callable[[str], Any] | None = None) -> None:
+    def __init__(self, config: HookConfig) -> None:
         self.config = config
-        self._factory = client_factory or _client
         self._clients: dict[str, Any] = {}
 
     def client(self, service: str) -> Any:
+        """cloudformation, neptune (the management API) or glue; made once, kept."""
         if service not in self._clients:
-            self._clients[service] = self._factory(service)
+            self._clients[service] = _CLIENTS[service]()
         return self._clients[service]
 
     def resolve(self, request: HookRequest) -> Target:
@@ -154,16 +154,31 @@ class Resolver:
         return Target(label, policy, metric_target=transform_id)
 
 
-def _client(service: str) -> Any:
-    import boto3  # noqa: PLC0415 - lazy: cold start
-    from botocore.config import Config  # noqa: PLC0415
+def _configured(client: Any) -> Any:
+    # Retries stop at the invocation's deadline (jobjanitor.deadline.CURRENT_DEADLINE).
+    install_retry_policy(client, max_attempts=MAX_ATTEMPTS, no_retry_codes=frozenset())
+    return client
 
-    config = Config(
+
+def _config() -> Any:
+    from botocore.config import Config  # noqa: PLC0415 - lazy: cold start
+
+    return Config(
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
     )
-    client = boto3.client(service, config=config)  # type: ignore[call-overload]
-    # Retries stop at the invocation's deadline (jobjanitor.deadline.CURRENT_DEADLINE).
-    install_retry_policy(client, max_attempts=MAX_ATTEMPTS, no_retry_codes=frozenset())
-    return client
+
+
+def _boto3() -> Any:
+    import boto3  # noqa: PLC0415 - lazy: cold start
+
+    return boto3
+
+
+# Literal service names: the build keeps only the botocore models it sees named (artifact/build.py).
+_CLIENTS: dict[str, Callable[[], Any]] = {
+    "cloudformation": lambda: _configured(_boto3().client("cloudformation", config=_config())),
+    "neptune": lambda: _configured(_boto3().client("neptune", config=_config())),
+    "glue": lambda: _configured(_boto3().client("glue", config=_config())),
+}
