@@ -8,6 +8,8 @@ CloudFormation and Neptune, and stops jobs on the Neptune emulators and moto's G
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +291,28 @@ def test_a_duplicate_delivery_gets_the_same_answer_and_cancels_nothing_more(stac
     assert first == second
     assert cancels == sum(len(v) for v in on_a.values())
     assert testbed.neptune_log.count(method="DELETE") == cancels, "the duplicate sent cancels again"
+
+
+def test_a_duplicate_while_the_first_is_at_work_watches_without_cancelling(
+    stacks: Any, testbed: Any, testbed_clock: Any
+) -> None:
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+    total = sum(len(v) for v in on_a.values())
+    event = neptune_event(stacks)
+    answers: dict[str, Any] = {}
+    first = threading.Thread(target=lambda: answers.update(first=invoke(event)))
+    first.start()
+    # The test bed's clock stands still: the first delivery's jobs stay Stopping while it waits.
+    for _ in range(400):
+        if testbed.neptune_log.count(method="DELETE") == total:
+            break
+        time.sleep(0.01)
+    second = invoke(json.loads(json.dumps(event)))
+    first.join()
+
+    assert testbed.neptune_log.count(method="DELETE") == total, "the duplicate sent cancels"
+    assert second["hookStatus"] == answers["first"]["hookStatus"] == "IN_PROGRESS"
+    assert second["clientRequestToken"] == event["clientRequestToken"]
 
 
 def test_an_aws_fault_while_resolving_is_retried_at_the_next_invocation(
