@@ -14,6 +14,7 @@ for them to stop until the invocation's deadline.
   ``Warn`` lets the delete proceed with that warning, ``Fail`` stops it.
 
 Nothing is carried between invocations but the count: the scope is resolved afresh each time.
+A later invocation looks before it cancels, so a job still stopping gets no second cancel.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from jobjanitor import engine
-from jobjanitor.clients import ClientCache
+from jobjanitor.clients import ClientCache, Clients
 from jobjanitor.deadline import CURRENT_DEADLINE, Deadline, LambdaContextLike
 from jobjanitor.errors import ConfigError
 from jobjanitor.hook.config import HookConfig
@@ -44,6 +45,7 @@ from jobjanitor.hook.request import (
 from jobjanitor.hook.targets import ResolutionError, Resolver, Target
 from jobjanitor.kinds.base import error_text
 from jobjanitor.model import Outcome
+from jobjanitor.policy import Policy
 from jobjanitor.report import Report
 
 log = logging.getLogger("jobjanitor.hook")
@@ -104,16 +106,37 @@ class Hook:
             return answer(request.token, SUCCESS, f"{PREFIX}: {target.label}: {target.note}")
         policy = replace(target.policy, max_wait=max(1.0, deadline.remaining()))
         clients = self.clients.for_policy(policy)
-        if cancel:
+        if not cancel:
+            report = engine.wait_for_scope(policy, deadline=deadline, clients=clients, progress=self._progress)
+        elif request.in_progress_answers == 0:
             report = engine.cancel_in_scope(policy, deadline=deadline, clients=clients, progress=self._progress)
             report = engine.wait_for(report, policy, deadline=deadline, clients=clients, progress=self._progress)
         else:
-            report = engine.wait_for_scope(policy, deadline=deadline, clients=clients, progress=self._progress)
+            report = self._cancel_what_is_not_stopping(policy, deadline, clients)
+            report = engine.wait_for(report, policy, deadline=deadline, clients=clients, progress=self._progress)
         if self._on_report is not None:
             self._on_report(report, target)
         if report.ok:
             return answer(request.token, SUCCESS, f"{PREFIX}: {target.label}: {_stopped(report)}")
         return self.not_done(request, f"{target.label}: {_problems(report)}", NON_COMPLIANT, report)
+
+    def _cancel_what_is_not_stopping(self, policy: Policy, deadline: Deadline, clients: Clients) -> Report:
+        """A later invocation: the earlier ones cancelled, so look first and cancel only what is
+        outstanding and not stopping (a queued load that started since, a cancel that failed):
+        the engine cancels first, and would send every job still stopping a second cancel."""
+        seen = engine.list_jobs(policy, deadline=deadline, clients=clients)
+        to_cancel = frozenset(r.ref.job_id for r in seen.results if r.outcome is Outcome.WOULD_CANCEL)
+        if not to_cancel:
+            return seen
+        narrowed = replace(policy, job_ids=to_cancel)
+        cancelled = engine.cancel_in_scope(narrowed, deadline=deadline, clients=clients, progress=self._progress)
+        results = [r for r in seen.results if r.outcome is not Outcome.WOULD_CANCEL]
+        results += [r for r in cancelled.results if r.outcome is not Outcome.SKIPPED]
+        return Report(
+            results=results,
+            warnings=seen.warnings + cancelled.warnings,
+            errors=seen.errors + cancelled.errors,
+        )
 
     def not_done(
         self, request: HookRequest, problem: str, error_code: str, report: Report | None = None
