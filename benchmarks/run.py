@@ -25,7 +25,7 @@ FAULT_TEXT = (
     "waits its turn; when answers come back throttled the rate is cut to 70% of what was sent, and the",
     "cut is kept only if the share of throttled answers then falls (the service is limiting our rate);",
     "if it does not fall, the throttling does not depend on our rate and the rate goes back. Retries",
-    "back off from 50 ms (at most 2 s), not botocore's 1 s doubling to 20 s per throttled call, which",
+    "back off from 50 ms (at most 1 s), not botocore's 1 s doubling to 20 s per throttled call, which",
     "left a few unlucky calls sleeping for a minute while the sweep waited for them (the previous",
     "engine took 29x its fault-free time here). botocore's own `adaptive` mode cuts its rate on every",
     "throttled answer (`botocore/retries/adaptive.py`): under a steady share of throttling that does",

@@ -82,7 +82,7 @@ NO_RETRY_CODES = frozenset({"BulkLoadIdNotFoundException", "ConstraintViolationE
 # cancels that a few more retries would have carried. Bounded concurrency and the deadline
 # already limit the load we add, so the bucket is larger.
 RETRY_QUOTA_CAPACITY = 5000
-RETRY_BACKOFF_CAP_S = 2
+RETRY_BACKOFF_CAP_S = 1
 
 
 @dataclass
@@ -103,14 +103,21 @@ class RateLimiter:
     Every attempt (retries too) takes its turn at the current rate (``before-send``); every
     answer is counted (``needs-retry``), throttled or not. Once per window of answers:
 
-    - throttled answers, and no cut on trial: cut the rate to ``CUT`` of the rate sent in the
-      window, and put the cut on trial;
+    - throttled answers, not limited: cut the rate to ``CUT`` of the busiest rate sent lately,
+      and put the cut on trial;
     - a cut on trial: if the share of throttled answers fell to ``HELPED`` of what it was, the
       service is throttling our rate: keep the cut (and cut again while throttling goes on);
       if it did not fall, the throttling does not depend on our rate (a service having a bad
-      minute): go back to the rate before the cut, and try no cut for ``HOLD`` windows;
+      minute): go back to the rate before the cut, and change nothing for ``HOLD`` windows;
+    - throttled answers while limited: try a faster rate (undo one cut); keep it unless the
+      share of throttled answers rises by as much as a cut would lower it, else go back (and
+      try a cut next time);
     - no throttled answer: the rate grows by ``GROW`` (unlimited again once it is far above
       what is sent).
+
+    A window longer than ``SPARSE_S`` (a few requests now and then) changes nothing, and a
+    change not judged within ``TRIAL_S`` (too little to send to tell) is undone: a rate cut
+    from a trickle would hold back the busy minutes after it.
 
     botocore's own ``adaptive`` mode cuts on every throttled answer and grows back on a cubic
     over seconds: under a steady share of throttling that does not depend on the rate it cuts
@@ -124,15 +131,23 @@ class RateLimiter:
     GROW = 1.25
     HOLD = 4
     MIN_RATE = 1.0
+    PEAK_DECAY = 0.9  # per window
+    TRIAL_S = 1.0  # a change of rate not judged within this long is undone
+    SPARSE_S = 1.0  # a window this long (few requests) changes nothing
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, service: str = "", clock: Callable[[], float] = time.monotonic) -> None:
+        self.service = service
         self._clock = clock
         self._lock = threading.Lock()
         self.rate: float | None = None  # requests per second; None: not limited
         self._next = 0.0
         self._started = clock()
         self._sent = self._answers = self._throttled = 0
-        self._trial: tuple[float | None, float] | None = None  # (rate before the cut, throttled share then)
+        # A change of rate on trial: (direction, the rate before it, the throttled share then).
+        self._trial: tuple[str, float | None, float] | None = None
+        self._up_hurt = False  # the last faster rate throttled more
+        self._trial_at = 0.0
+        self._peak = 0.0
         self._hold = 0
         self.cuts = 0
 
@@ -161,39 +176,75 @@ class RateLimiter:
             now = self._clock()
             if self._sent and now - self._started >= self.WINDOW_S and self._answers >= self.MIN_ANSWERS:
                 self._adjust(now)
+            elif self._trial is not None and now - self._trial_at > self.TRIAL_S:
+                # Too few requests to judge the change (little to send): undo it.
+                _, self.rate, _ = self._trial
+                self._trial, self._hold = None, self.HOLD
 
     def _adjust(self, now: float) -> None:
-        sent_rate = self._sent / max(now - self._started, 1e-3)
+        elapsed = now - self._started
+        sent_rate = self._sent / max(elapsed, 1e-3)
+        # The busiest rate lately: while there is little to send, what is sent says nothing of
+        # what the service takes, and a cut from it would hold back the busy windows after.
+        self._peak = max(sent_rate, self._peak * self.PEAK_DECAY)
         share = self._throttled / self._answers
         self._started, self._sent, self._answers, self._throttled = now, 0, 0, 0
+        if elapsed > self.SPARSE_S and self._trial is None:
+            return  # a few requests now and then: not a load that throttling could be about
         if self._trial is not None:
-            before_rate, before_share = self._trial
-            self._trial = None
-            if share <= before_share * self.HELPED:  # slowing down helped: the service limits our rate
-                if share > 0:
-                    self._cut(sent_rate, share)
-                return
-            self.rate, self._hold = before_rate, self.HOLD  # it did not: not our rate
-            log.info("throttling does not follow our request rate: back to %s requests/s", self.rate or "unlimited")
+            self._judge(share, sent_rate)
             return
         if share == 0:
             if self.rate is not None:
-                self.rate *= self.GROW
-                if self.rate > 2 * sent_rate:
-                    self.rate = None  # far above what is sent: not limiting
+                self._grow(self.GROW, sent_rate)
             return
         if self._hold:
             self._hold -= 1
             return
+        if self.rate is not None and not self._up_hurt:
+            # Limited and still throttled: does a faster rate throttle more? If not, it was not ours.
+            self._trial, self._trial_at = ("up", self.rate, share), self._clock()
+            self._grow(1 / self.CUT, sent_rate)
+            return
         self._cut(sent_rate, share)
 
+    def _judge(self, share: float, sent_rate: float) -> None:
+        """The window after a change of rate: keep the change, or go back and hold."""
+        if self._trial is None:
+            return
+        direction, before_rate, before_share = self._trial
+        self._trial = None
+        if direction == "down":
+            if share <= before_share * self.HELPED:  # slowing down helped: the service limits our rate
+                self._up_hurt = False
+                if share > 0:
+                    self._cut(sent_rate, share)
+                return
+        elif share * self.HELPED < before_share or share == 0:  # faster, and no more throttling
+            self._up_hurt = False
+            return
+        else:
+            self._up_hurt = True
+        self.rate, self._hold = before_rate, self.HOLD
+        log.info(
+            "%s: throttling does not follow our request rate: back to %s requests/s",
+            self.service,
+            f"{self.rate:.0f}" if self.rate else "unlimited",
+        )
+
+    def _grow(self, factor: float, sent_rate: float) -> None:
+        if self.rate is not None:
+            self.rate *= factor
+            if self.rate > 2 * sent_rate:
+                self.rate = None  # far above what is sent: not limiting
+
     def _cut(self, sent_rate: float, share: float) -> None:
-        self._trial = (self.rate, share)
-        current = min(self.rate, sent_rate) if self.rate is not None else sent_rate
+        self._trial, self._trial_at = ("down", self.rate, share), self._clock()
+        current = min(self.rate, self._peak) if self.rate is not None else self._peak
         self.rate = max(self.MIN_RATE, current * self.CUT)
         self._next = min(self._next, self._clock() + 1.0 / self.rate)
         self.cuts += 1
-        log.info("throttled (%.0f%% of answers): %.0f requests/s", share * 100, self.rate)
+        log.info("%s: throttled (%.0f%% of answers): %.0f requests/s", self.service, share * 100, self.rate)
 
 
 class _JanitorRetryChecker:
@@ -264,7 +315,7 @@ def install_retry_policy(
     )
     events.register(f"after-call.{name}", retry_quota.release_retry_quota)
     events.register(f"needs-retry.{name}", handler.needs_retry, unique_id=unique_id)
-    limiter = RateLimiter()
+    limiter = RateLimiter(name)
 
     def answered(**kwargs: Any) -> None:  # first on needs-retry, answers nothing: sees every answer
         limiter.answered(bool(throttling.is_throttling_error(**kwargs)))

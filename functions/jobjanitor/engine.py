@@ -597,12 +597,12 @@ class _Waiter:
 
 class _Drive:
     """Runs decisions (describe and/or cancel) and polls with ``concurrency`` workers, each
-    taking its next task as soon as it is free: a due poll first, else the next decision. So
-    a job cancelled early is seen stopped while later ones are still being cancelled. Jobs
-    whose decision failed even after the client's retries (a long fault storm) get up to
-    ``SECOND_CHANCES`` more passes, after a pause, while the deadline allows: decided afresh
-    (describe first), so a cancel that went through but whose answer was lost is seen as
-    stopping, not cancelled twice."""
+    taking its next task as soon as it is free: a due second pass, else a due poll, else the
+    next decision. So a job cancelled early is seen stopped while later ones are still being
+    cancelled. A job whose decision failed even after the client's retries (a long fault
+    storm) gets up to ``SECOND_CHANCES`` more passes, each after a pause (the others go on
+    meanwhile), while the deadline allows: decided afresh (describe first), so a cancel that
+    went through but whose answer was lost is seen as stopping, not cancelled twice."""
 
     def __init__(
         self,
@@ -624,8 +624,7 @@ class _Drive:
         self._cv = threading.Condition()
         self._queue: deque[int] = deque()
         self._passes: dict[int, int] = {}
-        self._failed: list[int] = []
-        self._retry_at: float | None = None
+        self._retries: list[tuple[float, int]] = []  # (when, index): another pass for a failed decision
         self._deciding = 0  # decisions in flight
         self._busy = 0  # tasks in flight
         self._wait_deadline: Deadline | None = None
@@ -662,10 +661,9 @@ class _Drive:
         when nothing is left to do."""
         run, waiter = self.run_, self.waiter
         clock = time.monotonic()
-        if self._retry_at is not None and clock >= self._retry_at:
-            self._queue.extend(self._failed)
-            self._failed, self._retry_at = [], None
-        if self._wait_deadline is None and not (self._queue or self._retry_at is not None or self._deciding):
+        if self._retries and self._retries[0][0] <= clock:
+            return "again", heapq.heappop(self._retries)[1]
+        if self._wait_deadline is None and not (self._queue or self._retries or self._deciding):
             if self.on_decided is not None:
                 self.on_decided()
             self._wait_deadline = run.deadline.earlier(run.policy.max_wait) if self.action else run.deadline
@@ -680,7 +678,8 @@ class _Drive:
         if self._queue:
             i = self._queue.popleft()
             return ("again" if self._passes[i] else "decide"), i
-        wakes = [t for t in (self._retry_at, waiter.next_due() if polling else None) if t is not None]
+        retry_at = self._retries[0][0] if self._retries else None
+        wakes = [t for t in (retry_at, waiter.next_due() if polling else None) if t is not None]
         if self._busy:
             return min(wakes) if wakes else math.inf  # finishing tasks may bring more
         if not wakes or run.deadline.expired():
@@ -729,21 +728,18 @@ class _Drive:
         with self._cv:
             results[i] = result
             if result.outcome is Outcome.FAILED:
-                self._failed.append(i)
+                self._retry(i)
             elif self.wait and run._to_wait_for(result):
                 self.waiter.add(i, sent, answered)
-            if self._failed and self._retry_at is None and not self._queue and self._deciding == 1:
-                self._schedule_retry()
 
-    def _schedule_retry(self) -> None:
-        """Under the lock, when the last decision of a pass is in: another pass for the failed."""
-        failed = self._failed
-        attempt = max(self._passes[i] for i in failed) + 1
+    def _retry(self, i: int) -> None:
+        """Under the lock: another pass for a failed decision, after a pause, while the
+        deadline allows (else it stays failed). Other work goes on meanwhile."""
+        attempt = self._passes[i] + 1
         pause = SECOND_CHANCE_PAUSE_S * attempt
-        if attempt <= SECOND_CHANCES and self.run_.deadline.remaining() >= pause + 1.0:
-            self.run_.emit(PhaseEvent("retry", f"{len(failed)} job(s) failed; another pass in {pause:g}s", len(failed)))
-            for i in failed:
-                self._passes[i] = attempt
-            self._retry_at = time.monotonic() + pause
-        else:
-            self._failed = []  # final: reported as failed
+        if attempt > SECOND_CHANCES or self.run_.deadline.remaining() < pause + 1.0:
+            return
+        self._passes[i] = attempt
+        heapq.heappush(self._retries, (time.monotonic() + pause, i))
+        ref = self.results[i].ref
+        self.run_.emit(PhaseEvent("retry", f"{ref.kind} {ref.job_id} failed; another pass in {pause:g}s", 1))
