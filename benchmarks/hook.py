@@ -148,7 +148,7 @@ def section(h: dict[str, Any], number: int) -> list[str]:
         "|---|---|",
         f"| first invocation, end to end | {h['invocation_s']:.2f} s (budget {h['budget_s']:.0f} s) |",
         f"| of which imports | {h['import_s']:.2f} s |",
-        f"| last cancel answered | {h['last_cancel_s']:.2f} s after the invocation began |",
+        f"| last cancel answered | {h['last_cancel_s']:.2f} s after its process was started |",
         f"| jobs cancelled | {h['cancelled']:,} of {h['jobs']:,} ({requests}) |",
         f"| answer | {h['status']}: {h['message']} |",
         "",
