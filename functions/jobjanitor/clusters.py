@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,9 +33,13 @@ from jobjanitor.errors import ConfigError
 __all__ = [
     "ALLOWED_ENDPOINTS_ENV",
     "CLUSTERS_ENV",
+    "MAX_CLUSTERS",
+    "TEMPLATE_PARAMETER",
+    "ClusterRegistry",
     "NeptuneCluster",
     "cluster_for_endpoint",
     "configured_clusters",
+    "find_cluster",
     "host_port",
     "parse_cluster_list",
 ]
@@ -43,6 +48,8 @@ CLUSTERS_ENV = "JOBJANITOR_NEPTUNE_CLUSTERS"
 # Local stand-ins (the test bed) are reached over http at these exact scheme://host:port.
 ALLOWED_ENDPOINTS_ENV = "JOBJANITOR_ALLOWED_ENDPOINTS"
 DEFAULT_PORT = 8182
+# template.yaml grants neptune-db on this many clusters per install (one exact ARN per slot).
+MAX_CLUSTERS = 10
 ENGINE = "neptune"
 
 # DbClusterResourceId: "cluster-" and upper-case letters and digits. Identifiers are stored in
@@ -91,6 +98,10 @@ def parse_cluster_list(value: str | None) -> tuple[str, ...]:
             )
         if entry not in entries:
             entries.append(entry)
+    if len(entries) > MAX_CLUSTERS:
+        raise ConfigError(
+            CLUSTERS_ENV, f"{len(entries)} clusters: one install serves at most {MAX_CLUSTERS} (deploy another)"
+        )
     return tuple(entries)
 
 
@@ -104,16 +115,12 @@ def configured_clusters(neptune_client: Any, value: str | None = None) -> tuple[
     if not entries:
         return ()
     by_entry: dict[str, dict[str, Any]] = {}
-    paginator = neptune_client.get_paginator("describe_db_clusters")
-    for page in paginator.paginate(Filters=[{"Name": "engine", "Values": [ENGINE]}]):
-        for cluster in page.get("DBClusters", []):
-            if cluster.get("Engine") != ENGINE:
-                continue  # the Neptune API also answers for RDS clusters
-            for entry in entries:
-                if entry in (cluster.get("DbClusterResourceId"), cluster.get("DBClusterIdentifier")) or (
-                    not _RESOURCE_ID.match(entry) and entry.lower() == str(cluster.get("DBClusterIdentifier"))
-                ):
-                    by_entry[entry] = cluster
+    for cluster in _neptune_clusters(neptune_client):
+        for entry in entries:
+            if entry in (cluster.get("DbClusterResourceId"), cluster.get("DBClusterIdentifier")) or (
+                not _RESOURCE_ID.match(entry) and entry.lower() == str(cluster.get("DBClusterIdentifier"))
+            ):
+                by_entry[entry] = cluster
     unknown = [entry for entry in entries if entry not in by_entry]
     if unknown:
         raise ConfigError(
@@ -124,6 +131,26 @@ def configured_clusters(neptune_client: Any, value: str | None = None) -> tuple[
     chosen: dict[str, dict[str, Any]] = {}
     for cluster in by_entry.values():
         chosen.setdefault(str(cluster["DBClusterIdentifier"]), cluster)
+    return _resolve(neptune_client, chosen)
+
+
+def find_cluster(neptune_client: Any, endpoint: str) -> NeptuneCluster | None:
+    """Any Neptune cluster of this account and region that serves ``endpoint`` (configured or
+    not): what an error about an unconfigured endpoint names."""
+    everything = {str(c["DBClusterIdentifier"]): c for c in _neptune_clusters(neptune_client)}
+    return cluster_for_endpoint(endpoint, _resolve(neptune_client, everything)) if everything else None
+
+
+def _neptune_clusters(neptune_client: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    paginator = neptune_client.get_paginator("describe_db_clusters")
+    for page in paginator.paginate(Filters=[{"Name": "engine", "Values": [ENGINE]}]):
+        # The Neptune API is RDS's: keep only Neptune clusters, whatever the filter did.
+        found += [c for c in page.get("DBClusters", []) if c.get("Engine") == ENGINE]
+    return found
+
+
+def _resolve(neptune_client: Any, chosen: dict[str, dict[str, Any]]) -> tuple[NeptuneCluster, ...]:
     instances = _instance_endpoints(neptune_client, list(chosen))
     resolved: list[NeptuneCluster] = []
     for identifier, cluster in chosen.items():
@@ -174,3 +201,84 @@ def cluster_for_endpoint(endpoint: str, clusters: Sequence[NeptuneCluster]) -> N
         if any(host_port(candidate) == wanted for candidate in cluster.endpoints):
             return cluster
     return None
+
+
+# The parameter of jobjanitor's template that feeds JOBJANITOR_NEPTUNE_CLUSTERS.
+# What of an error's text a CloudFormation Reason keeps (guard/response.py MAX_REASON_CHARS).
+REASON_CHARS = 250
+TEMPLATE_PARAMETER = "NeptuneClusterResourceIds"
+
+
+class ClusterRegistry:
+    """The configured clusters of one execution environment: resolved on first use, and
+    again when an endpoint is not found (an instance added since, or a cluster that was still
+    being created), so a new instance's endpoint is accepted without a cold start.
+
+    ``client_factory`` makes the management-API client (``boto3.client("neptune")``) only
+    when a Neptune endpoint has to be checked: Glue-only requests never pay for it."""
+
+    def __init__(self, value: str | None, client_factory: Callable[[], Any]) -> None:
+        self.value = value
+        self.entries = parse_cluster_list(value)  # malformed: fail at once, naming the variable
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._clusters: tuple[NeptuneCluster, ...] | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ClusterRegistry:
+        value = (env if env is not None else os.environ).get(CLUSTERS_ENV)
+
+        def client() -> Any:
+            import boto3  # noqa: PLC0415 - lazy: cold start
+
+            return boto3.client("neptune")
+
+        return cls(value, client)
+
+    def clusters(self, *, refresh: bool = False) -> tuple[NeptuneCluster, ...]:
+        with self._lock:
+            if self._clusters is None or refresh:
+                if not self.entries:
+                    self._clusters = ()
+                else:
+                    if self._client is None:
+                        self._client = self._client_factory()
+                    self._clusters = configured_clusters(self._client, self.value)
+            return self._clusters
+
+    def _identify(self, endpoint: str) -> NeptuneCluster | None:
+        """Best effort, only to name the cluster in the error about it: a failure here must
+        not replace that error (the caller raises it either way)."""
+        try:
+            if self._client is None:
+                self._client = self._client_factory()
+            return find_cluster(self._client, endpoint)
+        except Exception:  # see the docstring: the ConfigError that follows is what counts
+            return None
+
+    def known(self) -> tuple[NeptuneCluster, ...]:
+        """The clusters resolved so far, without resolving (for naming metrics)."""
+        return self._clusters or ()
+
+    def require(self, endpoint: str, *, field: str) -> NeptuneCluster:
+        """The configured cluster serving ``endpoint``; ConfigError naming ``field`` if none does."""
+        found = cluster_for_endpoint(endpoint, self.clusters()) if self.entries else None
+        if found is None and self.entries:
+            found = cluster_for_endpoint(endpoint, self.clusters(refresh=True))
+        if found is None:
+            named = self._identify(endpoint)
+            what = f"{named.identifier} ({named.resource_id})" if named else endpoint
+            new_id = named.resource_id if named else "<its cluster resource id>"
+            # CloudFormation shows about 250 characters of a Reason: name the current list only
+            # when it fits, so the command to run is never cut.
+            for current in (",".join(self.entries), "<the ids it has>"):
+                value = f"{current},{new_id}" if current else new_id
+                message = (
+                    f"{what} is not among jobjanitor's clusters: add it: "
+                    f'`sam deploy --parameter-overrides {TEMPLATE_PARAMETER}="{value}"`'
+                )
+                if len(field) + 2 + len(message) <= REASON_CHARS:
+                    break
+            raise ConfigError(field, message)
+        return found

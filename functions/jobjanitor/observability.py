@@ -2,7 +2,8 @@
 
 The engine itself stays free of Powertools (it also runs from a laptop); it reports through
 a progress callback and its :class:`~jobjanitor.report.Report`. This module turns those
-into one structured log line per action and EMF metrics per job kind.
+into one structured log line per action and EMF metrics per target and job kind (non-zero
+counts only, one fixed dimension set: see :func:`publish_report` and docs/deploy.md).
 
 Tracer patches botocore when it is created, so every AWS call (Neptune, Glue, DynamoDB,
 Events, Lambda) becomes an X-Ray subsegment without code in the engine.
@@ -13,14 +14,17 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
+from jobjanitor.clusters import NeptuneCluster, cluster_for_endpoint
+
 if TYPE_CHECKING:
     from jobjanitor.engine import ProgressEvent
+    from jobjanitor.model import JobRef
     from jobjanitor.report import Report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,6 +107,9 @@ OUTCOME_METRICS = {
     "failed": "JobsFailed",
     "would_cancel": "JobsWouldCancel",
 }
+# The one dimension set of the per-kind metrics (Powertools adds "service" to each).
+KIND_DIMENSIONS = ("source", "target", "kind")
+GLUE_TARGET = "glue"
 
 
 def log_progress(event: ProgressEvent) -> None:
@@ -112,32 +119,45 @@ def log_progress(event: ProgressEvent) -> None:
     getattr(logger, level)(event.message(), **fields)
 
 
-def publish_report(report: Report, *, source: str, target: str | None = None) -> None:
-    """Emit per-kind EMF metrics for a report: seen, cancelled, already finished, not found,
-    failed, would-cancel (dry run) and still stopping; with ``target`` as a dimension when
-    one target is swept (the sweeper's configured endpoint), so alarms can name it."""
-    seen: Counter[str] = Counter()
-    by_outcome: dict[str, Counter[str]] = {name: Counter() for name in OUTCOME_METRICS}
-    stopping: Counter[str] = Counter()
+def publish_report(
+    report: Report, *, source: str, target: str | None = None, clusters: Sequence[NeptuneCluster] = ()
+) -> None:
+    """Emit a report's EMF metrics.
+
+    Per kind, with the fixed dimensions ``service, source, target, kind`` (``source``: guard or
+    sweeper; ``target``: the Neptune cluster's identifier, or ``glue``; given, or found from the
+    job's endpoint in ``clusters``): JobsSeen, JobsCancelled, JobsAlreadyFinished,
+    JobsNotFound, JobsFailed, JobsWouldCancel, JobsStillStopping, **only those that are not
+    zero** (a quiet run emits no per-kind series at all). Totals with the service dimension
+    alone, every run, zeros included (the alarms read them): SweepFailures, SweepStillStopping.
+    """
+    counts: dict[tuple[str, str], Counter[str]] = {}
+
+    def count(ref: JobRef, metric: str) -> None:
+        key = (target or _target_of(ref, clusters), str(ref.kind))
+        counts.setdefault(key, Counter())[metric] += 1
+
     for result in report.results:
-        kind = str(result.ref.kind)
-        seen[kind] += 1
-        outcome = str(result.outcome)
-        if outcome in by_outcome:
-            by_outcome[outcome][kind] += 1
+        count(result.ref, "JobsSeen")
+        name = OUTCOME_METRICS.get(str(result.outcome))
+        if name:
+            count(result.ref, name)
     for ref in report.still_running:
-        stopping[str(ref.kind)] += 1
-    for kind in sorted(seen | stopping):
+        count(ref, "JobsStillStopping")
+    for (target_name, kind), counter in sorted(counts.items()):
         kind_metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
-        kind_metrics.add_dimension(name="kind", value=kind)
-        kind_metrics.add_dimension(name="source", value=source)
-        if target:
-            kind_metrics.add_dimension(name="target", value=target[:250])
-        kind_metrics.add_metric(name="JobsSeen", unit=MetricUnit.Count, value=seen[kind])
-        for outcome, name in OUTCOME_METRICS.items():
-            kind_metrics.add_metric(name=name, unit=MetricUnit.Count, value=by_outcome[outcome][kind])
-        kind_metrics.add_metric(name="JobsStillStopping", unit=MetricUnit.Count, value=stopping[kind])
+        for dimension, value in zip(KIND_DIMENSIONS, (source, target_name, kind), strict=True):
+            kind_metrics.add_dimension(name=dimension, value=value[:250])
+        for name, number in sorted(counter.items()):
+            kind_metrics.add_metric(name=name, unit=MetricUnit.Count, value=number)
         kind_metrics.flush_metrics()
     # Totals on the function's own metrics object (flushed by @metrics.log_metrics).
     metrics.add_metric(name="SweepFailures", unit=MetricUnit.Count, value=len(report.failures))
     metrics.add_metric(name="SweepStillStopping", unit=MetricUnit.Count, value=len(report.still_running))
+
+
+def _target_of(ref: JobRef, clusters: Sequence[NeptuneCluster]) -> str:
+    if not ref.kind.is_neptune:
+        return GLUE_TARGET
+    cluster = cluster_for_endpoint(ref.target, clusters)
+    return cluster.identifier if cluster else ref.target

@@ -81,3 +81,14 @@ def delete_cluster(identifier: str, *, region: str = REGION, client: Any = None)
     for instance in found["DBInstances"]:
         neptune.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True)
     neptune.delete_db_cluster(DBClusterIdentifier=identifier, SkipFinalSnapshot=True)
+
+
+STAND_IN = "testbed-graph"
+
+
+def stand_in_environment(neptune_url: str, identifier: str = STAND_IN, *, region: str = REGION) -> dict[str, str]:
+    """Create the stand-in cluster and return the variables a jobjanitor install serving it
+    has: ``JOBJANITOR_NEPTUNE_CLUSTERS`` (the cluster) and ``JOBJANITOR_ALLOWED_ENDPOINTS``
+    (the emulator's http URL)."""
+    create_stand_in_cluster(neptune_url, identifier, region=region)
+    return {"JOBJANITOR_NEPTUNE_CLUSTERS": identifier, "JOBJANITOR_ALLOWED_ENDPOINTS": neptune_url.rstrip("/")}

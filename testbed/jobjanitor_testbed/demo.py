@@ -31,6 +31,7 @@ import boto3
 
 from jobjanitor_testbed import scenario as sc
 from jobjanitor_testbed.cfn import ResponseReceiver, contract_violations, custom_resource_event, stack_id
+from jobjanitor_testbed.clusters import stand_in_environment
 from jobjanitor_testbed.guard_driver import TABLE, deliver, lambda_permissions, polling_rules, prepare_aws
 from jobjanitor_testbed.hook_driver import HookDriver, attach_cluster, create_stack, delete_stack
 from jobjanitor_testbed.neptune import NeptuneEmulator
@@ -113,6 +114,8 @@ def run(*, stop_delay: float, per_kind: int, latency_ms: float, color: bool, lam
     with TestBed(stop_delay=stop_delay, latency=latency_ms / 1000.0) as bed, ResponseReceiver() as receiver:
         _set_environment(bed)
         prepare_aws()
+        # jobjanitor's install serves one Neptune cluster: a moto cluster standing for the emulator.
+        os.environ.update(stand_in_environment(bed.neptune_url))
         started = time.time()
         printer = _install_log_printer(style, started)
         neptune = boto3.client("neptunedata", endpoint_url=bed.neptune_url)

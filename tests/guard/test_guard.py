@@ -197,9 +197,11 @@ def test_update_keeps_the_id_unless_the_targets_change(guard_env: Any, receiver:
     assert again["PhysicalResourceId"] == body["PhysicalResourceId"]
 
 
-def test_preflight_fails_create_when_neptune_does_not_answer(guard_env: Any, receiver: ResponseReceiver) -> None:
+def test_preflight_fails_create_when_neptune_does_not_answer(
+    guard_env: Any, receiver: ResponseReceiver, dead_neptune: str
+) -> None:
     testbed = guard_env
-    dead = "http://127.0.0.1:9"  # discard port: nothing listens
+    dead = dead_neptune  # a configured cluster whose endpoint does not answer
     body = assert_contract(deliver(make_event("Create", props(testbed, NeptuneEndpoint=dead), receiver), receiver))
     assert body["Status"] == "FAILED"
     assert body["Reason"].startswith("Preflight failed"), body["Reason"]
@@ -257,7 +259,9 @@ def test_delete_under_a_throttling_storm_still_stops_everything(guard_env: Any, 
 
 
 @pytest.mark.parametrize("fail_on_error", ["false", "true"])
-def test_delete_with_neptune_down(guard_env: Any, receiver: ResponseReceiver, fail_on_error: str) -> None:
+def test_delete_with_neptune_down(
+    guard_env: Any, receiver: ResponseReceiver, dead_neptune: str, fail_on_error: str
+) -> None:
     testbed = guard_env
     stack = stack_id()
     properties = props(
@@ -265,7 +269,7 @@ def test_delete_with_neptune_down(guard_env: Any, receiver: ResponseReceiver, fa
         Preflight="false",
         FailOnError=fail_on_error,
         Kinds="neptune-loader",
-        NeptuneEndpoint="http://127.0.0.1:9",
+        NeptuneEndpoint=dead_neptune,
     )
     pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
     body = assert_contract(deliver(make_event("Delete", properties, receiver, stack=stack, physical_id=pid), receiver))

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from jobjanitor_testbed import moto_glue
+from jobjanitor_testbed.clusters import stand_in_environment
 from jobjanitor_testbed.guard_driver import TABLE
 from jobjanitor_testbed.scenario import ML_KINDS, create_transform
 
@@ -40,7 +41,7 @@ def sweeper_env(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     )
     transform = create_transform(boto3.client("glue"), "jj-sweep")
     for key, value in {
-        "JOBJANITOR_NEPTUNE_ENDPOINT": aws_env.neptune_url,
+        **stand_in_environment(aws_env.neptune_url),
         "JOBJANITOR_GLUE_TRANSFORM_IDS": transform,
         "JOBJANITOR_KINDS": "all",
         "JOBJANITOR_MAX_AGE": "1h",

@@ -122,7 +122,9 @@ def test_bad_configuration_fails_every_invocation_naming_the_variable(
     for name, value in [
         ("JOBJANITOR_MAX_AGE", ""),
         ("JOBJANITOR_MAX_AGE", "soon"),
-        ("JOBJANITOR_NEPTUNE_ENDPOINT", "cluster:8182"),
+        ("JOBJANITOR_NEPTUNE_ENDPOINT", "https://cluster:8182"),  # replaced by the cluster list
+        ("JOBJANITOR_NEPTUNE_CLUSTERS", "graph-unknown"),
+        ("JOBJANITOR_NEPTUNE_CLUSTERS", "testbed-graph,,graph-b"),
         ("JOBJANITOR_KINDS", "neptune-loader,spark"),
         ("JOBJANITOR_DRY_RUN", "perhaps"),
     ]:
@@ -276,7 +278,9 @@ def test_metrics_and_log_lines(
     emf = [line for line in lines if "_aws" in line]
     cancelled = {line["kind"]: line["JobsCancelled"] for line in emf if "JobsCancelled" in line}
     assert cancelled == {kind: [float(len(ids))] for kind, ids in aged.old.items()}
-    assert all(line["source"] == "sweeper-rule" for line in emf if "JobsCancelled" in line)
+    assert all(line["source"] == "sweeper" for line in emf if "JobsCancelled" in line)
+    targets = {line["kind"]: line["target"] for line in emf if "JobsCancelled" in line}
+    assert targets == {kind: "glue" if kind == "glue-ml-task-run" else "testbed-graph" for kind in aged.old}
     actions = [line for line in lines if line.get("action") == "cancel"]
     assert len(actions) == aged.count("old")
     assert {line["correlation_id"] for line in actions} == {evt["id"]}

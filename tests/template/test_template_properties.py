@@ -18,6 +18,7 @@ def test_globals_runtime_architecture_tracing(template: dict[str, Any]) -> None:
     assert env["POWERTOOLS_SERVICE_NAME"] == "jobjanitor"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "JobJanitor"
     assert env["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
+    assert env["JOBJANITOR_NEPTUNE_CLUSTERS"] == {"Fn::Join": [",", {"Ref": "NeptuneClusterResourceIds"}]}
     assert "POWERTOOLS_LOG_LEVEL" in env
     assert fn["DeadLetterQueue"]["Type"] == "SQS"
 
@@ -34,7 +35,6 @@ def test_functions(resources: dict[str, Any]) -> None:
         assert props["LoggingConfig"]["LogGroup"] == {"Ref": log_group}
         assert "RetentionInDays" in resources[log_group]["Properties"]
     expected_env = {
-        "JOBJANITOR_NEPTUNE_ENDPOINT",
         "JOBJANITOR_NEPTUNE_IAM_ROLE_ARN",
         "JOBJANITOR_GLUE_TRANSFORM_IDS",
         "JOBJANITOR_GLUE_TRANSFORM_NAME_PREFIX",

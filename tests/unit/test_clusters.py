@@ -9,6 +9,7 @@ import boto3
 import pytest
 from jobjanitor.clusters import (
     CLUSTERS_ENV,
+    ClusterRegistry,
     NeptuneCluster,
     cluster_for_endpoint,
     configured_clusters,
@@ -155,3 +156,55 @@ def test_a_stand_in_cluster_on_the_test_bed_serves_the_emulators_endpoint(aws_en
     assert cluster_for_endpoint(aws_env.neptune_url, [cluster]) is cluster
     allowed = {"JOBJANITOR_ALLOWED_ENDPOINTS": aws_env.neptune_url}
     assert cluster.data_endpoint(allowed) == aws_env.neptune_url
+
+
+def test_the_registry_accepts_an_instance_added_after_it_resolved(neptune: Any) -> None:
+    make_cluster(neptune, "graph-a", instances=1)
+    registry = ClusterRegistry("graph-a", lambda: neptune)
+    assert [c.identifier for c in registry.clusters()] == ["graph-a"]
+    added = neptune.create_db_instance(
+        DBInstanceIdentifier="graph-a-new",
+        DBInstanceClass="db.r6g.large",
+        Engine="neptune",
+        DBClusterIdentifier="graph-a",
+    )["DBInstance"]["Endpoint"]
+    found = registry.require(f"https://{added['Address']}:{added['Port']}", field="NeptuneEndpoint")
+    assert found.identifier == "graph-a"
+
+
+def test_an_unconfigured_endpoint_is_refused_naming_the_cluster_and_how_to_add_it(neptune: Any) -> None:
+    a = make_cluster(neptune, "graph-a")
+    b = make_cluster(neptune, "graph-b")
+    registry = ClusterRegistry(a["DbClusterResourceId"], lambda: neptune)
+    with pytest.raises(ConfigError) as caught:
+        registry.require(f"https://{b['Endpoint']}:8182", field="NeptuneEndpoint")
+    assert caught.value.field == "NeptuneEndpoint"
+    message = caught.value.message
+    assert message.startswith(f"graph-b ({b['DbClusterResourceId']}) is not among jobjanitor's clusters: add it: ")
+    expected = f'NeptuneClusterResourceIds="{a["DbClusterResourceId"]},{b["DbClusterResourceId"]}"'
+    assert expected in message
+
+
+def test_with_no_clusters_configured_every_endpoint_is_refused_without_resolving(neptune: Any) -> None:
+    calls: list[str] = []
+
+    def factory() -> Any:
+        calls.append("client")
+        return neptune
+
+    registry = ClusterRegistry("", factory)
+    assert registry.clusters() == ()
+    with pytest.raises(ConfigError, match=r'NeptuneClusterResourceIds="<its cluster resource id>"'):
+        registry.require("https://nowhere.cluster-x.us-east-1.neptune.amazonaws.com:8182", field="NeptuneEndpoint")
+    assert calls == ["client"]  # only to name the cluster in the error
+
+
+def test_a_long_list_is_left_out_of_the_message_so_the_command_survives(neptune: Any) -> None:
+    b = make_cluster(neptune, "graph-b")
+    ids = [f"cluster-{i:02d}ABCDEFGHIJKLMNOPQRSTUVWX" for i in range(9)]
+    registry = ClusterRegistry(",".join(ids), lambda: neptune)
+    registry.clusters = lambda refresh=False: ()  # type: ignore[method-assign] # those clusters are elsewhere
+    with pytest.raises(ConfigError) as caught:
+        registry.require(f"https://{b['Endpoint']}:8182", field="NeptuneEndpoint")
+    assert len(str(caught.value)) <= 250
+    assert str(caught.value).endswith(f'NeptuneClusterResourceIds="<the ids it has>,{b["DbClusterResourceId"]}"`')

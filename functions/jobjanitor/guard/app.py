@@ -13,6 +13,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from jobjanitor.clients import ClientCache, bounded_by_deadline, plumbing_config
+from jobjanitor.clusters import ClusterRegistry
 from jobjanitor.guard.config import fail_on_error_of
 from jobjanitor.guard.idempotency import IdempotentCancel
 from jobjanitor.guard.logic import Guard
@@ -39,13 +40,16 @@ class GuardApp:
         )
         if self.idempotency is None:
             logger.warning("IDEMPOTENCY_TABLE_NAME is not set: duplicate deliveries may cancel twice")
+        # The clusters this install serves, resolved on first use (JOBJANITOR_NEPTUNE_CLUSTERS).
+        self.clusters = ClusterRegistry.from_env()
         self.guard = Guard(
             self.resource,
             requests=self.requests,
             cancel_once=self.idempotency,
             progress=log_progress,
-            on_report=lambda report: publish_report(report, source="guard"),
+            on_report=lambda report: publish_report(report, source="guard", clusters=self.clusters.known()),
             clients=clients,
+            clusters=self.clusters,
         )
 
     def handle(self, event: Any, context: Any) -> None:

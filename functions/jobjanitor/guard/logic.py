@@ -24,12 +24,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from jobjanitor import engine
 from jobjanitor.clients import ClientCache
+from jobjanitor.clusters import ClusterRegistry
 from jobjanitor.deadline import Deadline
 from jobjanitor.errors import ConfigError
 from jobjanitor.guard.config import GuardConfig, fail_on_error_of, physical_id
 from jobjanitor.guard.requests import RequestStore
 from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource
-from jobjanitor.policy import Policy
+from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 
 log = logging.getLogger("jobjanitor.guard")
@@ -65,11 +66,15 @@ class Guard:
         poll_tick_seconds: float = POLL_TICK_SECONDS,
         clients: ClientCache | None = None,
         requests: RequestStore | None = None,
+        clusters: ClusterRegistry | None = None,
     ) -> None:
         self.resource = resource
         self._requests = requests
         self.table_faults = 0
         self._clients = clients or ClientCache()
+        # The Neptune clusters this install serves (JOBJANITOR_NEPTUNE_CLUSTERS): the only
+        # endpoints the guard accepts.
+        self._clusters = clusters or ClusterRegistry.from_env()
         self._cancel_once = cancel_once or self._cancel_without_idempotency
         self._progress = progress
         self._on_report = on_report
@@ -101,7 +106,14 @@ class Guard:
             check_list_bounds(props)
         config = GuardConfig.from_properties(props)
         self.resource.fail_on_error = config.fail_on_error
+        self._require_configured_cluster(config.policy)
         return config
+
+    def _require_configured_cluster(self, policy: Policy) -> None:
+        """ConfigError (naming NeptuneEndpoint) unless the endpoint is one of a configured
+        cluster's: the guard touches only clusters its install is granted."""
+        if policy.neptune_endpoint and policy.kinds & NEPTUNE_KINDS:
+            self._clusters.require(policy.neptune_endpoint, field="NeptuneEndpoint")
 
     def _preflight(self, config: GuardConfig) -> None:
         if not config.preflight:
@@ -129,6 +141,9 @@ class Guard:
             self.resource.Data = {"Skipped": "not created by this guard"}
             return pid
         self.resource.fail_on_error = config.fail_on_error
+        # A cluster removed from the install since Create: nothing here may touch it (its
+        # grant is gone too); the answer says so, SUCCESS or FAILED as FailOnError asks.
+        self._require_configured_cluster(config.policy)
         overall_deadline = self._overall_deadline(event, config)
         budget = min(overall_deadline - time.time(), self.resource.work_deadline_seconds())
         deadline = Deadline.after(max(0.0, budget))

@@ -8,18 +8,20 @@ must also fit inside it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
+from jobjanitor.clusters import CLUSTERS_ENV, ClusterRegistry, NeptuneCluster
 from jobjanitor.config import parse_bool, parse_duration, parse_kinds, parse_list
 from jobjanitor.errors import ConfigError
 from jobjanitor.policy import Policy
 
 ENV = {
     "kinds": "JOBJANITOR_KINDS",
-    "neptune_endpoint": "JOBJANITOR_NEPTUNE_ENDPOINT",
+    # Not read: the endpoints are the configured clusters' (errors about them name the list).
+    "neptune_endpoint": CLUSTERS_ENV,
     "neptune_iam_role_arn": "JOBJANITOR_NEPTUNE_IAM_ROLE_ARN",
     "glue_region": "JOBJANITOR_GLUE_REGION",
     "glue_transform_ids": "JOBJANITOR_GLUE_TRANSFORM_IDS",
@@ -32,6 +34,9 @@ ENV = {
 }
 STACK_TAG_PREFIX = "JOBJANITOR_STACK_TAG_PREFIX"
 TABLE = "IDEMPOTENCY_TABLE_NAME"
+# The single endpoint of earlier versions: refused, so an old configuration does not
+# silently sweep nothing on Neptune.
+LEGACY_ENDPOINT = "JOBJANITOR_NEPTUNE_ENDPOINT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +44,18 @@ class SweeperConfig:
     policy: Policy
     stack_tag_prefix: str
     table_name: str | None
+    # The Neptune clusters swept (JOBJANITOR_NEPTUNE_CLUSTERS); the policy's endpoint is the
+    # first one's, each run sweeps every one (sweeper.logic.sections).
+    clusters: tuple[NeptuneCluster, ...] = ()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SweeperConfig:
+    def from_env(cls, env: Mapping[str, str], clusters: Sequence[NeptuneCluster] | None = None) -> SweeperConfig:
+        """``clusters``: the resolved JOBJANITOR_NEPTUNE_CLUSTERS (resolved here when None)."""
+        if env.get(LEGACY_ENDPOINT, "").strip():
+            raise ConfigError(LEGACY_ENDPOINT, f"no longer read: list the clusters to sweep in {CLUSTERS_ENV}")
+        if clusters is None:
+            clusters = ClusterRegistry.from_env(env).clusters()
+
         def get(field: str) -> str | None:
             value = env.get(ENV[field], "").strip()
             return value or None
@@ -52,7 +66,7 @@ class SweeperConfig:
             raise ConfigError(ENV["min_age"], "must be at least 1m")
         policy = Policy.build(
             kinds=get("kinds"),
-            neptune_endpoint=get("neptune_endpoint"),
+            neptune_endpoint=clusters[0].data_endpoint(env) if clusters else None,
             neptune_iam_role_arn=get("neptune_iam_role_arn"),
             glue_region=get("glue_region"),
             glue_transform_ids=get("glue_transform_ids"),
@@ -68,6 +82,7 @@ class SweeperConfig:
             policy=policy,
             stack_tag_prefix=env.get(STACK_TAG_PREFIX, "").strip() or "jobjanitor:",
             table_name=env.get(TABLE, "").strip() or None,
+            clusters=tuple(clusters),
         )
 
     def narrowed(self, narrow: object) -> Policy:

@@ -11,14 +11,19 @@
 - Idempotency per trigger key (Powertools, DynamoDB): a duplicate after completion gets the
   first result and sweeps nothing; a duplicate while the first runs returns at once; a run
   that timed out is retried once its in-progress record expires with the Lambda deadline.
+- Every configured Neptune cluster is swept on each run (``JOBJANITOR_NEPTUNE_CLUSTERS``), in
+  parallel, each its own section of the result and its own ``target`` metric dimension; Glue ML
+  task runs are one more section. A stack deletion sweeps the one cluster the stack names
+  (``<prefix>neptune-endpoint``; optional when the sweeper serves a single cluster).
 - The engine's deadline is the Lambda's remaining time less a margin: it never runs past it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
@@ -32,12 +37,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAl
 from jobjanitor import engine
 from jobjanitor.ages import Dating, DynamoDBFirstSeen, FirstSeen
 from jobjanitor.clients import ClientCache
+from jobjanitor.clusters import NeptuneCluster, cluster_for_endpoint
 from jobjanitor.config import parse_kinds, parse_list
 from jobjanitor.deadline import Deadline
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
 from jobjanitor.observability import log_progress, publish_report
-from jobjanitor.policy import Policy
+from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 from jobjanitor.sagemaker_dating import SageMakerDating
 from jobjanitor.sweeper.config import SweeperConfig
@@ -50,6 +56,30 @@ log = logging.getLogger("jobjanitor.sweeper")
 DEADLINE_MARGIN_SECONDS = 10.0
 IDEMPOTENCY_EXPIRES_SECONDS = 6 * 3600
 STACK_TAGS = ("neptune-endpoint", "job-id-prefix", "glue-transforms", "kinds")
+GLUE_SECTION = "glue"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One part of a run: one Neptune cluster's jobs, or the Glue ML task runs."""
+
+    name: str  # the cluster identifier, or "glue"
+    policy: Policy
+
+
+def sections(policy: Policy, clusters: Sequence[NeptuneCluster]) -> list[Section]:
+    """``policy`` split into one section per cluster (its Neptune kinds against the cluster's
+    data endpoint) and one for Glue (when selected)."""
+    out: list[Section] = []
+    neptune_kinds = policy.kinds & NEPTUNE_KINDS
+    if neptune_kinds:
+        for cluster in clusters:
+            endpoint = cluster.data_endpoint()
+            out.append(Section(cluster.identifier, replace(policy, kinds=neptune_kinds, neptune_endpoint=endpoint)))
+    if JobKindName.GLUE_ML_TASK_RUN in policy.kinds:
+        glue = frozenset({JobKindName.GLUE_ML_TASK_RUN})
+        out.append(Section(GLUE_SECTION, replace(policy, kinds=glue, neptune_endpoint=None)))
+    return out
 
 
 class Sweeper:
@@ -84,39 +114,51 @@ class Sweeper:
         if trigger is None:
             log.info("stack status change other than DELETE_IN_PROGRESS: ignored")
             return {"status": "ignored"}
-        policy = self.policy_for(trigger)
-        if policy is None:
+        scope = self.scope_for(trigger)
+        if scope is None:
             return {"status": "not-opted-in", "stack": trigger.stack_id}
+        policy, clusters = scope
         deadline = Deadline.from_lambda_context(context, margin_s=DEADLINE_MARGIN_SECONDS)
         policy = replace(policy, max_wait=max(1.0, deadline.remaining()))
         if self.idempotency is not None:
             self.idempotency.register_lambda_context(context)
         trigger_data = {"kind": trigger.kind, "key": trigger.key}
         try:
-            return self._sweep_once(trigger=trigger_data, policy=policy, deadline=deadline)
+            return self._sweep_once(trigger=trigger_data, policy=policy, deadline=deadline, clusters=clusters)
         except IdempotencyAlreadyInProgressError:
             log.warning("duplicate delivery while the first is still sweeping: nothing to do", extra=trigger_data)
             return {"status": "duplicate-in-progress", "key": trigger.key}
 
-    def _sweep(self, *, trigger: dict[str, str], policy: Policy, deadline: Deadline) -> dict[str, Any]:
-        report = engine.sweep(
-            policy,
-            deadline=deadline,
-            clients=self.clients.for_policy(policy),
-            progress=log_progress,
-            first_seen=self.first_seen,
-            dating=self.dating,
-        )
-        publish_report(report, source=f"sweeper-{trigger['kind']}", target=_target(policy))
-        return result_of(trigger, policy, report)
+    def _sweep(
+        self, *, trigger: dict[str, str], policy: Policy, deadline: Deadline, clusters: Sequence[NeptuneCluster]
+    ) -> dict[str, Any]:
+        parts = sections(policy, clusters)
 
-    # -- policies -------------------------------------------------------------------------
-    def policy_for(self, trigger: Trigger) -> Policy | None:
+        def run(section: Section) -> Report:
+            return engine.sweep(
+                section.policy,
+                deadline=deadline,
+                clients=self.clients.for_policy(section.policy),
+                progress=log_progress,
+                first_seen=self.first_seen,
+                dating=self.dating,
+            )
+
+        # In parallel: one cluster's slow wait must not eat the others' time.
+        with ThreadPoolExecutor(max_workers=max(1, len(parts)), thread_name_prefix="section") as pool:
+            reports = dict(zip((p.name for p in parts), pool.map(run, parts), strict=True))
+        for name, report in reports.items():
+            publish_report(report, source="sweeper", target=name)
+        return result_of(trigger, policy, reports)
+
+    # -- scopes ---------------------------------------------------------------------------
+    def scope_for(self, trigger: Trigger) -> tuple[Policy, tuple[NeptuneCluster, ...]] | None:
+        """The policy and the clusters of one run (None: a stack that did not opt in)."""
         if trigger.stack_id is not None:  # a stack deletion
-            return self.stack_policy(trigger.stack_id)
-        return self.config.narrowed(trigger.narrow)
+            return self.stack_scope(trigger.stack_id)
+        return self.config.narrowed(trigger.narrow), self.config.clusters
 
-    def stack_policy(self, stack_id: str) -> Policy | None:
+    def stack_scope(self, stack_id: str) -> tuple[Policy, tuple[NeptuneCluster, ...]] | None:
         stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_id)["Stacks"]
         tags = {t["Key"]: t["Value"] for t in (stacks[0].get("Tags") or [])} if stacks else {}
         prefix = self.config.stack_tag_prefix
@@ -134,15 +176,13 @@ class Sweeper:
             raise ConfigError(
                 f"tag {prefix}job-id-prefix", "a stack must declare a job-id prefix or its Glue transforms"
             )
-        endpoint = declared.get("neptune-endpoint") or (base.neptune_endpoint if job_prefix else None)
-        if endpoint and endpoint.rstrip("/") != base.neptune_endpoint:
-            raise ConfigError(f"tag {prefix}neptune-endpoint", "is not the endpoint this sweeper is configured for")
+        cluster = self._stack_cluster(f"tag {prefix}neptune-endpoint", declared.get("neptune-endpoint"), job_prefix)
         if transforms and not set(transforms) <= set(base.glue_transform_ids):
             raise ConfigError(f"tag {prefix}glue-transforms", "names transforms this sweeper is not configured for")
         kinds = declared.get("kinds")
         policy = Policy.build(
             kinds=_words(kinds) if kinds else None,
-            neptune_endpoint=endpoint,
+            neptune_endpoint=cluster.data_endpoint() if cluster else None,
             neptune_iam_role_arn=base.neptune_iam_role_arn,
             glue_region=base.glue_region,
             glue_transform_ids=list(transforms),
@@ -156,21 +196,49 @@ class Sweeper:
         if outside:
             names = ", ".join(sorted(outside))
             raise ConfigError(f"tag {prefix}kinds", f"kinds this sweeper is not configured for: {names}")
-        return policy
+        return policy, (cluster,) if cluster else ()
+
+    def _stack_cluster(self, field: str, endpoint: str | None, job_prefix: str | None) -> NeptuneCluster | None:
+        """The configured cluster a stack's tag names; with no tag, the only configured cluster
+        (a stack with a job-id prefix on a multi-cluster sweeper must say which)."""
+        clusters = self.config.clusters
+        if endpoint:
+            found = cluster_for_endpoint(endpoint, clusters)
+            if found is None:
+                raise ConfigError(field, "is not an endpoint of a cluster this sweeper is configured for")
+            return found
+        if not job_prefix or not clusters:
+            return None
+        if len(clusters) > 1:
+            names = ", ".join(c.identifier for c in clusters)
+            raise ConfigError(field, f"required: this sweeper serves several clusters ({names})")
+        return clusters[0]
 
 
-def result_of(trigger: dict[str, str], policy: Policy, report: Report) -> dict[str, Any]:
-    """What the invocation returns (and the idempotency record keeps): small, no job list."""
+def result_of(trigger: dict[str, str], policy: Policy, reports: dict[str, Report]) -> dict[str, Any]:
+    """What the invocation returns (and the idempotency record keeps): small, no job list.
+    Totals over the run, then one section per cluster (and ``glue``)."""
+    merged = Report(
+        results=[r for report in reports.values() for r in report.results],
+        warnings=[w for report in reports.values() for w in report.warnings],
+        errors=[e for report in reports.values() for e in report.errors],
+        waited=any(report.waited for report in reports.values()),
+        dry_run=policy.dry_run,
+    )
     return {
         "status": "swept",
         "trigger": trigger["kind"],
         "key": trigger["key"],
         "dryRun": policy.dry_run,
-        "ok": report.ok,
-        "summary": report.summary(),
-        "byKind": report.counts_by_kind(),
-        "warnings": report.warnings[:10],
-        "errors": report.errors[:10],
+        "ok": merged.ok,
+        "summary": merged.summary(),
+        "byKind": merged.counts_by_kind(),
+        "warnings": merged.warnings[:10],
+        "errors": merged.errors[:10],
+        "sections": {
+            name: {"ok": report.ok, "byKind": report.counts_by_kind(), "errors": report.errors[:3]}
+            for name, report in reports.items()
+        },
     }
 
 
@@ -179,12 +247,4 @@ def _words(value: str | None) -> str | None:
     return ",".join(value.split()) if value else None
 
 
-def _target(policy: Policy) -> str | None:
-    if policy.neptune_endpoint and any(k.is_neptune for k in policy.kinds):
-        return policy.neptune_endpoint
-    if policy.kinds == {JobKindName.GLUE_ML_TASK_RUN} and len(policy.glue_transform_ids) == 1:
-        return policy.glue_transform_ids[0]
-    return None
-
-
-__all__ = ["Sweeper", "parse_kinds", "result_of"]
+__all__ = ["Section", "Sweeper", "parse_kinds", "result_of", "sections"]
