@@ -26,7 +26,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 CFN_TEMPLATES := template.yaml $(wildcard examples/*.yaml)
 
-.PHONY: help venv tools lock demo test lint typecheck cfn build pytest bench fuzz clean
+.PHONY: help venv tools lock demo test lint typecheck cfn build pytest bench fuzz clean invoke
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,10 @@ tools: $(TOOLS)/sam/.installed-$(SAM_VERSION) $(TOOLS)/checkov/.installed-$(CHEC
 
 demo: venv  ## the main job, locally: test bed + jobs of every kind + a guard Create and Delete as CloudFormation sends them
 	$(PY) -m jobjanitor_testbed.demo
+
+invoke: venv  ## run one handler in process against the test bed: make invoke EVENT=events/guard-delete.json
+	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<file>.json (see docs/deploy.md)"; exit 2; }
+	$(PY) -m jobjanitor_testbed.invoke $(EVENT)
 
 lint: venv  ## ruff (lint and format check)
 	$(VENV)/bin/ruff check .
