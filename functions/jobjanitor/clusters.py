@@ -219,7 +219,13 @@ class ClusterRegistry:
 
     def __init__(self, value: str | None, client_factory: Callable[[], Any]) -> None:
         self.value = value
-        self.entries = parse_cluster_list(value)  # malformed: fail at once, naming the variable
+        # A malformed list fails every request that needs it (naming the variable), inside the
+        # request, so the guard still answers CloudFormation; constructing never raises.
+        self._error: ConfigError | None = None
+        try:
+            self.entries = parse_cluster_list(value)
+        except ConfigError as error:
+            self._error, self.entries = error, ()
         self._client_factory = client_factory
         self._client: Any = None
         self._clusters: tuple[NeptuneCluster, ...] | None = None
@@ -237,6 +243,8 @@ class ClusterRegistry:
         return cls(value, client)
 
     def clusters(self, *, refresh: bool = False) -> tuple[NeptuneCluster, ...]:
+        if self._error is not None:
+            raise self._error
         with self._lock:
             if self._clusters is None or refresh:
                 if not self.entries:
@@ -263,6 +271,8 @@ class ClusterRegistry:
 
     def require(self, endpoint: str, *, field: str) -> NeptuneCluster:
         """The configured cluster serving ``endpoint``; ConfigError naming ``field`` if none does."""
+        if self._error is not None:
+            raise self._error
         found = cluster_for_endpoint(endpoint, self.clusters()) if self.entries else None
         if found is None and self.entries:
             found = cluster_for_endpoint(endpoint, self.clusters(refresh=True))

@@ -203,3 +203,13 @@ def test_the_example_deploys_in_the_documented_order(
     delete_cluster("ml-pipeline-graph")
     left = boto3.client("neptune").describe_db_clusters(Filters=[{"Name": "engine", "Values": ["neptune"]}])
     assert [c["DBClusterIdentifier"] for c in left["DBClusters"]] == [STAND_IN]
+
+
+def test_a_malformed_cluster_list_is_answered_naming_the_variable(
+    guard_env: Any, receiver: ResponseReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobjanitor_serves(monkeypatch, [STAND_IN, "", "graph-b"], [guard_env.neptune_url])
+    props = {"NeptuneEndpoint": guard_env.neptune_url, "Kinds": "neptune-ml-training", "JobIdPrefix": "s-"}
+    body = deliver(custom_resource_event("Create", props, receiver=receiver), receiver).body
+    assert body["Status"] == "FAILED"
+    assert body["Reason"].startswith("JOBJANITOR_NEPTUNE_CLUSTERS: blank entry"), body["Reason"]

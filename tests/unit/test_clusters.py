@@ -208,3 +208,12 @@ def test_a_long_list_is_left_out_of_the_message_so_the_command_survives(neptune:
         registry.require(f"https://{b['Endpoint']}:8182", field="NeptuneEndpoint")
     assert len(str(caught.value)) <= 250
     assert str(caught.value).endswith(f'NeptuneClusterResourceIds="<the ids it has>,{b["DbClusterResourceId"]}"`')
+
+
+def test_a_malformed_list_fails_each_use_not_the_construction() -> None:
+    registry = ClusterRegistry("cluster-AAAA,,cluster-BBBB", lambda: None)
+    assert registry.known() == ()
+    for use in (registry.clusters, lambda: registry.require("https://x:8182", field="NeptuneEndpoint")):
+        with pytest.raises(ConfigError) as caught:
+            use()
+        assert caught.value.field == CLUSTERS_ENV
