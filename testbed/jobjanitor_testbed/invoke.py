@@ -96,7 +96,10 @@ class World:
         self, prefix: str, scope: str, *, started_at: float | None = None, load_scope: str | None = None
     ) -> None:
         for kind, api_kind in ML_KINDS.items():
-            job_id = self.bed.neptune.seed_ml_job(api_kind, f"{prefix}{api_kind}-1", status="InProgress")
+            # Dated as the sweeper dates them: by the SageMaker job the test bed runs underneath.
+            job_id = self.bed.neptune.seed_ml_job(
+                api_kind, f"{prefix}{api_kind}-1", status="InProgress", started_at=started_at
+            )
             self.jobs.append((kind, job_id, scope))
         load = self.bed.neptune.seed_load(status="LOAD_IN_PROGRESS", started_at=started_at)
         self.jobs.append(("neptune-loader", load, load_scope or scope))
@@ -147,9 +150,7 @@ def _guard(event: dict[str, Any], world: World, receiver: ResponseReceiver) -> d
 
 
 def _sweeper(event: dict[str, Any], world: World, env: dict[str, str]) -> dict[str, Any]:
-    from jobjanitor.ages import DynamoDBFirstSeen  # noqa: PLC0415 - after the environment is set
-    from jobjanitor.handlers.sweeper import lambda_handler  # noqa: PLC0415
-    from jobjanitor.model import JobKindName, JobRef  # noqa: PLC0415
+    from jobjanitor.handlers.sweeper import lambda_handler  # noqa: PLC0415 - after the environment is set
 
     world.transform_id = _name_transform(env["JOBJANITOR_GLUE_TRANSFORM_IDS"].split(",")[0])
     stack_id = (event.get("detail") or {}).get("stack-id")
@@ -167,22 +168,10 @@ def _sweeper(event: dict[str, Any], world: World, env: dict[str, str]) -> dict[s
         world.glue_run("older than MaxAge", started_on=old)
         young = world.bed.neptune.seed_load(status="LOAD_IN_PROGRESS")
         world.jobs.append(("neptune-loader", young, "young"))
-        # Neptune ML gives no start time: the ledger dates them by an earlier sweep's sighting.
-        ledger = DynamoDBFirstSeen(env["IDEMPOTENCY_TABLE_NAME"])
-        endpoint = env["JOBJANITOR_ALLOWED_ENDPOINTS"].split(",")[0]
-        for kind, job_id, scope in world.jobs:
-            if kind in ML_KINDS and scope != "young":
-                ledger.first_seen(JobRef(JobKindName(kind), job_id, endpoint), _utc(old))
     result: dict[str, Any] = lambda_handler(
         event, LambdaContext(function_name="jobjanitor-sweeper", timeout_seconds=300)
     )
     return result
-
-
-def _utc(epoch: float) -> Any:
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    return datetime.fromtimestamp(epoch, UTC)
 
 
 def run(event_file: Path, env_file: Path) -> int:
