@@ -36,7 +36,6 @@ PACKAGE = "jobjanitor"
 # boto3 service name -> IAM service prefix.
 SERVICES: dict[str, str] = {
     "neptunedata": "neptune-db",
-    "neptune": "rds",  # Neptune's management API is RDS's, and so are its IAM actions
     "glue": "glue",
     "dynamodb": "dynamodb",
     "events": "events",
