@@ -82,16 +82,15 @@ def client_services(package: Path = PACKAGE) -> dict[str, list[str]]:
                 continue
             arg = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "service_name"), None)
             where = f"{path.relative_to(package.parent)}:{node.lineno}"
-            literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
-            if arg is None or (name == "resource" and not literal):
+            service = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
+            if arg is None or (name == "resource" and service is None):
                 continue  # not a boto3 call (crhelper's resource object is called with the event)
-            if not literal:
+            if service is None:
                 raise BuildError(
                     f"{where}: {name}() with a service name that is not a string literal; "
                     "the build keeps only the botocore models it can see (artifact/build.py)"
                 )
-            assert isinstance(arg, ast.Constant)  # noqa: S101 - narrowed by `literal` above
-            found.setdefault(str(arg.value), []).append(where)
+            found.setdefault(service, []).append(where)
     return found
 
 
