@@ -15,7 +15,7 @@ from typing import Any
 
 from jobjanitor_testbed.server import TestBed
 
-from benchmarks import coldstart, fuzz, hook, teardown, throughput
+from benchmarks import coldstart, fuzz, hook, teardown, testbed_cost, throughput
 from benchmarks.common import ROOT, aws_environment, machine
 
 FAULTS = {"throttle_rate": 0.3, "error_rate": 0.1, "drop_rate": 0.05}
@@ -68,6 +68,9 @@ def collect(*, quick: bool) -> dict[str, Any]:
         figures["teardown"] = teardown.measure(bed, 1 if quick else 3)
         step("teardown hook: first invocation on a cluster with outstanding jobs")
         figures["hook"] = hook.measure(bed, 100 if quick else 1000)
+        cost_jobs = 300 if quick else testbed_cost.JOBS
+        step(f"the test bed's CPU per request against the client's, {cost_jobs} jobs")
+        figures["testbed_cost"] = testbed_cost.measure(bed, cost_jobs)
     step("fuzzing")
     figures["fuzz"] = fuzz.run(60 if quick else 1000)
     figures["load_after"] = load_average()
@@ -164,6 +167,8 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0915 - one document, top to bo
         f"| peak memory of a {largest['jobs']:,}-job sweep under 128 MB (the sweeping process, VmHWM) | {largest['vmhwm_mb']:.0f} MB | {_met(largest['vmhwm_mb'] < 128)} |"
     )
     lines.extend(coldstart.target_rows(f["coldstart"]))
+    if "testbed_cost" in f:
+        lines.append(testbed_cost.target_row(f["testbed_cost"]))
     add(
         f"| Delete answered at most 5 s after the last job stops | {td['after_last_stop_s']:.2f} s | {_met(td['after_last_stop_s'] <= 5)} |"
     )

@@ -92,6 +92,7 @@ from botocore.loaders import Loader
 
 from . import moto_sagemaker
 from .faults import Decision, Faults, LogEntry, RequestLog, sleep_latency
+from .httpfast import FastParseMixin
 from .lifecycle import DEFAULT, Lifecycle
 
 ML_KINDS: dict[str, str] = {
@@ -813,7 +814,7 @@ def credential_service(authorization: str | None) -> str | None:
 # --------------------------------------------------------------------------- HTTP server
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(FastParseMixin, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # One buffered write per answer (flushed by handle_one_request) and no Nagle delay:
     # headers and body in separate small segments cost a delayed-ACK round trip per request.
