@@ -91,6 +91,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from botocore.loaders import Loader
 
 from . import moto_sagemaker
+from .clock import FakeClock
 from .faults import Decision, Faults, LogEntry, RequestLog, sleep_latency
 from .httpfast import FastParseMixin
 from .lifecycle import DEFAULT, Lifecycle
@@ -101,6 +102,7 @@ ML_KINDS: dict[str, str] = {
     "modeltransform": "MLModelTransformJob",
 }
 LOADER = "loader"
+CLOCK_PATH = "/testbed/clock"
 
 ML_OUTSTANDING = frozenset({"InProgress", "Stopping"})
 ML_TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
@@ -886,12 +888,38 @@ class _Handler(FastParseMixin, BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the emulator: answer like Neptune would
             return server_error(op, f"Internal failure: {exc!r}")
 
+    def _clock(self, raw: bytes) -> None:
+        """``GET /testbed/clock`` -> {"now", "fake"}; ``POST`` {"advance": s} or {"set": epoch}
+        moves a fake clock (``jobjanitor-testbed --clock``); a real clock cannot be moved."""
+        clock = self.server.emulator.lifecycle.clock
+        if self.command == "POST":
+            try:
+                body = json.loads(raw or b"{}")
+                if not isinstance(clock, FakeClock):
+                    raise ValueError("the test bed runs on the real clock: start it with --clock to move time")
+                if "advance" in body:
+                    clock.advance(float(body["advance"]))
+                elif "set" in body:
+                    clock.set(float(body["set"]))
+                else:
+                    raise ValueError('send {"advance": seconds} or {"set": epoch_seconds}')
+            except (ValueError, TypeError) as exc:
+                self._send(400, {"code": "BadRequestException", "message": str(exc), "detailedMessage": str(exc)})
+                return
+        elif self.command != "GET":
+            self._send(405, {"code": "MethodNotAllowedException", "message": "GET or POST"})
+            return
+        self._send(200, {"now": clock(), "fake": isinstance(clock, FakeClock)})
+
     def _handle(self) -> None:
         emulator = self.server.emulator
         arrived, t0 = time.time(), time.perf_counter()
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
+        if url.path == CLOCK_PATH:
+            self._clock(raw)  # the test bed's own control, not Neptune's: never faulted nor logged
+            return
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         op, kind, job_id, known = _route(self.command, url.path, query)
         operation = op or f"{self.command} {url.path}"

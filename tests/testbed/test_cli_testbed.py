@@ -82,6 +82,9 @@ def test_iam_flag(command: list[subprocess.Popen[str]]) -> None:
         (["--error-rate", "x"], "not a number"),
         (["--latency-ms", "-5"], "must be >= 0"),
         (["--aws-port", "70000"], "between 0 and 65535"),
+        (["--seed", "-1"], "between 0 and 100000"),
+        (["--seed", "two"], "not a whole number"),
+        (["--clock", "yesterday"], "not epoch seconds, ISO 8601 or 'now'"),
     ],
 )
 def test_bad_flags_are_rejected(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,3 +96,75 @@ def test_bad_flags_are_rejected(args: list[str], message: str, capsys: pytest.Ca
     captured = capsys.readouterr()
     assert message in captured.err
     assert captured.out == ""
+
+
+def test_seed_starts_jobs_of_every_kind(command: list[subprocess.Popen[str]]) -> None:
+    proc, urls = launch(command, "--seed", "4")
+    neptune = make_client("neptunedata", urls["neptune"])
+    glue = make_client("glue", urls["aws"])
+    sagemaker = make_client("sagemaker", urls["aws"])
+    training = neptune.list_ml_model_training_jobs(maxItems=1024)["ids"]
+    assert {i for i in training if i.startswith("stack-a-") and "-done-" not in i} >= {
+        "stack-a-neptune-ml-training-0",
+        "stack-a-neptune-ml-training-old-0",
+    }
+    assert any(i.startswith("stack-b-") for i in training)
+    old = neptune.get_ml_model_training_job(id="stack-a-neptune-ml-training-old-0")
+    created = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=old["hpoJob"]["name"])
+    new = neptune.get_ml_model_training_job(id="stack-a-neptune-ml-training-0")
+    created_new = sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=new["hpoJob"]["name"])
+    assert (created_new["CreationTime"] - created["CreationTime"]).total_seconds() >= 6 * 3600 - 60
+    assert len(neptune.list_loader_jobs()["payload"]["loadIds"]) == 4 + 1  # 4 outstanding, 1 finished
+    transforms = {t["Name"]: t["TransformId"] for t in glue.get_ml_transforms()["Transforms"]}
+    runs = glue.get_ml_task_runs(TransformId=transforms["jj-dedupe"])["TaskRuns"]
+    statuses = {r["Status"] for r in runs}
+    assert "SUCCEEDED" in statuses
+    assert statuses & {"STARTING", "RUNNING"}
+    assert len([r for r in runs if r["Status"] != "SUCCEEDED"]) == 4  # 2 started now, 2 seeded old
+    assert glue.get_ml_task_runs(TransformId=transforms["jj-dedupe-other"])["TaskRuns"]
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0
+    assert proc.stderr is not None
+    assert "seeded" in proc.stderr.read()
+
+
+def test_clock_flag_makes_jobs_old_without_sleeping(command: list[subprocess.Popen[str]]) -> None:
+    import json
+    import urllib.request
+
+    proc, urls = launch(command, "--clock", "2026-01-01T00:00:00Z", "--job-duration", "7200")
+    neptune = make_client("neptunedata", urls["neptune"])
+    sagemaker = make_client("sagemaker", urls["aws"])
+    neptune.start_ml_data_processing_job(id="dp-1", inputDataS3Location="s3://i", processedDataS3Location="s3://p")
+
+    def clock(body: dict[str, float] | None = None) -> dict[str, object]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"{urls['neptune']}/testbed/clock", data=data)  # noqa: S310 - loopback
+        with urllib.request.urlopen(req) as resp:  # noqa: S310 - loopback test server
+            return dict(json.loads(resp.read()))
+
+    assert clock() == {"now": 1767225600.0, "fake": True}
+    assert clock({"advance": 3600}) == {"now": 1767229200.0, "fake": True}
+    job = neptune.get_ml_data_processing_job(id="dp-1")
+    assert job["status"] == "InProgress"
+    created = sagemaker.describe_processing_job(ProcessingJobName=job["processingJob"]["name"])["CreationTime"]
+    assert created.timestamp() == 1767225600.0
+    clock({"advance": 3600})
+    assert neptune.get_ml_data_processing_job(id="dp-1")["status"] == "Completed"
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0
+
+
+def test_the_real_clock_cannot_be_moved(command: list[subprocess.Popen[str]]) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    proc, urls = launch(command)
+    req = urllib.request.Request(f"{urls['neptune']}/testbed/clock", data=b'{"advance": 10}')  # noqa: S310 - loopback
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req)  # noqa: S310 - loopback test server
+    assert info.value.code == 400
+    assert "--clock" in json.loads(info.value.read())["message"]
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0
