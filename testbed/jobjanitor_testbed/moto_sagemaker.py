@@ -87,6 +87,7 @@ class Link:
 
     state: Callable[[], tuple[str, float | None, str | None]]
     stop: Callable[[], None]
+    owner: object = None  # the emulator state the Neptune job lives in
 
 
 @dataclass(frozen=True)
@@ -209,7 +210,15 @@ def create_linked(
     made: list[SageMakerJob] = []
     with _LOCK:
         links = _links(backend)
-        for member, resource, name in jobs:
+        for member, resource, planned in jobs:
+            name = planned
+            taken = links.get((resource, name))
+            if taken is not None and taken.owner is not link.owner:
+                # Another emulator in this process (another cluster) has a job with this id: the
+                # SageMaker names of one account and region are one namespace, so tell them apart.
+                tag = hashlib.sha256(f"{id(link.owner)}".encode()).hexdigest()[:6]
+                limit = 32 if resource == "hyper-parameter-tuning-job" else 63
+                name = sagemaker_name(planned, tag, limit)
             collection = getattr(backend, _RESOURCES[resource][0])
             collection.pop(name, None)  # the tuning job refuses a taken name; a re-seeded id replaces it
             job = _make(backend, resource, name, role, output)

@@ -508,7 +508,7 @@ class NeptuneState:
             or f"s3://neptune-ml/{job.kind}/{job.id}/"
         )
         link = moto_sagemaker.Link(
-            state=lambda: self._sagemaker_state(job), stop=lambda: self._stop_from_sagemaker(job)
+            state=lambda: self._sagemaker_state(job), stop=lambda: self._stop_from_sagemaker(job), owner=self
         )
         job.sagemaker = moto_sagemaker.create_linked(
             self.account,

@@ -229,3 +229,26 @@ def test_get_carries_only_members_the_model_defines(testbed: TestBed, neptune_cl
         assert set(raw[0]) <= set(output.members), (kind, status, set(raw[0]) - set(output.members))
         for member in MEMBERS[kind]:
             assert set(raw[0][member]) <= set(output.members[member].members)
+
+
+def test_two_clusters_with_the_same_ml_id_get_their_own_sagemaker_jobs(
+    testbed: TestBed, neptune_client: Any, sagemaker_client: Any
+) -> None:
+    from jobjanitor_testbed.neptune import NeptuneEmulator
+    from jobjanitor_testbed.pytest_plugin import make_client
+
+    with NeptuneEmulator(lifecycle=testbed.lifecycle) as other:
+        other_client = make_client("neptunedata", other.url)
+        start(neptune_client, "modeltraining", "same-id")
+        start(other_client, "modeltraining", "same-id")
+        mine, theirs = get(neptune_client, "modeltraining", "same-id"), get(other_client, "modeltraining", "same-id")
+        assert mine["hpoJob"]["name"] != theirs["hpoJob"]["name"]
+        other_client.cancel_ml_model_training_job(id="same-id")
+        assert (
+            describe(sagemaker_client, "hyper-parameter-tuning-job", mine["hpoJob"]["name"])["status"] == "InProgress"
+        )
+        assert (
+            describe(sagemaker_client, "hyper-parameter-tuning-job", theirs["hpoJob"]["name"])["status"] == "Stopping"
+        )
+        other.reset()
+    assert describe(sagemaker_client, "hyper-parameter-tuning-job", mine["hpoJob"]["name"])["status"] == "InProgress"
