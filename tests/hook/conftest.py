@@ -23,6 +23,7 @@ from jobjanitor_testbed.neptune import NeptuneEmulator
 from jobjanitor_testbed.pytest_plugin import make_client
 
 TABLE = "jobjanitor-idempotency"
+LAMBDA_TIMEOUT = 5.0
 
 
 @dataclass
@@ -94,5 +95,6 @@ def fresh_hook(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
 def driver(testbed_clock: FakeClock) -> HookDriver:
     """CloudFormation with the hook in FAIL mode. The test bed's clock moves only when the driver
     waits callbackDelaySeconds: a job stops between invocations, never during one. Each
-    invocation's Lambda has 3 s (so a wait that cannot end ends quickly)."""
-    return HookDriver(failure_mode="FAIL", lambda_timeout=3.0, clock=testbed_clock)
+    invocation's Lambda has 5 s (so a wait that cannot end ends quickly, with room for a loaded
+    machine's requests)."""
+    return HookDriver(failure_mode="FAIL", lambda_timeout=LAMBDA_TIMEOUT, clock=testbed_clock)

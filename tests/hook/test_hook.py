@@ -73,7 +73,10 @@ def test_every_job_on_the_cluster_stops_and_nothing_elsewhere(stacks: Any, drive
 
     assert run.status == "SUCCESS", run.reason
     assert run.proceeds
-    assert [a["hookStatus"] for a in run.answers] == ["IN_PROGRESS", "SUCCESS"]
+    # The clock stands still during an invocation: the ML jobs are still stopping at the end of
+    # the first, and stopped by the next (a loaded machine may need the third to see them all).
+    assert run.answers[0]["hookStatus"] == "IN_PROGRESS"
+    assert run.answers[0]["callbackContext"]["inProgressAnswers"] == 1
     assert all_in(stacks.neptune_a, on_a, sc.STOPPED) == []
     assert all_in(stacks.neptune_b, on_b, sc.RUNNING) == [], "a job on another cluster was touched"
     assert stacks.emulator_b.log.count(method="DELETE") == 0
@@ -176,7 +179,7 @@ def test_a_slow_stop_runs_out_of_invocations(  # noqa: PLR0917 - pytest fixtures
     fresh_hook()
     lifecycle.configure(stop_delay=24 * 3600.0)  # SageMaker takes its time: longer than the hook has
     on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
-    driver = HookDriver(failure_mode=mode.upper(), lambda_timeout=3.0, clock=testbed_clock)
+    driver = HookDriver(failure_mode=mode.upper(), lambda_timeout=5.0, clock=testbed_clock)
 
     deletion = delete_stack("graph", driver)
     run = deletion.runs["GraphCluster"]
@@ -218,7 +221,7 @@ def test_the_message_stays_within_cloudformations_limit(stacks: Any, driver: Hoo
 
 
 # ---------------------------------------------------------------- requests
-def invoke(event: Any, timeout: float = 3.0) -> dict[str, Any]:
+def invoke(event: Any, timeout: float = 5.0) -> dict[str, Any]:
     from jobjanitor.handlers.hook import lambda_handler
 
     answer: dict[str, Any] = lambda_handler(
