@@ -199,8 +199,16 @@ class ProgressDisplay:
 
     def _draw(self) -> None:
         if self.live and not self._stop.is_set():
-            self.stream.write(self.summary()[:200])
+            # One row, cut to the terminal's width: a wrapped line could not be cleared in place.
+            self.stream.write(self.summary()[: self._width() - 1])
             self._line_shown = True
+
+    def _width(self) -> int:
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):  # not a real terminal (tests' fakes)
+            columns = 0
+        return max(20, columns) if columns > 0 else 120  # 0: the terminal does not say
 
     def _tick(self) -> None:
         interval = LIVE_REFRESH_S if self.live else self.heartbeat_s

@@ -6,13 +6,16 @@ when these tests interrupt it or read its heartbeat.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
 import re
 import select
 import signal
+import struct
 import subprocess
+import termios
 import time
 
 import pytest
@@ -116,6 +119,7 @@ def test_heartbeat_line_when_not_on_a_terminal(stopping_slowly: TestBed) -> None
 
 def test_live_progress_line_on_a_terminal(stopping_slowly: TestBed) -> None:
     controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 200, 0, 0))  # room for the whole line
     proc = start_cli(*sweep_args(stopping_slowly, "--json"), env=cli_env(), stderr=terminal)
     os.close(terminal)
     seen = ""
@@ -149,3 +153,26 @@ def test_describe_failures_during_the_wait_are_shown(stopping_slowly: TestBed) -
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=TIMEOUT_S)
         bed.faults_neptune.clear()
+
+
+def test_the_live_line_fits_a_narrow_terminal(stopping_slowly: TestBed) -> None:
+    """A wrapped line could not be redrawn in place: it is cut to the terminal's width."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    proc = start_cli(*sweep_args(stopping_slowly, "--json"), env=cli_env(), stderr=terminal)
+    os.close(terminal)
+    seen = ""
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while seen.count("\x1b[2K[wait] ") < 3 and time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1.0)
+            if ready:
+                seen += os.read(controller, 4096).decode(errors="replace")
+        live = [re.split(r"[\r\n]", part, maxsplit=1)[0] for part in seen.split("\x1b[2K")[1:]]
+        waiting = [line for line in live if line.startswith("[wait] ")]
+        assert len(waiting) >= 3, seen
+        assert all(len(line) <= 39 for line in waiting), waiting
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=TIMEOUT_S)
+        os.close(controller)
