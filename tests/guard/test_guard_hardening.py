@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
+import jobjanitor.guard.app as guard_app
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from jobjanitor.guard.resource import TIMER_RESERVE_SECONDS
+from jobjanitor import observability
+from jobjanitor.guard.resource import TIMER_RESERVE_SECONDS, poll_rule_name
 from jobjanitor.guard.response import MAX_BODY_BYTES, encode_body
 from jobjanitor.handlers.guard import lambda_handler
 from jobjanitor_testbed import scenario as sc
@@ -28,6 +32,7 @@ from jobjanitor_testbed.cfn import (
 from jobjanitor_testbed.guard_driver import FUNCTION, TABLE, deliver, invoke, lambda_permissions, polling_rules
 
 from tests.guard.test_guard import clients, create, make_event, props
+from tests.template.conftest import TEMPLATE, load_cfn
 
 EVENTBRIDGE_INPUT_LIMIT = 8192
 ML_ONLY = "neptune-ml-dataprocessing,neptune-ml-training,neptune-ml-transform"
@@ -68,11 +73,11 @@ def tick_until_answered(
 
 
 def ml_only_guard(
-    testbed: Any, receiver: ResponseReceiver, **extra: Any
+    testbed: Any, receiver: ResponseReceiver, *, prefix: str = "stack-a-", **extra: Any
 ) -> tuple[Any, Any, sc.Scenario, str, dict[str, Any], str]:
     neptune, glue = clients(testbed)
-    jobs = sc.start_jobs(neptune, glue, prefix="stack-a-", per_kind=1, out_of_scope_per_kind=0)
-    properties = {**props(testbed, jobs), "Kinds": ML_ONLY, **extra}
+    jobs = sc.start_jobs(neptune, glue, prefix=prefix, per_kind=1, out_of_scope_per_kind=0)
+    properties = {**props(testbed, jobs), "Kinds": ML_ONLY, "JobIdPrefix": prefix, **extra}
     stack = stack_id()
     pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
     return neptune, glue, jobs, stack, properties, pid
@@ -270,3 +275,145 @@ def test_a_busy_cluster_keeps_the_idempotency_record_and_a_resend_reports_the_sa
     assert second["Data"]["Skipped"] == first.body["Data"]["Skipped"]
     for kind, api_kind in sc.ML_KINDS.items():
         assert testbed.neptune.job(api_kind, jobs.in_scope[kind][0]).cancel_count == 1
+
+
+# ------------------------------------------------------------------ 6. alarms on what matters
+def emf_of(capfd: pytest.CaptureFixture[str], run: Callable[[], object]) -> list[dict[str, Any]]:
+    """The EMF lines the guard writes while ``run`` runs."""
+    capfd.readouterr()
+    handler = observability.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(sys.stdout)  # Powertools' handler holds the stdout of import time
+    try:
+        run()
+    finally:
+        handler.setStream(previous)
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" in line]
+
+
+def alarmed_metrics() -> set[str]:
+    resources = load_cfn(TEMPLATE)["Resources"]
+    return {
+        r["Properties"]["MetricName"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["Namespace"] == "JobJanitor"
+    }
+
+
+def values_of(lines: list[dict[str, Any]], metric: str) -> list[float]:
+    """Values of ``metric`` in lines whose only dimension is the service (what the alarms watch)."""
+    found: list[float] = []
+    for line in lines:
+        if metric in line and line["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]:
+            value = line[metric]
+            found.extend(value if isinstance(value, list) else [value])
+    return found
+
+
+def test_alarmed_totals_fire_at_the_verdict_not_at_the_hand_over(
+    guard_env: Any, receiver: ResponseReceiver, capfd: pytest.CaptureFixture[str]
+) -> None:
+    testbed = guard_env
+    assert {"SweepStillStopping", "SweepFailures"} <= alarmed_metrics()
+    testbed.lifecycle.stop_delay = 6.0
+    _neptune, _glue, _jobs, stack, properties, pid = ml_only_guard(testbed, receiver)
+    event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    handing_over = emf_of(capfd, lambda: deliver(event, receiver, timeout=14, max_ticks=0))
+    # Jobs still stopping when the guard hands over to polling are not "still stopping at the
+    # deadline": the alarm must stay quiet while the teardown is going well.
+    assert values_of(handing_over, "SweepStillStopping") == [0.0]
+    assert values_of(handing_over, "SweepFailures") == [0.0]
+    tick_until_answered(event["RequestId"], receiver)
+    assert receiver.responses(event["RequestId"])[0].body["Status"] == "SUCCESS"
+
+    testbed.lifecycle.stop_delay = 600.0
+    _neptune, _glue, _jobs, stack, properties, pid = ml_only_guard(
+        testbed, receiver, prefix="stack-late-", MaxWaitSeconds="2"
+    )
+    late = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    verdict = emf_of(capfd, lambda: deliver(late, receiver))
+    assert values_of(verdict, "SweepStillStopping") == [float(len(sc.ML_KINDS))]
+
+
+# ------------------------------------------------------------------ 8. concurrent teardowns
+TEARDOWNS = 10
+SERVICE_TIMEOUT = 120
+
+
+def test_ten_concurrent_teardowns_are_each_answered_once_within_their_service_timeout(
+    guard_env: Any, receiver: ResponseReceiver
+) -> None:
+    testbed = guard_env
+    # Longer than the first invocation's work (30 s Lambda - 12 s reserve): every teardown
+    # hands over to polling, even on a loaded machine where ten cold starts share two cores.
+    testbed.lifecycle.stop_delay = 25.0
+    neptune, glue = clients(testbed)
+    stacks = []
+    for n in range(TEARDOWNS):
+        jobs = sc.start_jobs(
+            neptune,
+            glue,
+            prefix=f"stack-{n}-",
+            other_prefix=f"x-{n}-",
+            per_kind=1,
+            out_of_scope_per_kind=0,
+            transform_name=f"jj-{n}",
+        )
+        properties = {
+            **props(testbed, jobs),
+            "Kinds": ML_ONLY,
+            "JobIdPrefix": f"stack-{n}-",
+            "ServiceTimeout": str(SERVICE_TIMEOUT),
+            "MaxWaitSeconds": "60",
+        }
+        stack = stack_id(f"consumer-{n}")
+        pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+        stacks.append((jobs, make_event("Delete", properties, receiver, stack=stack, physical_id=pid)))
+
+    running = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def run(event: dict[str, Any]) -> None:
+        # Lambda runs concurrent invocations in separate execution environments.
+        with lock:
+            running["now"] += 1
+            running["peak"] = max(running["peak"], running["now"])
+        try:
+            guard_app.GuardApp().handle(event, LambdaContext(function_name=FUNCTION, timeout_seconds=30))
+        finally:
+            with lock:
+                running["now"] -= 1
+
+    def all_at_once(events: list[dict[str, Any]]) -> None:
+        threads = [threading.Thread(target=run, args=(e,)) for e in events]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+
+    delivered_at = time.time()
+    all_at_once([json.loads(json.dumps(event)) for _jobs, event in stacks])
+    rules = {rule["Name"] for rule in polling_rules()}
+    waiting = [event for _jobs, event in stacks if not receiver.responses(event["RequestId"])]
+    assert len(waiting) == TEARDOWNS, "every teardown should still be waiting for its jobs"
+    assert rules == {poll_rule_name(event) for event in waiting}, "each request waiting has its own rule"
+    for _ in range(40):  # EventBridge fires every rule each minute, all at once
+        targets = rule_targets()
+        if not targets:
+            break
+        all_at_once([json.loads(t["Input"]) for t in targets])
+
+    for jobs, event in stacks:
+        responses = receiver.responses(event["RequestId"])
+        assert len(responses) == 1, f"{len(responses)} answers to one teardown"
+        assert contract_violations(responses[0], event) == []
+        assert responses[0].body["Status"] == "SUCCESS", responses[0].body
+        assert int(responses[0].body["Data"]["Cancelled"]) == len(sc.ML_KINDS)
+        assert responses[0].received_at - delivered_at < SERVICE_TIMEOUT
+        ml_jobs = {kind: ids for kind, ids in jobs.in_scope.items() if kind in sc.ML_KINDS}
+        assert sc.in_states(sc.statuses(neptune, glue, ml_jobs, jobs.transform_id), sc.STOPPED) == []
+    # One invocation per teardown at a time: what the sizing rule (docs/deploy.md) counts on.
+    assert running["peak"] <= TEARDOWNS
+    assert polling_rules() == []
+    assert lambda_permissions() == []

@@ -12,6 +12,10 @@ Both sides are derived, nothing is listed by hand except the mapping rules:
   differently named Get actions).
 - granted: the Allow statements of each function's inline ``Policies`` (both branches of an
   ``!If``), minus the infrastructure actions in ``PLUMBING`` (each with its reason).
+- configuration-gated calls: a few calls run only when a Policy field is set (``CONFIG_GATED``);
+  a function needs them only when its own configuration can set that field, read from the
+  function's configuration module (``FUNCTION_SETTINGS``). So a grant the guard can never use
+  (glue:ListMLTransforms: its properties cannot select transforms by tag) fails as unused.
 
 The managed policies SAM attaches (basic execution, X-Ray write, VPC access) and the
 SQS SendMessage SAM adds for ``DeadLetterQueue`` are checked separately below.
@@ -20,8 +24,9 @@ SQS SendMessage SAM adds for ``DeadLetterQueue`` are checked separately below.
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -65,6 +70,18 @@ RECEIVER_HINTS: dict[str, tuple[str, ...]] = {
 # Granted actions that are not API calls of the code, and why they are needed.
 PLUMBING: dict[str, str] = {
     "kms:Decrypt": "Lambda decrypts the function's environment variables with the stack's key (KmsKeyArn)",
+}
+# IAM actions called only when a Policy field is set: action -> the field.
+CONFIG_GATED: dict[str, str] = {
+    "glue:ListMLTransforms": "glue_transform_tags",
+    "glue:GetMLTransforms": "glue_transform_name_prefix",
+}
+CONFIG_GATED_MODULE = "functions/jobjanitor/kinds/glue_ml_task_run.py"
+# Where each function's configuration names the Policy fields it can set.
+FUNCTION_SETTINGS: dict[str, Callable[[], set[str]]] = {
+    "GuardFunction": lambda: {f for f in importlib.import_module("jobjanitor.guard.config").PROPERTIES.values() if f},
+    "SweeperFunction": lambda: set(importlib.import_module("jobjanitor.sweeper.config").ENV),
+    "HookFunction": lambda: set(importlib.import_module("jobjanitor.hook.config").HookConfig.__dataclass_fields__),
 }
 # Managed policies a function may carry (SAM adds them: Tracing Active, VpcConfig, always).
 ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole", "AWSXrayWriteOnlyAccess"}
@@ -309,6 +326,13 @@ def granted_actions(function: dict[str, Any]) -> tuple[set[str], list[str]]:
     return actions, managed
 
 
+def gated(function_name: str, called: dict[str, list[str]]) -> dict[str, list[str]]:
+    """``called`` without the configuration-gated calls the function's settings cannot enable."""
+    assert function_name in FUNCTION_SETTINGS, f"{function_name}: say in FUNCTION_SETTINGS which fields it can set"
+    settable = FUNCTION_SETTINGS[function_name]()
+    return {a: w for a, w in called.items() if a not in CONFIG_GATED or CONFIG_GATED[a] in settable}
+
+
 def functions(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: r for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
 
@@ -383,6 +407,7 @@ def test_granted_actions_equal_called_operations(resources: dict[str, Any], func
     unknown = clients - set(SERVICES)
     assert not unknown, f"code creates clients for {unknown}: add them to SERVICES and grant their calls"
 
+    called = gated(function_name, called)
     granted, _managed = granted_actions(function)
     granted = {a for a in granted if a not in PLUMBING}
     missing = {a: called[a] for a in sorted(set(called) - granted)}
@@ -399,12 +424,12 @@ def test_template_grants_what_the_code_calls_overall(resources: dict[str, Any]) 
     whatever code exists must be covered by some grant."""
     granted: set[str] = set()
     called: dict[str, list[str]] = {}
-    for function in functions(resources).values():
+    for name, function in functions(resources).items():
         actions, _managed = granted_actions(function)
         granted |= actions
         handler = function["Properties"]["Handler"]
         if handler_present(handler):
-            for action, where in called_actions(handler)[0].items():
+            for action, where in gated(name, called_actions(handler)[0]).items():
                 called.setdefault(action, []).extend(where)
     missing = {a: w for a, w in called.items() if a not in granted}
     assert not missing, f"called but granted to no function: {missing}"
@@ -430,6 +455,20 @@ def test_library_scans_find_the_known_calls() -> None:
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     }
+
+
+def test_config_gated_calls_are_where_the_gate_says(resources: dict[str, Any]) -> None:
+    """The gated actions are called only in the module that checks their Policy field, and the
+    fields exist on Policy (a rename would silently un-gate them)."""
+    from jobjanitor.policy import Policy
+
+    fields = set(Policy.__dataclass_fields__)
+    assert set(CONFIG_GATED.values()) <= fields
+    assert set(FUNCTION_SETTINGS) == set(functions(resources))
+    for function in functions(resources).values():
+        called, _clients = called_actions(function["Properties"]["Handler"])
+        for action in CONFIG_GATED:
+            assert {where.rsplit(":", 1)[0] for where in called.get(action, [])} <= {CONFIG_GATED_MODULE}
 
 
 def test_neptune_get_operations_map_to_status_actions() -> None:
