@@ -236,6 +236,7 @@ def test_a_slow_endpoint_near_the_deadline_gets_the_guards_own_single_answer(
     assert contract_violations(response, event) == []
     body = response.body
     assert "Lambda deadline was reached" not in body["Reason"], body["Reason"]
+    assert "Execution timed out" not in body["Reason"], body["Reason"]  # crhelper's own timer
     assert body["Status"] == "SUCCESS", body  # FailOnError false: reported, not blocking
     assert "discovery error" in body["Reason"], body["Reason"]
 
