@@ -107,8 +107,8 @@ def _missed_notes(rows: list[dict[str, Any]], engine: dict[str, Any], peer: dict
             f"the engine at {vs_floor:.2f}x its floor, the peer at {peer['wall'] / peer_paced:.2f}x the time its own {peer['requests']:,} requests take at that pace.",
             f"What separates them is the requests: {peer['requests']:,} against {engine['requests']:,} ({peer['requests'] / engine['requests']:.2f}x). Even a sweep exactly",
             f"at the floor would be {peer['wall'] / engine['floor']:.2f}x faster than this peer: 1.5x asks for the engine within",
-            f"{peer['wall'] / 1.5 / engine['floor']:.2f}x of the floor. The peer's extra requests (a get before each cancel, a second",
-            "round of polls) are all there is to win from it at this pace.",
+            f"{peer['wall'] / 1.5 / engine['floor']:.2f}x of the floor. The peer's {peer['requests'] - engine['floor_requests']:,} requests above the floor (a get before",
+            "each cancel, and any poll that found a job still stopping) are all there is to win from it here.",
             "",
         ]
     if vs_floor > 1.25:
