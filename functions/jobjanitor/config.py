@@ -63,8 +63,9 @@ def parse_duration(field: str, value: object) -> timedelta:
 
 
 def parse_list(field: str, value: object) -> tuple[str, ...]:
-    """A comma-separated string or a list of strings -> stripped, non-empty, de-duplicated items
-    in order. ``None`` gives ``()``."""
+    """A comma-separated string or a list of (comma-separated) strings -> stripped, non-empty,
+    de-duplicated items in order. ``None`` gives ``()``; callers decide whether no item is an
+    error (scope settings: it is)."""
     if value is None:
         return ()
     items: Iterable[object]
@@ -78,17 +79,23 @@ def parse_list(field: str, value: object) -> tuple[str, ...]:
     for item in items:
         if not isinstance(item, str):
             raise ConfigError(field, f"must contain only strings, got {item!r}")
-        text = item.strip()
-        if text and text not in out:
-            out.append(text)
+        # A list's items are comma lists too (a repeated CLI flag given "a,b", or ","): no
+        # id contains a comma, and "," must read as blank, not as an id.
+        for part in item.split(","):
+            text = part.strip()
+            if text and text not in out:
+                out.append(text)
     return tuple(out)
 
 
 def parse_kinds(field: str, value: object) -> frozenset[JobKindName]:
-    """Kind names (see :class:`JobKindName`), comma-separated or a list; ``all`` or an empty
-    value selects every kind."""
+    """Kind names (see :class:`JobKindName`), comma-separated or a list; ``all`` selects every
+    kind. A blank value (``""``, ``","``, ``[]``) is an error, never "every kind"."""
     names = parse_list(field, value)
-    if not names or any(name.lower() == "all" for name in names):
+    if not names:
+        valid = ", ".join(k.value for k in JobKindName)
+        raise ConfigError(field, f"is blank: name job kinds ({valid}) or all")
+    if any(name.lower() == "all" for name in names):
         return frozenset(JobKindName)
     kinds: set[JobKindName] = set()
     for name in names:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from jobjanitor.config import parse_bool, parse_duration, parse_int, parse_kinds, parse_list, parse_tags
+from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
 
@@ -19,7 +20,6 @@ DEFAULT_MAX_WAIT_SECONDS = 900
 MAX_WAIT_SECONDS = 86400
 NEPTUNE_KINDS = frozenset(k for k in JobKindName if k.is_neptune)
 
-_ENDPOINT = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(\d{1,5}))?/?$")
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _TRANSFORM_ID = re.compile(r"^[^\s]{1,255}$")
@@ -54,12 +54,9 @@ class Policy:
             if not isinstance(kind, JobKindName):
                 raise ConfigError("kinds", f"unknown job kind {kind!r}")
         if self.neptune_endpoint is not None:
-            match = _ENDPOINT.match(self.neptune_endpoint)
-            if not match or (match.group(2) and not 0 < int(match.group(2)) < 65536):
-                raise ConfigError(
-                    "neptune_endpoint",
-                    f"must look like https://host[:port] (http:// for local test beds), got {self.neptune_endpoint!r}",
-                )
+            # https Neptune endpoints only (see jobjanitor.endpoints), kept in their normal form.
+            normalised = validate_neptune_endpoint(self.neptune_endpoint, field="neptune_endpoint")
+            object.__setattr__(self, "neptune_endpoint", normalised)
         if self.kinds & NEPTUNE_KINDS and not self.neptune_endpoint:
             chosen = ", ".join(sorted(self.kinds & NEPTUNE_KINDS))
             raise ConfigError("neptune_endpoint", f"required for the Neptune job kinds selected ({chosen})")
@@ -78,8 +75,10 @@ class Policy:
                 "glue_transform_ids",
                 "the glue-ml-task-run kind needs transform ids, a transform name prefix or transform tags",
             )
-        if self.job_id_prefix is not None and not self.job_id_prefix:
-            raise ConfigError("job_id_prefix", "must not be empty (leave it unset to match every id)")
+        if self.job_id_prefix is not None and not self.job_id_prefix.strip():
+            raise ConfigError("job_id_prefix", "must not be blank (a blank prefix would match every id)")
+        if self.job_ids is not None and any(not job_id.strip() for job_id in self.job_ids):
+            raise ConfigError("job_ids", "must not contain blank ids")
         if self.min_age is not None and self.min_age < timedelta(0):
             raise ConfigError("min_age", "must not be negative")
         if not 0 < self.max_wait <= MAX_WAIT_SECONDS:
@@ -116,20 +115,25 @@ class Policy:
     ) -> Policy:
         """A policy from raw values (strings as guard properties, env vars or flags give them).
 
-        ``kinds`` None or empty selects what is configured (but not neptune-loader when a
-        job-id prefix or ids narrow the scope: load ids cannot be prefixed): the Neptune kinds when an endpoint
-        is given, the Glue kind when transforms are. ``labels`` renames fields in the
-        :class:`ConfigError` raised (``{"max_wait": "MaxWaitSeconds"}``). Empty strings count
-        as unset for the optional text fields.
+        ``None`` means "not given". A scope value that is given but blank (``""``, whitespace,
+        ``","``, ``[]``) is a ConfigError naming the field: blank never means "no filter".
+        ``kinds`` None selects what is configured (but not neptune-loader when a job-id prefix
+        or ids narrow the scope: load ids cannot be prefixed): the Neptune kinds when an
+        endpoint is given, the Glue kind when transforms are. ``labels`` renames fields in the
+        :class:`ConfigError` raised (``{"max_wait": "MaxWaitSeconds"}``).
         """
         try:
-            endpoint = _text(neptune_endpoint, "neptune_endpoint")
-            transform_ids = parse_list("glue_transform_ids", glue_transform_ids)
-            prefix = _text(glue_transform_name_prefix, "glue_transform_name_prefix")
+            endpoint = _scope_text(neptune_endpoint, "neptune_endpoint")
+            transform_ids = _scope_list(glue_transform_ids, "glue_transform_ids")
+            prefix = _scope_text(glue_transform_name_prefix, "glue_transform_name_prefix")
             tags = parse_tags("glue_transform_tags", glue_transform_tags)
-            if kinds is None or kinds in ("", [], ()):
+            if glue_transform_tags is not None and not tags:
+                raise ConfigError("glue_transform_tags", _BLANK)
+            id_prefix = _scope_text(job_id_prefix, "job_id_prefix")
+            ids = _scope_list(job_ids, "job_ids")
+            if kinds is None:
                 chosen = set(NEPTUNE_KINDS) if endpoint else set()
-                if _text(job_id_prefix, "job_id_prefix") or parse_list("job_ids", job_ids):
+                if id_prefix or ids:
                     # Load ids are Neptune's, so a prefix cannot scope loads: left to a default,
                     # a prefix-scoped policy must not cancel every load on a cluster that other
                     # stacks may share. Name neptune-loader in kinds to include them.
@@ -143,17 +147,19 @@ class Policy:
                 kind_set = frozenset(chosen)
             else:
                 kind_set = parse_kinds("kinds", kinds)
+            if min_age is not None and isinstance(min_age, str) and not min_age.strip():
+                raise ConfigError("min_age", _BLANK)
             return cls(
                 kinds=kind_set,
-                neptune_endpoint=endpoint.rstrip("/") if endpoint else None,
+                neptune_endpoint=endpoint,
                 neptune_iam_role_arn=_text(neptune_iam_role_arn, "neptune_iam_role_arn"),
                 glue_region=_text(glue_region, "glue_region"),
                 glue_transform_ids=transform_ids,
                 glue_transform_name_prefix=prefix,
                 glue_transform_tags=tags,
-                job_id_prefix=_text(job_id_prefix, "job_id_prefix"),
-                job_ids=frozenset(parse_list("job_ids", job_ids)),
-                min_age=None if min_age in (None, "") else parse_duration("min_age", min_age),
+                job_id_prefix=id_prefix,
+                job_ids=frozenset(ids),
+                min_age=None if min_age is None else parse_duration("min_age", min_age),
                 clean=parse_bool("clean", clean),
                 dry_run=parse_bool("dry_run", dry_run),
                 wait=parse_bool("wait", wait),
@@ -164,6 +170,26 @@ class Policy:
             if labels and error.field in labels:
                 raise error.renamed(labels[error.field]) from None
             raise
+
+
+_BLANK = "is blank: give a value, or leave it out (blank never means 'no filter')"
+
+
+def _scope_text(value: object, name: str) -> str | None:
+    """A scope setting: None when not given; given but blank is an error, never "no filter"."""
+    text = _text(value, name)
+    if value is not None and text is None:
+        raise ConfigError(name, _BLANK)
+    return text
+
+
+def _scope_list(value: object, name: str) -> tuple[str, ...]:
+    """A scope list: ``()`` when not given; given but with no item (``""``, ``","``, ``[]``) is
+    an error."""
+    items = parse_list(name, value)
+    if value is not None and not items:
+        raise ConfigError(name, _BLANK)
+    return items
 
 
 def _text(value: object, name: str) -> str | None:

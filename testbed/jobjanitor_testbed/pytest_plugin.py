@@ -10,7 +10,8 @@
   (us-east-1, dummy credentials, botocore's default retry settings).
 - ``aws_env``: sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION=us-east-1
   and AWS_ENDPOINT_URL=<aws_url> so plain ``boto3.client("glue")`` reaches moto; also
-  NEPTUNE_ENDPOINT=<neptune_url>. Returns the test bed.
+  NEPTUNE_ENDPOINT=<neptune_url>, and JOBJANITOR_ALLOWED_ENDPOINTS=<neptune_url> (the janitor
+  accepts only https Neptune endpoints besides the ones listed there). Returns the test bed.
 - ``no_retry_delay``: botocore's default (standard) retries keep their attempts but skip
   the backoff sleeps, so retry tests stay fast.
 """
@@ -88,4 +89,5 @@ def aws_env(testbed: TestBed, monkeypatch: pytest.MonkeyPatch) -> TestBed:
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("AWS_ENDPOINT_URL", testbed.aws_url)
     monkeypatch.setenv("NEPTUNE_ENDPOINT", testbed.neptune_url)
+    monkeypatch.setenv("JOBJANITOR_ALLOWED_ENDPOINTS", testbed.allowed_endpoints)
     return testbed

@@ -127,6 +127,12 @@ class TestBed:
     def aws_url(self) -> str:
         return self.aws.url
 
+    @property
+    def allowed_endpoints(self) -> str:
+        """``JOBJANITOR_ALLOWED_ENDPOINTS`` for this test bed: the janitor accepts only https
+        Neptune endpoints, plus the exact ``scheme://host:port`` values listed there."""
+        return self.neptune_url
+
     # ---- state
 
     def set_faults(self, **knobs: Any) -> None:
@@ -147,7 +153,8 @@ class TestBed:
 
 def export_aws_environment(bed: TestBed, **extra: str) -> None:
     """Point plain boto3 in this process (and its children) at the test bed's moto server, with
-    dummy credentials and us-east-1, as a deployed function's environment would point it at AWS.
+    dummy credentials and us-east-1, as a deployed function's environment would point it at AWS;
+    admit the test bed's Neptune emulator as an endpoint (``JOBJANITOR_ALLOWED_ENDPOINTS``).
     ``extra`` adds or overrides variables (Powertools settings, the idempotency table)."""
     os.environ.update(
         {
@@ -158,6 +165,7 @@ def export_aws_environment(bed: TestBed, **extra: str) -> None:
             "AWS_DEFAULT_REGION": "us-east-1",
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_METRICS_DISABLED": "true",
+            "JOBJANITOR_ALLOWED_ENDPOINTS": bed.allowed_endpoints,
             **extra,
         }
     )

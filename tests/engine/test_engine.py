@@ -428,7 +428,10 @@ def test_a_sweep_builds_its_clients_once(
     assert len(built) == 1  # cancel and wait share them
 
 
-def test_client_cache_keeps_clients_per_target(aws_env: TestBed, make_policy: Callable[..., Policy]) -> None:
+def test_client_cache_keeps_clients_per_target(
+    aws_env: TestBed, make_policy: Callable[..., Policy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBJANITOR_ALLOWED_ENDPOINTS", f"{aws_env.allowed_endpoints},http://127.0.0.1:9")
     cache = ClientCache()
     policy = make_policy(kinds="neptune-ml-training")
     assert cache.for_policy(policy) is cache.for_policy(dataclasses.replace(policy, max_wait=5))

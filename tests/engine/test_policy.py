@@ -10,6 +10,8 @@ from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 
+NEPTUNE = "https://db.cluster-abc.us-east-1.neptune.amazonaws.com"
+
 
 def test_parsers() -> None:
     assert parse_bool("Clean", "TRUE") is True
@@ -63,12 +65,12 @@ def test_policy_build_defaults_and_inference() -> None:
     [
         ({"kinds": "neptune-loader"}, "neptune_endpoint"),
         ({"neptune_endpoint": "db.example.com:8182"}, "neptune_endpoint"),
-        ({"neptune_endpoint": "https://h:99999"}, "neptune_endpoint"),
+        ({"neptune_endpoint": f"{NEPTUNE}:99999"}, "neptune_endpoint"),
         ({"kinds": "glue-ml-task-run"}, "glue_transform_ids"),
         ({"glue_transform_ids": "t", "glue_region": "Europe"}, "glue_region"),
-        ({"neptune_endpoint": "https://h", "neptune_iam_role_arn": "role"}, "neptune_iam_role_arn"),
-        ({"neptune_endpoint": "https://h", "max_wait": "0"}, "max_wait"),
-        ({"neptune_endpoint": "https://h", "concurrency": "1000"}, "concurrency"),
+        ({"neptune_endpoint": NEPTUNE, "neptune_iam_role_arn": "role"}, "neptune_iam_role_arn"),
+        ({"neptune_endpoint": NEPTUNE, "max_wait": "0"}, "max_wait"),
+        ({"neptune_endpoint": NEPTUNE, "concurrency": "1000"}, "concurrency"),
         ({}, "neptune_endpoint"),
     ],
 )
@@ -80,13 +82,13 @@ def test_policy_errors_name_the_field(kwargs: dict[str, str], field: str) -> Non
 
 def test_labels_rename_fields() -> None:
     with pytest.raises(ConfigError, match=r"^MaxWaitSeconds: must be an integer between 1 and 86400, got 'abc'$"):
-        Policy.build(neptune_endpoint="https://h", max_wait="abc", labels={"max_wait": "MaxWaitSeconds"})
+        Policy.build(neptune_endpoint=NEPTUNE, max_wait="abc", labels={"max_wait": "MaxWaitSeconds"})
 
 
 def test_a_prefix_scoped_default_leaves_loads_out() -> None:
     # Load ids are Neptune's: a prefix cannot scope them, so by default a prefix-scoped
     # policy must not reach every load on a possibly shared cluster.
-    endpoint = "https://cluster.example:8182"
+    endpoint = f"{NEPTUNE}:8182"
     scoped = Policy.build(neptune_endpoint=endpoint, job_id_prefix="stack-a-")
     assert JobKindName.NEPTUNE_LOADER not in scoped.kinds
     assert JobKindName.NEPTUNE_ML_TRAINING in scoped.kinds

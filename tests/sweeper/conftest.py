@@ -45,6 +45,7 @@ def sweeper_env(aws_env: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         "JOBJANITOR_GLUE_TRANSFORM_IDS": transform,
         "JOBJANITOR_KINDS": "all",
         "JOBJANITOR_MAX_AGE": "1h",
+        "JOBJANITOR_JOB_ID_PREFIX": "*",
         "JOBJANITOR_DRY_RUN": "false",
         "JOBJANITOR_CLEAN": "true",
         "IDEMPOTENCY_TABLE_NAME": TABLE,

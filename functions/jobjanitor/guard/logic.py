@@ -26,6 +26,7 @@ from jobjanitor import engine
 from jobjanitor.clients import ClientCache
 from jobjanitor.clusters import ClusterRegistry
 from jobjanitor.deadline import Deadline
+from jobjanitor.endpoints import safe_summary
 from jobjanitor.errors import ConfigError
 from jobjanitor.guard.config import GuardConfig, fail_on_error_of, physical_id
 from jobjanitor.guard.requests import RequestStore
@@ -122,7 +123,7 @@ class Guard:
         policy = config.policy
         report = engine.list_jobs(policy, deadline=Deadline.after(seconds), clients=self._clients.for_policy(policy))
         if report.errors:
-            raise GuardError(f"Preflight failed: {report.errors[0]}")
+            raise GuardError(f"Preflight failed: {safe_summary(report.errors[0])}")
         self.resource.Data = {"Outstanding": str(sum(1 for r in report.results if r.outstanding))}
 
     # -- Delete -----------------------------------------------------------------------------
@@ -238,15 +239,15 @@ def check_list_bounds(props: object) -> None:
 
 
 def describe_problems(report: Report) -> str:
-    """A Reason that starts with what matters: counts, then the first job named."""
+    """A Reason that starts with what matters: counts, then the first job named. Text that came
+    from a service (error messages) is cut to a short, printable summary (safe_summary)."""
     parts: list[str] = []
     if report.errors:
-        parts.append(f"{len(report.errors)} discovery error(s) (first: {report.errors[0]})")
+        parts.append(f"{len(report.errors)} discovery error(s) (first: {safe_summary(report.errors[0], 100)})")
     if report.failures:
         first = report.failures[0]
-        parts.append(
-            f"{len(report.failures)} cancel(s) failed (first: {first.ref.kind} {first.ref.job_id}: {first.error})"
-        )
+        error = safe_summary(first.error or "", 100)
+        parts.append(f"{len(report.failures)} cancel(s) failed (first: {first.ref.kind} {first.ref.job_id}: {error})")
     if report.still_running:
         first_ref = report.still_running[0]
         parts.append(

@@ -33,6 +33,9 @@ ENV = {
     "concurrency": "JOBJANITOR_CONCURRENCY",
 }
 STACK_TAG_PREFIX = "JOBJANITOR_STACK_TAG_PREFIX"
+# JOBJANITOR_JOB_ID_PREFIX's explicit "every job id" (Neptune ML ids are letters, digits and
+# hyphens, so no real prefix is "*"). A blank prefix is an error, never "every id".
+EVERY_ID = "*"
 TABLE = "IDEMPOTENCY_TABLE_NAME"
 # The single endpoint of earlier versions: refused, so an old configuration does not
 # silently sweep nothing on Neptune.
@@ -60,6 +63,14 @@ class SweeperConfig:
             value = env.get(ENV[field], "").strip()
             return value or None
 
+        raw_prefix = env.get(ENV["job_id_prefix"])
+        if raw_prefix is None or not raw_prefix.strip():
+            raise ConfigError(
+                ENV["job_id_prefix"],
+                f"is blank: set the Neptune ML job-id prefix to sweep, or {EVERY_ID} for every id on the "
+                "configured endpoint (blank never means 'no filter')",
+            )
+        job_id_prefix = None if raw_prefix.strip() == EVERY_ID else raw_prefix.strip()
         if get("min_age") is None:
             raise ConfigError(ENV["min_age"], "required: the sweeper cancels only jobs older than this (e.g. 6h)")
         if parse_duration(ENV["min_age"], get("min_age")) < timedelta(minutes=1):
@@ -71,7 +82,7 @@ class SweeperConfig:
             glue_region=get("glue_region"),
             glue_transform_ids=get("glue_transform_ids"),
             glue_transform_name_prefix=get("glue_transform_name_prefix"),
-            job_id_prefix=get("job_id_prefix"),
+            job_id_prefix=job_id_prefix,
             min_age=get("min_age"),
             clean=get("clean") or "false",
             dry_run=get("dry_run") or "false",
@@ -117,7 +128,7 @@ def _max_age(policy: Policy, value: object) -> dict[str, Any]:
 
 
 def _job_id_prefix(policy: Policy, value: object) -> dict[str, Any]:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value.strip():
         raise ConfigError("narrow.jobIdPrefix", "must be a non-empty string")
     if policy.job_id_prefix and not value.startswith(policy.job_id_prefix):
         raise ConfigError("narrow.jobIdPrefix", f"must extend the configured prefix {policy.job_id_prefix!r}")
@@ -126,6 +137,8 @@ def _job_id_prefix(policy: Policy, value: object) -> dict[str, Any]:
 
 def _glue_transform_ids(policy: Policy, value: object) -> dict[str, Any]:
     ids = parse_list("narrow.glueTransformIds", value)
+    if not ids:
+        raise ConfigError("narrow.glueTransformIds", "is blank: name at least one configured transform")
     if not policy.glue_transform_ids:
         raise ConfigError("narrow.glueTransformIds", "the configuration names no transform ids to narrow")
     if not set(ids) <= set(policy.glue_transform_ids):

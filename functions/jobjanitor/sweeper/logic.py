@@ -185,7 +185,7 @@ class Sweeper:
             neptune_endpoint=cluster.data_endpoint() if cluster else None,
             neptune_iam_role_arn=base.neptune_iam_role_arn,
             glue_region=base.glue_region,
-            glue_transform_ids=list(transforms),
+            glue_transform_ids=list(transforms) or None,
             job_id_prefix=job_prefix,
             clean=base.clean,
             dry_run=base.dry_run,
