@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 
 from jobjanitor_testbed.cfn import LambdaContext, ReceivedResponse, ResponseReceiver
+from jobjanitor_testbed.stacks import is_stack_arn, put_stack
 
 FUNCTION = "jobjanitor-guard"
 TABLE = "jobjanitor-idempotency"
@@ -81,10 +82,26 @@ def lambda_permissions(function: str = FUNCTION) -> list[dict[str, Any]]:
     return statements
 
 
-def invoke(event: dict[str, Any], *, timeout: float = 900.0, function: str = FUNCTION) -> None:
+# The stack's status while CloudFormation sends a Delete that is part of deleting the stack.
+STACK_DELETING = "DELETE_IN_PROGRESS"
+
+
+def invoke(
+    event: dict[str, Any],
+    *,
+    timeout: float = 900.0,
+    function: str = FUNCTION,
+    stack_status: str | None = STACK_DELETING,
+) -> None:
+    """Invoke the guard's handler with ``event``. For a Delete, the event's stack is first put
+    into moto with ``stack_status`` (CloudFormation's status while it sends this Delete: the
+    guard reads it with DescribeStacks); None leaves moto's stacks as they are."""
     # Imported at call time: the handler reads its environment (table, endpoints) when built.
     from jobjanitor.handlers.guard import lambda_handler  # noqa: PLC0415
 
+    deleting = isinstance(event, dict) and event.get("RequestType") == "Delete"
+    if stack_status is not None and deleting and is_stack_arn(event.get("StackId")):
+        put_stack(event["StackId"], stack_status)
     lambda_handler(event, LambdaContext(function_name=function, timeout_seconds=timeout))
 
 
@@ -95,9 +112,11 @@ def deliver(
     timeout: float = 900.0,
     max_ticks: int = 30,
     function: str = FUNCTION,
+    stack_status: str | None = STACK_DELETING,
 ) -> Delivery:
-    """Invoke the handler; while a polling rule exists, fire its target as EventBridge would."""
-    invoke(event, timeout=timeout, function=function)
+    """Invoke the handler; while a polling rule exists, fire its target as EventBridge would.
+    ``stack_status``: see :func:`invoke`."""
+    invoke(event, timeout=timeout, function=function, stack_status=stack_status)
     ticks = 0
     rules_seen: list[str] = []
     events = boto3.client("events")

@@ -123,3 +123,110 @@ def test_error_text_from_a_failing_endpoint_reaches_reason_only_as_a_short_safe_
     assert hostile.marker not in reason
     assert not any(c in reason for c in "<>\n\r"), reason
     assert hostile.requests, "the admitted endpoint was asked"
+
+
+# -- 1. an Update never sweeps the live stack ---------------------------------------------
+def _guarded(testbed: Any, receiver: ResponseReceiver) -> tuple[Any, Any, sc.Scenario, str, dict[str, Any], str]:
+    neptune, glue = clients(testbed)
+    jobs = sc.start_jobs(neptune, glue, prefix="stack-a-", per_kind=1, out_of_scope_per_kind=1)
+    stack = stack_id()
+    properties = props(testbed, jobs)
+    properties.pop("GlueRegion")
+    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    testbed.neptune_log.clear()
+    testbed.aws_log.clear()
+    return neptune, glue, jobs, stack, properties, pid
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda p, t: {**p, "GlueTransformIds": [*p["GlueTransformIds"], t]}, id="adds-a-transform"),
+        pytest.param(lambda p, t: {**p, "GlueRegion": "us-east-1"}, id="spells-out-glue-region"),
+        pytest.param(lambda p, t: {**p, "Kinds": "neptune-ml-training"}, id="narrows-kinds"),
+    ],
+)
+def test_an_update_keeps_the_id_and_its_cleanup_cancels_nothing(
+    guard_env: Any, receiver: ResponseReceiver, change: Any
+) -> None:
+    testbed = guard_env
+    neptune, glue, jobs, stack, properties, pid = _guarded(testbed, receiver)
+    new = change(properties, jobs.other_transform_id)
+    update = make_event("Update", new, receiver, stack=stack, physical_id=pid, old_properties=properties)
+    body = assert_contract(deliver(update, receiver))
+    assert body["Status"] == "SUCCESS", body
+    assert body["PhysicalResourceId"] == pid, "a new id is a replacement: CloudFormation would Delete the old one"
+    # Had the id changed, this is the Delete CloudFormation sends for the old one, with the old
+    # properties, while the stack is cleaning up after the Update.
+    cleanup = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    answered = assert_contract(deliver(cleanup, receiver, stack_status="UPDATE_COMPLETE_CLEANUP_IN_PROGRESS"))
+    assert answered["Status"] == "SUCCESS"
+    assert "not being deleted" in answered["Data"]["Skipped"]
+    _untouched(testbed, neptune, glue, jobs)
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",  # the guard was removed from the template
+        "UPDATE_ROLLBACK_IN_PROGRESS",  # an Update that added the guard is rolling back
+        "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+        "UPDATE_IN_PROGRESS",
+    ],
+)
+def test_a_delete_while_the_stack_lives_on_cancels_nothing(
+    guard_env: Any, receiver: ResponseReceiver, status: str
+) -> None:
+    testbed = guard_env
+    neptune, glue, jobs, stack, properties, pid = _guarded(testbed, receiver)
+    delete = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    body = assert_contract(deliver(delete, receiver, stack_status=status))
+    assert body["Status"] == "SUCCESS"
+    assert body["Data"]["Skipped"] == f"stack is {status}, not being deleted"
+    _untouched(testbed, neptune, glue, jobs)
+
+
+@pytest.mark.parametrize("status", ["DELETE_IN_PROGRESS", "ROLLBACK_IN_PROGRESS"])
+def test_a_stack_going_away_is_swept(guard_env: Any, receiver: ResponseReceiver, status: str) -> None:
+    testbed = guard_env
+    neptune, glue, jobs, stack, properties, pid = _guarded(testbed, receiver)
+    delete = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    body = assert_contract(deliver(delete, receiver, stack_status=status))
+    assert body["Status"] == "SUCCESS", body
+    assert sc.in_states(sc.statuses(neptune, glue, jobs.in_scope, jobs.transform_id), sc.STOPPED) == []
+    untouched = sc.statuses(neptune, glue, jobs.out_of_scope, jobs.transform_id, jobs.other_transform_id)
+    assert sc.in_states(untouched, sc.RUNNING) == []
+
+
+@pytest.mark.parametrize("fail_on_error", ["false", "true"])
+def test_a_delete_whose_stack_cannot_be_read_cancels_nothing_and_says_so(
+    guard_env: Any, receiver: ResponseReceiver, fail_on_error: str
+) -> None:
+    testbed = guard_env
+    neptune, glue = clients(testbed)
+    jobs = sc.start_jobs(neptune, glue, prefix="stack-a-", per_kind=1, out_of_scope_per_kind=0)
+    stack = stack_id()  # never put into moto: DescribeStacks answers "does not exist"
+    properties = props(testbed, jobs, FailOnError=fail_on_error)
+    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    delete = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    body = assert_contract(deliver(delete, receiver, stack_status=None))
+    assert body["Status"] == ("FAILED" if fail_on_error == "true" else "SUCCESS")
+    assert "could not read the stack's status" in body["Reason"], body["Reason"]
+    _untouched(testbed, neptune, glue, jobs)
+
+
+def test_a_guard_created_with_a_target_hashed_id_is_still_swept_when_its_stack_is_deleted(
+    guard_env: Any, receiver: ResponseReceiver
+) -> None:
+    from jobjanitor.guard.config import GuardConfig, legacy_physical_id
+
+    testbed = guard_env
+    neptune, glue = clients(testbed)
+    jobs = sc.start_jobs(neptune, glue, prefix="stack-a-", per_kind=1, out_of_scope_per_kind=1)
+    stack = stack_id()
+    properties = props(testbed, jobs)
+    delete = make_event("Delete", properties, receiver, stack=stack, physical_id="placeholder")
+    delete["PhysicalResourceId"] = legacy_physical_id(delete, GuardConfig.from_properties(properties))
+    body = assert_contract(deliver(delete, receiver))
+    assert body["Status"] == "SUCCESS", body
+    assert sc.in_states(sc.statuses(neptune, glue, jobs.in_scope, jobs.transform_id), sc.STOPPED) == []

@@ -12,7 +12,7 @@ import jobjanitor.handlers.sweeper as handler
 import pytest
 from jobjanitor.errors import ConfigError
 from jobjanitor_testbed import scenario as sc
-from test_sweeper import cancel_requests, event, invoke, states
+from test_sweeper import STOPPED_OR_STOPPING, _stack, _stack_event, cancel_requests, event, invoke, states
 
 
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,3 +93,91 @@ def test_the_sweeper_sends_nothing_to_a_host_that_is_not_neptune(
     with pytest.raises(ConfigError):
         invoke(event("sweeper-rule.json"))
     assert hostile.requests == []
+
+
+# -- 4. a stack's tags only narrow, and never reach loads ---------------------------------
+def _team_jobs(bed: Any) -> dict[str, list[str]]:
+    """Outstanding jobs of two teams on the sweeper's cluster, loads and a Glue run."""
+    from jobjanitor_testbed import moto_glue
+
+    jobs: dict[str, list[str]] = {}
+    for kind, api_kind in sc.ML_KINDS.items():
+        jobs[kind] = [
+            bed.neptune.seed_ml_job(api_kind, f"team-a-{api_kind}", status="InProgress"),
+            bed.neptune.seed_ml_job(api_kind, f"team-b-{api_kind}", status="InProgress"),
+        ]
+    jobs["neptune-loader"] = [bed.neptune.seed_load(status="LOAD_IN_PROGRESS") for _ in range(2)]
+    jobs["glue-ml-task-run"] = [moto_glue.seed_task_run(bed.sweep_transform, status="RUNNING")]
+    return jobs
+
+
+def _running(bed: Any, jobs: dict[str, list[str]]) -> list[str]:
+    """The jobs of ``jobs`` that are no longer running (should be [])."""
+    return sc.in_states(states(bed, jobs, bed.sweep_transform), sc.RUNNING)
+
+
+def test_glue_and_endpoint_tags_without_a_prefix_sweep_only_the_named_transforms(sweeper_env: Any) -> None:
+    bed = sweeper_env
+    jobs = _team_jobs(bed)
+    stack = _stack({"jobjanitor:glue-transforms": bed.sweep_transform, "jobjanitor:neptune-endpoint": bed.neptune_url})
+    result = invoke(_stack_event(stack, "tags-a"))
+    assert result["status"] == "swept", result
+    assert set(result["byKind"]) == {"glue-ml-task-run"}
+    glue = {"glue-ml-task-run": jobs.pop("glue-ml-task-run")}
+    assert sc.in_states(states(bed, glue, bed.sweep_transform), STOPPED_OR_STOPPING) == []
+    assert _running(bed, jobs) == [], "a stack's tags reached Neptune jobs or loads"
+    assert bed.neptune_log.count(method="DELETE") == 0
+
+
+@pytest.mark.parametrize("kinds", ["neptune-loader", "neptune-loader neptune-ml-training"])
+def test_a_kinds_tag_never_reaches_loads(sweeper_env: Any, kinds: str) -> None:
+    bed = sweeper_env
+    jobs = _team_jobs(bed)
+    stack = _stack({"jobjanitor:job-id-prefix": "team-a-", "jobjanitor:kinds": kinds})
+    with pytest.raises(ConfigError) as caught:
+        invoke(_stack_event(stack, f"tags-b-{len(kinds)}"))
+    assert caught.value.field == "tag jobjanitor:kinds"
+    assert "neptune-loader" in caught.value.message
+    assert _running(bed, jobs) == []
+    assert cancel_requests(bed) == 0
+
+
+def test_a_declared_prefix_must_extend_the_configured_one(sweeper_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    bed = sweeper_env
+    jobs = _team_jobs(bed)
+    monkeypatch.setenv("JOBJANITOR_JOB_ID_PREFIX", "team-a-")
+    _fresh(monkeypatch)
+    stack = _stack({"jobjanitor:job-id-prefix": "team-b-"})
+    with pytest.raises(ConfigError) as caught:
+        invoke(_stack_event(stack, "tags-c"))
+    assert caught.value.field == "tag jobjanitor:job-id-prefix"
+    assert _running(bed, jobs) == []
+    assert cancel_requests(bed) == 0
+
+
+def test_a_stack_with_only_a_prefix_gets_the_configured_ml_kinds(
+    sweeper_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bed = sweeper_env
+    jobs = _team_jobs(bed)
+    monkeypatch.setenv("JOBJANITOR_KINDS", "neptune-ml-training,neptune-loader")
+    _fresh(monkeypatch)
+    stack = _stack({"jobjanitor:job-id-prefix": "team-a-"})
+    result = invoke(_stack_event(stack, "tags-d"))
+    assert result["status"] == "swept", result
+    assert set(result["byKind"]) == {"neptune-ml-training"}
+    assert bed.neptune.job("modeltraining", "team-a-modeltraining").status in ("Stopping", "Stopped")
+    jobs["neptune-ml-training"] = ["team-b-modeltraining"]
+    assert _running(bed, jobs) == []
+
+
+@pytest.mark.parametrize("tag", ["job-id-prefix", "glue-transforms", "kinds", "neptune-endpoint"])
+def test_a_blank_tag_is_an_error(sweeper_env: Any, tag: str) -> None:
+    bed = sweeper_env
+    jobs = _team_jobs(bed)
+    tags = {"jobjanitor:job-id-prefix": "team-a-", f"jobjanitor:{tag}": " "}
+    with pytest.raises(ConfigError) as caught:
+        invoke(_stack_event(_stack(tags), f"tags-e-{tag}"))
+    assert caught.value.field == f"tag jobjanitor:{tag}"
+    assert _running(bed, jobs) == []
+    assert cancel_requests(bed) == 0

@@ -95,14 +95,24 @@ def fail_on_error_of(props: object) -> bool:
     return False
 
 
-def physical_id(event: Mapping[str, Any], config: GuardConfig) -> str:
-    """Deterministic id: the stack, the logical id and the targets the guard protects.
+def physical_id(event: Mapping[str, Any]) -> str:
+    """The guard's id: its stack and logical id, nothing else.
 
-    A new Neptune endpoint or Glue transform set means the guard now protects other
-    resources: that is a replacement, and CloudFormation later sends Delete (with the old
-    properties) for the old id, which sweeps the old targets before they are deleted.
-    Other changes (prefix, kinds, Clean, MaxWaitSeconds) update in place.
+    It does not change with the targets the guard protects: a new physical id on Update is a
+    replacement, and CloudFormation then sends a Delete for the old id (with the old
+    properties) while the stack lives on. An id that followed the targets turned an Update
+    that only added a Glue transform, or spelled out GlueRegion, into a sweep of the live
+    stack. Updates now update in place, and a Delete sweeps only a stack that is being torn
+    down (see :mod:`jobjanitor.guard.stack`).
     """
+    identity = f"{event.get('StackId')}|{event.get('LogicalResourceId')}"
+    return "jobjanitor-guard-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+def legacy_physical_id(event: Mapping[str, Any], config: GuardConfig) -> str:
+    """The id guards created before the stable id carry (a hash that included the targets).
+    Still recognised on Delete, so a stack created with an older guard is swept when deleted;
+    its first Update moves it to :func:`physical_id`."""
     policy = config.policy
     identity = "|".join(
         [
@@ -114,3 +124,9 @@ def physical_id(event: Mapping[str, Any], config: GuardConfig) -> str:
         ]
     )
     return "jobjanitor-guard-" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+def created_by_this_guard(event: Mapping[str, Any], config: GuardConfig) -> bool:
+    """The Delete's id is one this guard answered a Create or Update with."""
+    pid = str(event.get("PhysicalResourceId") or "")
+    return pid in (physical_id(event), legacy_physical_id(event, config))

@@ -1,10 +1,12 @@
 """What the guard does for each request; crhelper calls these through :class:`GuardResource`.
 
 - Create/Update: validate the properties, run a read-only preflight (on by default) so a
-  misconfigured guard fails now, not silently at teardown, and return a deterministic
-  physical id (a new one only when the protected targets change: a replacement).
+  misconfigured guard fails now, not silently at teardown, and return a stable physical id
+  (stack and logical id only: an Update is never a replacement).
 - Delete: if the id is not one this guard created (a Delete after a failed Create, or a
-  foreign id), answer SUCCESS at once. Otherwise cancel the jobs in scope exactly once per
+  foreign id) or the properties are invalid, answer SUCCESS at once. If the stack is not
+  being torn down (an Update's cleanup or rollback, the guard removed from the template:
+  :mod:`jobjanitor.guard.stack`), cancel nothing. Otherwise cancel the jobs in scope exactly once per
   StackId+RequestId (Powertools idempotency on DynamoDB around the cancel step only), wait
   until they have stopped, and answer. A wait longer than this invocation can hold is
   handed to crhelper's EventBridge polling; each tick rediscovers the scope and waits a
@@ -28,9 +30,10 @@ from jobjanitor.clusters import ClusterRegistry
 from jobjanitor.deadline import Deadline
 from jobjanitor.endpoints import safe_summary
 from jobjanitor.errors import ConfigError
-from jobjanitor.guard.config import GuardConfig, fail_on_error_of, physical_id
+from jobjanitor.guard.config import GuardConfig, created_by_this_guard, fail_on_error_of, physical_id
 from jobjanitor.guard.requests import RequestStore
 from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource
+from jobjanitor.guard.stack import DeleteCase, cloudformation_client, delete_case
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 
@@ -80,6 +83,7 @@ class Guard:
         self._progress = progress
         self._on_report = on_report
         self._poll_tick_seconds = poll_tick_seconds
+        self._cfn: Any = None  # CloudFormation client (DescribeStacks), built on the first Delete
         resource.create(self.on_create)
         resource.update(self.on_update)
         resource.delete(self.on_delete)
@@ -89,15 +93,18 @@ class Guard:
     def on_create(self, event: dict[str, Any], context: Any) -> str:
         config = self._config(event, bounded=True)
         self._preflight(config)
-        return physical_id(event, config)
+        return physical_id(event)
 
     def on_update(self, event: dict[str, Any], context: Any) -> str:
         config = self._config(event, bounded=True)
         self._preflight(config)
-        new_id = physical_id(event, config)
+        new_id = physical_id(event)
         old_id = str(event.get("PhysicalResourceId") or "")
         if new_id != old_id:
-            log.warning("protected targets changed: replacing the guard", extra={"old_id": old_id, "new_id": new_id})
+            # A guard created before ids were stable: this one replacement moves it to the
+            # stable id. The Delete CloudFormation sends for the old id arrives while the stack
+            # is UPDATE_COMPLETE_CLEANUP_IN_PROGRESS, and cancels nothing (see on_delete).
+            log.warning("moving the guard to its stable id", extra={"old_id": old_id, "new_id": new_id})
         return new_id
 
     def _config(self, event: Mapping[str, Any], *, bounded: bool = False) -> GuardConfig:
@@ -135,12 +142,16 @@ class Guard:
             config = GuardConfig.from_properties(props)
         except ConfigError:
             config = None
-        if config is None or pid != physical_id(event, config):
-            # A Delete after a failed Create (its marker id), or an id this guard never
-            # created: there is nothing of ours to stop. Touch no job.
+        if config is None or not created_by_this_guard(event, config):
+            # A Delete after a failed Create (its marker id), an id this guard never created,
+            # or properties that are not valid (a blank scope never means "everything"):
+            # there is nothing of ours to stop. Touch no job.
             log.info("delete of a resource this guard did not create: nothing to do", extra={"physical_id": pid})
             self.resource.Data = {"Skipped": "not created by this guard"}
             return pid
+        case = self._delete_case(str(event.get("StackId") or ""))
+        if not case.sweep:
+            return self._not_a_teardown(case, config, pid)
         self.resource.fail_on_error = config.fail_on_error
         # A cluster removed from the install since Create: nothing here may touch it (its
         # grant is gone too); the answer says so, SUCCESS or FAILED as FailOnError asks.
@@ -171,6 +182,29 @@ class Guard:
                 self.table_faults += 1
                 log.error("request table unavailable: the deadline runs from this delivery: %s", exc)
         return time.time() + config.max_wait_seconds
+
+    def _delete_case(self, stack_id: str) -> DeleteCase:
+        if self._cfn is None:
+            self._cfn = cloudformation_client(stack_id)
+        return delete_case(self._cfn, stack_id)
+
+    def _not_a_teardown(self, case: DeleteCase, config: GuardConfig, pid: str) -> str:
+        """A Delete while the stack lives on (an Update's cleanup or rollback, the guard removed
+        from the template), or one whose case cannot be read: cancel nothing."""
+        if case.error is not None:
+            reason = (
+                "cancelled nothing: could not read the stack's status to tell a stack deletion from an "
+                f"update's cleanup ({case.error})"
+            )
+            self.resource.Data = {"Skipped": "stack status unknown"}
+            if config.fail_on_error:
+                raise GuardError(reason)
+            self.resource.Reason = reason
+            log.error("stack status unknown: cancelled nothing", extra={"error": case.error})
+            return pid
+        log.info("the stack is not being deleted: cancelled nothing", extra={"stack_status": case.status})
+        self.resource.Data = {"Skipped": f"stack is {case.status}, not being deleted"}
+        return pid
 
     def on_poll_delete(self, event: dict[str, Any], context: Any) -> str | None:
         pid = str(event.get("PhysicalResourceId") or "")

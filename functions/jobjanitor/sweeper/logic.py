@@ -6,8 +6,8 @@
   (CreationTime), or by their first sighting while they name none yet (:mod:`jobjanitor.ages`).
 - A stack deletion sweeps the scope the stack declares in its tags (``<prefix>neptune-endpoint``,
   ``<prefix>job-id-prefix``, ``<prefix>glue-transforms``, ``<prefix>kinds``), with no age limit:
-  the stack is going. A stack without such tags is ignored; a declared scope must fit inside
-  the configured one and must name a job-id prefix or Glue transforms (never "everything").
+  the stack is going. A stack without such tags is ignored; tags only narrow the configured
+  scope, and never reach loads (:func:`stack_scope`).
 - Idempotency per trigger key (Powertools, DynamoDB): a duplicate after completion gets the
   first result and sweeps nothing; a duplicate while the first runs returns at once; a run
   that timed out is retried once its in-progress record expires with the Lambda deadline.
@@ -21,7 +21,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -40,6 +40,7 @@ from jobjanitor.clients import ClientCache
 from jobjanitor.clusters import NeptuneCluster, cluster_for_endpoint
 from jobjanitor.config import parse_kinds, parse_list
 from jobjanitor.deadline import Deadline
+from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
 from jobjanitor.observability import log_progress, publish_report
@@ -162,48 +163,18 @@ class Sweeper:
         stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_id)["Stacks"]
         tags = {t["Key"]: t["Value"] for t in (stacks[0].get("Tags") or [])} if stacks else {}
         prefix = self.config.stack_tag_prefix
-        declared = {k[len(prefix) :]: v.strip() for k, v in tags.items() if k.startswith(prefix)}
+        declared = {k[len(prefix) :]: v for k, v in tags.items() if k.startswith(prefix)}
         if not declared:
             log.info("stack did not opt in (no %s tags): ignored", prefix, extra={"stack": stack_id})
             return None
-        for name in declared:
-            if name not in STACK_TAGS:
-                raise ConfigError(f"tag {prefix}{name}", f"unknown (allowed: {', '.join(STACK_TAGS)})")
-        base = self.config.policy
-        job_prefix = declared.get("job-id-prefix") or None
-        transforms = parse_list(f"tag {prefix}glue-transforms", _words(declared.get("glue-transforms")))
-        if not job_prefix and not transforms:
-            raise ConfigError(
-                f"tag {prefix}job-id-prefix", "a stack must declare a job-id prefix or its Glue transforms"
-            )
-        cluster = self._stack_cluster(f"tag {prefix}neptune-endpoint", declared.get("neptune-endpoint"), job_prefix)
-        if transforms and not set(transforms) <= set(base.glue_transform_ids):
-            raise ConfigError(f"tag {prefix}glue-transforms", "names transforms this sweeper is not configured for")
-        kinds = declared.get("kinds")
-        policy = Policy.build(
-            kinds=_words(kinds) if kinds else None,
-            neptune_endpoint=cluster.data_endpoint() if cluster else None,
-            neptune_iam_role_arn=base.neptune_iam_role_arn,
-            glue_region=base.glue_region,
-            glue_transform_ids=list(transforms) or None,
-            job_id_prefix=job_prefix,
-            clean=base.clean,
-            dry_run=base.dry_run,
-            concurrency=base.concurrency,
-            labels={"kinds": f"tag {prefix}kinds", "job_id_prefix": f"tag {prefix}job-id-prefix"},
-        )
-        outside = policy.kinds - base.kinds
-        if outside:
-            names = ", ".join(sorted(outside))
-            raise ConfigError(f"tag {prefix}kinds", f"kinds this sweeper is not configured for: {names}")
-        return policy, (cluster,) if cluster else ()
+        return declared_scope(self.config.policy, declared, prefix, self._stack_cluster)
 
     def _stack_cluster(self, field: str, endpoint: str | None, job_prefix: str | None) -> NeptuneCluster | None:
         """The configured cluster a stack's tag names; with no tag, the only configured cluster
         (a stack with a job-id prefix on a multi-cluster sweeper must say which)."""
         clusters = self.config.clusters
         if endpoint:
-            found = cluster_for_endpoint(endpoint, clusters)
+            found = cluster_for_endpoint(validate_neptune_endpoint(endpoint, field=field), clusters)
             if found is None:
                 raise ConfigError(field, "is not an endpoint of a cluster this sweeper is configured for")
             return found
@@ -213,6 +184,101 @@ class Sweeper:
             names = ", ".join(c.identifier for c in clusters)
             raise ConfigError(field, f"required: this sweeper serves several clusters ({names})")
         return clusters[0]
+
+
+ClusterOf = Callable[[str, "str | None", "str | None"], "NeptuneCluster | None"]
+
+
+def declared_scope(
+    base: Policy, declared: Mapping[str, str], tag_prefix: str, cluster_of: ClusterOf
+) -> tuple[Policy, tuple[NeptuneCluster, ...]]:
+    """The scope a deleted stack declares in its tags, held inside the configured ``base``, and
+    the cluster it is on (``cluster_of(field, endpoint tag, prefix)``).
+
+    Tags only ever narrow, because anyone who can tag and delete a stack could otherwise cancel
+    other teams' jobs:
+
+    - Neptune ML kinds need ``job-id-prefix``, and it must extend the configured
+      JOBJANITOR_JOB_ID_PREFIX. A stack with only a prefix gets the configured ML kinds.
+    - Glue runs need ``glue-transforms``, each among the configured transforms.
+    - Loads are never swept for a stack's tags: their ids are Neptune's, no prefix selects them,
+      so they are swept only on the cluster owner's own configuration (the schedule).
+    - ``neptune-endpoint`` must name a configured cluster; ``kinds`` picks among the above.
+    - A blank tag value is an error, never "no filter".
+    """
+
+    def tag(name: str) -> str:
+        return f"tag {tag_prefix}{name}"
+
+    for name, value in declared.items():
+        if name not in STACK_TAGS:
+            raise ConfigError(tag(name), f"unknown (allowed: {', '.join(STACK_TAGS)})")
+        if not value.strip():
+            raise ConfigError(tag(name), "is blank: give a value or remove the tag (blank never means 'no filter')")
+    job_prefix = declared["job-id-prefix"].strip() if "job-id-prefix" in declared else None
+    transforms = parse_list(tag("glue-transforms"), _words(declared.get("glue-transforms")))
+    if job_prefix is not None and base.job_id_prefix and not job_prefix.startswith(base.job_id_prefix):
+        raise ConfigError(tag("job-id-prefix"), f"must extend the configured prefix {base.job_id_prefix!r}")
+    if transforms and not set(transforms) <= set(base.glue_transform_ids):
+        raise ConfigError(tag("glue-transforms"), "names transforms this sweeper is not configured for")
+    kinds = _stack_kinds(base, declared, job_prefix, transforms, tag)
+    ml = bool(kinds & _ML_KINDS)
+    endpoint_tag = declared["neptune-endpoint"].strip() if "neptune-endpoint" in declared else None
+    cluster = cluster_of(tag("neptune-endpoint"), endpoint_tag, job_prefix if ml else None)
+    policy = Policy.build(
+        kinds=sorted(kinds),
+        neptune_endpoint=cluster.data_endpoint() if cluster and ml else None,
+        neptune_iam_role_arn=base.neptune_iam_role_arn,
+        glue_region=base.glue_region,
+        glue_transform_ids=list(transforms) if JobKindName.GLUE_ML_TASK_RUN in kinds else None,
+        job_id_prefix=job_prefix if ml else None,
+        clean=base.clean,
+        dry_run=base.dry_run,
+        concurrency=base.concurrency,
+        labels={
+            "kinds": tag("kinds"),
+            "job_id_prefix": tag("job-id-prefix"),
+            "neptune_endpoint": tag("neptune-endpoint"),
+        },
+    )
+    return policy, (cluster,) if cluster and ml else ()
+
+
+_ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
+
+
+def _stack_kinds(
+    base: Policy,
+    declared: Mapping[str, str],
+    job_prefix: str | None,
+    transforms: tuple[str, ...],
+    tag: Callable[[str], str],
+) -> set[JobKindName]:
+    """The kinds a stack's tags select (see :func:`stack_scope`): never loads."""
+    if "kinds" not in declared:
+        kinds: set[JobKindName] = {k for k in base.kinds if k in _ML_KINDS} if job_prefix is not None else set()
+        if job_prefix is not None and not kinds:
+            raise ConfigError(tag("job-id-prefix"), "this sweeper is not configured for Neptune ML jobs")
+        if transforms:
+            kinds.add(JobKindName.GLUE_ML_TASK_RUN)
+        if not kinds:
+            raise ConfigError(tag("job-id-prefix"), "a stack must declare a job-id prefix or its Glue transforms")
+        return kinds
+    named = set(parse_kinds(tag("kinds"), _words(declared["kinds"])))
+    if JobKindName.NEPTUNE_LOADER in named:
+        raise ConfigError(
+            tag("kinds"),
+            "neptune-loader is never swept for a stack's tags: load ids are Neptune's, so no prefix can "
+            "tell one stack's loads from another's",
+        )
+    outside = named - base.kinds
+    if outside:
+        raise ConfigError(tag("kinds"), f"kinds this sweeper is not configured for: {', '.join(sorted(outside))}")
+    if named & _ML_KINDS and job_prefix is None:
+        raise ConfigError(tag("job-id-prefix"), "the Neptune ML kinds named in kinds need a job-id prefix")
+    if JobKindName.GLUE_ML_TASK_RUN in named and not transforms:
+        raise ConfigError(tag("glue-transforms"), "glue-ml-task-run named in kinds needs the stack's transforms")
+    return named
 
 
 def result_of(trigger: dict[str, str], policy: Policy, reports: dict[str, Report]) -> dict[str, Any]:
