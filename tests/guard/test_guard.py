@@ -19,7 +19,15 @@ import pytest
 from jobjanitor import observability
 from jobjanitor_testbed import scenario as sc
 from jobjanitor_testbed.cfn import LambdaContext, ResponseReceiver, contract_violations, custom_resource_event, stack_id
-from jobjanitor_testbed.guard_driver import FUNCTION, deliver, invoke, lambda_permissions, polling_rules
+from jobjanitor_testbed.guard_driver import (
+    FUNCTION,
+    STACK_DELETING,
+    deliver,
+    invoke,
+    lambda_permissions,
+    polling_rules,
+)
+from jobjanitor_testbed.stacks import put_stack
 
 PREFIX = "stack-a-"
 
@@ -368,6 +376,7 @@ def test_concurrent_duplicate_neither_cancels_twice_nor_goes_unanswered(
     testbed = guard_env
     neptune, glue, jobs, stack, properties, pid = guarded(testbed, receiver)
     event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
+    put_stack(stack, STACK_DELETING)  # the stack is being deleted (the guard reads its status)
     testbed.faults_neptune.set(latency=0.3)  # the first delivery is still cancelling when the second arrives
     # Two execution environments, as Lambda would run two deliveries at once.
     first, second = guard_app.GuardApp(), guard_app.GuardApp()
