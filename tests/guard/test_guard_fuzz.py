@@ -74,7 +74,8 @@ def events(draw: st.DrawFn, neptune_url: str) -> dict[str, Any]:
     if request_type in ("Update", "Delete", "Destroy"):
         own = None
         with contextlib.suppress(ConfigError):  # invalid properties have no id of their own
-            own = physical_id(event, GuardConfig.from_properties(event["ResourceProperties"]))
+            GuardConfig.from_properties(event["ResourceProperties"])
+            own = physical_id(event)
         choices = [f"jobjanitor-guard-failed-{'0' * 16}", "consumer_Guard_ABCDEFGH"] + ([own] if own else [])
         event["PhysicalResourceId"] = draw(st.sampled_from(choices))
     if draw(st.integers(0, 9)) == 0:  # occasionally break the envelope too
