@@ -48,12 +48,15 @@ def stack_region(stack_id: str) -> str | None:
 
 
 def cloudformation_client(stack_id: str) -> Any:
-    """A CloudFormation client in the stack's region, with botocore's standard retries."""
+    """A CloudFormation client in the stack's region, built like the guard's other bookkeeping
+    clients: few attempts, short timeouts, every attempt bounded by the time left."""
     import boto3  # noqa: PLC0415 - lazy: cold start
-    from botocore.config import Config  # noqa: PLC0415
 
-    config = Config(retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=5, read_timeout=10)
-    return boto3.client("cloudformation", config=config, region_name=stack_region(stack_id))
+    from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
+
+    return bounded_by_deadline(
+        boto3.client("cloudformation", config=plumbing_config(), region_name=stack_region(stack_id))
+    )
 
 
 def delete_case(cfn: Any, stack_id: str) -> DeleteCase:
