@@ -29,7 +29,16 @@ from jobjanitor_testbed.cfn import (
     custom_resource_event,
     stack_id,
 )
-from jobjanitor_testbed.guard_driver import FUNCTION, TABLE, deliver, invoke, lambda_permissions, polling_rules
+from jobjanitor_testbed.guard_driver import (
+    FUNCTION,
+    STACK_DELETING,
+    TABLE,
+    deliver,
+    invoke,
+    lambda_permissions,
+    polling_rules,
+)
+from jobjanitor_testbed.stacks import put_stack
 
 from tests.guard.test_guard import clients, create, make_event, props
 from tests.template.conftest import TEMPLATE, load_cfn
@@ -226,6 +235,7 @@ def test_a_slow_endpoint_near_the_deadline_gets_the_guards_own_single_answer(
     # Every Neptune answer now takes longer than the whole invocation.
     testbed.faults_neptune.set(latency=60.0)
     context = LambdaContext(function_name=FUNCTION, timeout_seconds=20)
+    put_stack(stack, STACK_DELETING)  # the stack is being deleted (the guard reads its status)
     lambda_handler(event, context)
     left = context.get_remaining_time_in_millis() / 1000.0
     testbed.faults_neptune.clear()
