@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from jobjanitor_testbed import scenario as sc
 from jobjanitor_testbed.cfn import ResponseReceiver, stack_id
+from jobjanitor_testbed.clusters import STAND_IN, create_stand_in_cluster
 from jobjanitor_testbed.guard_driver import deliver
 from test_guard import assert_contract, clients, create, make_event, props
 
@@ -111,7 +112,10 @@ def test_the_guard_sends_nothing_to_a_host_that_is_not_neptune(
 def test_error_text_from_a_failing_endpoint_reaches_reason_only_as_a_short_safe_summary(
     guard_env: Any, receiver: ResponseReceiver, hostile: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Admitted (as a test bed would be), but it answers every call with a long, hostile body.
+    # Admitted (as a test bed would be) and a configured cluster, but it answers every call with
+    # a long, hostile body.
+    create_stand_in_cluster(hostile.url, "hostile-graph")
+    monkeypatch.setenv("JOBJANITOR_NEPTUNE_CLUSTERS", f"{STAND_IN},hostile-graph")
     monkeypatch.setenv("JOBJANITOR_ALLOWED_ENDPOINTS", f"{guard_env.allowed_endpoints},{hostile.url}")
     properties = props(guard_env, NeptuneEndpoint=hostile.url, Kinds="neptune-ml-training")
     body = assert_contract(deliver(make_event("Create", properties, receiver), receiver))
