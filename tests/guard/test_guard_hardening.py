@@ -380,6 +380,7 @@ def test_ten_concurrent_teardowns_are_each_answered_once_within_their_service_ti
         }
         stack = stack_id(f"consumer-{n}")
         pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+        put_stack(stack, STACK_DELETING)  # each Delete arrives while its stack is being deleted
         stacks.append((jobs, make_event("Delete", properties, receiver, stack=stack, physical_id=pid)))
 
     running = {"now": 0, "peak": 0}
