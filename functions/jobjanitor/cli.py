@@ -16,9 +16,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jobjanitor import __version__
+from jobjanitor.cli_confirm import NO_TERMINAL, ask, confined_to_plan, describe_plan, planned_ids
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
 from jobjanitor.policy import DEFAULT_CONCURRENCY, DEFAULT_MAX_WAIT_SECONDS, Policy
+from jobjanitor.report import Report
 from jobjanitor.tunnel import Tunnel, attach_tunnel, parse_via
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_USAGE", "main"]
@@ -38,8 +40,9 @@ _URL = re.compile(r"^https?://[^\s/?#]+(?:/[^\s?#]*)?$")
 EXIT_STATUS = f"""\
 exit status:
   {EXIT_OK}    everything in scope was done: cancelled (and stopped, unless --no-wait), or listed
-  {EXIT_PROBLEMS}    a listing, describe or cancel failed after retries, a job could not be dated,
-       or jobs were still running at the deadline (the report says which and why)
+  {EXIT_PROBLEMS}    a listing, describe or cancel failed after retries, a listing hit its cap and
+       could not see every job, a job could not be dated, or jobs were still running at the
+       deadline (the report says which and why)
   {EXIT_USAGE}    bad flags (the message names the flag); nothing was called
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C): the report of what was done so far is printed;
        a second Ctrl-C exits at once without it"""
@@ -227,6 +230,13 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         _add_globals(subparser, after=True)
     actions = sweep.add_argument_group("sweeping")
     actions.add_argument("--dry-run", action="store_true", help="show what would be cancelled; cancel nothing")
+    actions.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="do not ask: a live sweep otherwise shows what it will cancel and asks on the terminal "
+        "(without a terminal, it refuses unless --yes is given)",
+    )
     actions.add_argument("--clean", action="store_true", help="Neptune ML: clean up the job's artifacts (clean=true)")
     actions.add_argument("--no-wait", action="store_true", help="do not wait for cancelled jobs to stop")
     actions.add_argument(
@@ -342,6 +352,24 @@ def _configure(connection: Connection) -> Callable[[Any], None] | None:
     return configure
 
 
+def _asks(args: argparse.Namespace) -> bool:
+    """A live sweep without --yes asks first (see cli_confirm)."""
+    return bool(args.command == "sweep" and not args.dry_run and not args.yes)
+
+
+def _confirm(args: argparse.Namespace, policy: Policy, plan: Report) -> Policy | int:
+    """Show the plan and ask (cli_confirm): the policy confined to the jobs shown, or the exit
+    status when there is nothing to do or the answer is not yes."""
+    if not planned_ids(plan):  # nothing to cancel or wait for: nothing to ask
+        print(plan.to_json(indent=2) if args.json else plan.render_table(), flush=True)
+        return EXIT_OK if plan.ok else EXIT_PROBLEMS
+    print(describe_plan(policy, plan), file=sys.stderr, flush=True)
+    if not ask(sys.stdin, sys.stderr, len(planned_ids(plan))):
+        print("jobjanitor: not confirmed: nothing was cancelled", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return confined_to_plan(policy, plan)  # only the jobs shown
+
+
 def _usage_error(parser: argparse.ArgumentParser, flag: str, message: str) -> int:
     print(f"{parser.format_usage().rstrip()}\n{parser.prog}: error: argument {flag}: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -363,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         connection = Connection(args.profile, region, endpoint_overrides(args.endpoint_url or []), tunnel)
     except ConfigError as error:
         return _usage_error(sub, error.field, error.message)
+    if _asks(args) and not sys.stdin.isatty():
+        # Refused before anything is called: a destructive run must be explicit (cli_confirm).
+        return _usage_error(sub, "--yes", NO_TERMINAL)
     try:
         return _run(args, sub, policy, connection)
     except KeyboardInterrupt:  # before the sweep started (imports, client set-up): nothing was done
@@ -370,7 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
-def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy, connection: Connection) -> int:
+def _run(  # noqa: PLR0911 - one return per outcome: a flag error, an unconfirmed sweep, the report
+    args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy, connection: Connection
+) -> int:
     import boto3  # noqa: PLC0415 - lazy: `jobjanitor --help` stays fast
     from botocore.exceptions import BotoCoreError, ProfileNotFound  # noqa: PLC0415
 
@@ -397,6 +430,18 @@ def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy,
         return _usage_error(sub, "--region" if "region" in str(error).lower() else "--profile", str(error))
 
     first_seen, dating = _ages(args, policy, session, connection)
+    if _asks(args):
+        plan = engine.list_jobs(
+            policy,
+            deadline=InterruptibleDeadline.after(WORK_SECONDS),  # the sweep's deadline runs from the answer
+            clients=clients,
+            first_seen=first_seen,
+            dating=dating,
+        )
+        confirmed = _confirm(args, policy, plan)
+        if isinstance(confirmed, int):
+            return confirmed
+        policy = confirmed
     deadline = InterruptibleDeadline.after(policy.max_wait + WORK_SECONDS)
     display = ProgressDisplay(
         sys.stderr, quiet=args.quiet, heartbeat_s=heartbeat, deadline=deadline, max_wait=policy.max_wait
@@ -423,5 +468,5 @@ def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy,
     if interrupts.interrupted_in is not None:
         return EXIT_INTERRUPTED
     if args.command == "list":
-        return EXIT_OK if not report.errors else EXIT_PROBLEMS
+        return EXIT_OK if not report.errors and not report.incomplete else EXIT_PROBLEMS
     return EXIT_OK if report.ok else EXIT_PROBLEMS

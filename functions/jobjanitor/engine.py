@@ -254,6 +254,8 @@ class _Run:
         self._clients = clients
         self._progress = progress
         self._kinds: dict[JobKindName, JobKind] = {}
+        # Kinds whose listing hit its cap (no paging: older jobs unseen), with what it said.
+        self._capped: dict[JobKindName, list[str]] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._token: contextvars.Token[Deadline | None] | None = None
 
@@ -323,6 +325,8 @@ class _Run:
             for warning in found.warnings:
                 log.warning(warning)
                 report.warnings.append(warning)
+            if found.capped:
+                self._capped[kind.name] = list(found.capped)
             refs.extend(found.refs)
             self._listed.update(found.states)
         self.emit(PhaseEvent("discover", f"{len(refs)} job(s) listed", len(refs)))
@@ -359,6 +363,7 @@ class _Run:
         _Drive(self, results, action, datetime.now(UTC), wait=wait, on_decided=selected).run(
             decide=range(skipped, len(results))
         )
+        report.incomplete = [text for texts in self._capped.values() for text in texts]
         report.results = results
         if self._ledger_dated:
             ids = sorted(ref.job_id for ref in self._ledger_dated)

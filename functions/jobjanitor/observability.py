@@ -153,6 +153,9 @@ def publish_report(
         kind_metrics.flush_metrics()
     # Totals on the function's own metrics object (flushed by @metrics.log_metrics).
     metrics.add_metric(name="SweepFailures", unit=MetricUnit.Count, value=len(report.failures))
+    if report.incomplete:
+        # A listing hit its cap: jobs may have been missed (service dimension only, for alarms).
+        metrics.add_metric(name="DiscoveryIncomplete", unit=MetricUnit.Count, value=len(report.incomplete))
     metrics.add_metric(name="SweepStillStopping", unit=MetricUnit.Count, value=len(report.still_running))
 
 

@@ -30,11 +30,14 @@ _SUMMARY_KEYS = {
 
 @dataclass
 class Report:
-    """``waited``: a wait phase ran (only then do jobs still stopping make the run not ok)."""
+    """``waited``: a wait phase ran (only then do jobs still stopping make the run not ok).
+    ``incomplete``: listings that could not see everything (a list at its cap, no paging),
+    each naming the kind, the call and the cap: such a run is not ok."""
 
     results: list[JobResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)
     waited: bool = False
     dry_run: bool = False
 
@@ -55,8 +58,9 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        """No failed cancel, no discovery error, and (after a wait) nothing still running."""
-        return not self.failures and not self.errors and not self.still_running
+        """No failed cancel, no discovery error, discovery saw everything, and (after a wait)
+        nothing still running."""
+        return not self.failures and not self.errors and not self.incomplete and not self.still_running
 
     def in_scope(self) -> list[JobResult]:
         return [r for r in self.results if r.outcome is not Outcome.SKIPPED]
@@ -81,6 +85,8 @@ class Report:
         data["StillRunning"] = str(len(self.still_running) if self.waited else len(self.stopping))
         data["Warnings"] = str(len(self.warnings))
         data["Errors"] = str(len(self.errors))
+        if self.incomplete:
+            data["DiscoveryIncomplete"] = str(len(self.incomplete))
         failed = _bounded_ids(f"{r.ref.kind}:{r.ref.job_id}" for r in self.failures)
         if failed:
             data["FailedIds"] = failed
@@ -102,6 +108,7 @@ class Report:
             "counts": self.counts(),
             "warnings": list(self.warnings),
             "errors": list(self.errors),
+            "incomplete": list(self.incomplete),
             "results": [
                 _result_to_dict(r) for r in self.results if include_skipped or r.outcome is not Outcome.SKIPPED
             ],
@@ -116,6 +123,7 @@ class Report:
             results=[_result_from_dict(r) for r in data.get("results", [])],
             warnings=[str(w) for w in data.get("warnings", [])],
             errors=[str(e) for e in data.get("errors", [])],
+            incomplete=[str(i) for i in data.get("incomplete", [])],
             waited=bool(data.get("waited", False)),
             dry_run=bool(data.get("dry_run", False)),
         )
@@ -154,6 +162,7 @@ class Report:
             lines.append(f"still running at the deadline: {len(self.still_running)}")
         lines.extend(f"warning: {w}" for w in self.warnings)
         lines.extend(f"error: {e}" for e in self.errors)
+        lines.extend(f"incomplete: {i}" for i in self.incomplete)
         return "\n".join(lines)
 
 

@@ -62,7 +62,7 @@ def test_sweep_dry_run_then_sweep(aws_env: TestBed, seeded: dict[str, str], caps
     assert aws_env.aws_log.count(operation="CancelMLTaskRun") == 0
     assert aws_env.neptune.job("modeltraining", "jj-train").status == "InProgress"
 
-    assert main(base) == 0
+    assert main([*base, "--yes"]) == 0
     captured = capsys.readouterr()
     assert "cancel neptune-ml-training jj-train: cancelled" in captured.err  # progress on stderr
     assert "KIND" in captured.out
@@ -77,7 +77,7 @@ def test_sweep_exit_1_when_a_cancel_fails(
 ) -> None:
     aws_env.faults_neptune.inject("ClientTimeoutException", times=100, operations={"CancelMLModelTrainingJob"})
     code = main(["sweep", "--neptune-endpoint", aws_env.neptune_url, "--kinds", "neptune-ml-training",
-                 "--id", "jj-train", "--json", "--quiet"])  # fmt: skip
+                 "--id", "jj-train", "--json", "--quiet", "--yes"])  # fmt: skip
     captured = capsys.readouterr()
     assert code == 1
     data = json.loads(captured.out)
@@ -91,7 +91,7 @@ def test_sweep_exit_1_when_jobs_still_running(
 ) -> None:
     aws_env.lifecycle.stop_delay = 600.0
     code = main(["sweep", "--neptune-endpoint", aws_env.neptune_url, "--kinds", "neptune-ml-training",
-                 "--id", "jj-train", "--max-wait", "1", "--quiet"])  # fmt: skip
+                 "--id", "jj-train", "--max-wait", "1", "--quiet", "--yes"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 1
     assert "still running at the deadline: 1" in out
@@ -122,7 +122,7 @@ def test_subprocess_sweep(aws_env: TestBed, seeded: dict[str, str]) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     argv = [sys.executable, "-m", "jobjanitor", "sweep", "--neptune-endpoint", aws_env.neptune_url,
             "--glue-transform", seeded["transform"], "--id-prefix", "jj-", "--kinds", "all",
-            "--json", "--max-wait", "30"]  # fmt: skip
+            "--json", "--max-wait", "30", "--yes"]  # fmt: skip
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120, check=False)  # noqa: S603
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
@@ -142,7 +142,7 @@ def test_older_than_ages_ml_jobs_from_sagemaker(aws_env: TestBed) -> None:
     bed.neptune.seed_ml_job("modeltraining", "jj-old", status="InProgress", started_at=started)
     bed.neptune.seed_ml_job("modeltraining", "jj-new", status="InProgress")
     proc = run_cli("sweep", "--neptune-endpoint", bed.neptune_url, "--kinds", "neptune-ml-training",
-                   "--older-than", "1h", "--no-wait", "--json", "-q")  # fmt: skip
+                   "--older-than", "1h", "--no-wait", "--json", "-q", "--yes")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     results = {r["job_id"]: r for r in json.loads(proc.stdout)["results"]}
     assert results["jj-old"]["outcome"] == "cancelled"
@@ -179,5 +179,5 @@ def test_list_reads_the_ledger_and_never_writes_it(
     assert dynamodb.scan(TableName="ledger")["Items"] == before  # list wrote nothing
     assert bed.aws_log.count(operation="UpdateItem") == 1  # the seeding above, only
     # A sweep records the sighting it makes.
-    assert main(["sweep", "--no-wait", *argv]) == 0
+    assert main(["sweep", "--no-wait", "--yes", *argv]) == 0
     assert len(dynamodb.scan(TableName="ledger")["Items"]) == 2

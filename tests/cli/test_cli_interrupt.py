@@ -36,7 +36,7 @@ def stopping_slowly(aws_env: TestBed) -> TestBed:
 
 
 def sweep_args(bed: TestBed, *extra: str) -> list[str]:
-    return ["sweep", "--neptune-endpoint", bed.neptune_url, "--id-prefix", "jj-", "--max-wait", "300", *extra]
+    return ["sweep", "--neptune-endpoint", bed.neptune_url, "--id-prefix", "jj-", "--max-wait", "300", "--yes", *extra]
 
 
 def read_until(proc: subprocess.Popen[str], text: str) -> list[str]:

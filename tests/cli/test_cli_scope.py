@@ -5,9 +5,12 @@ Each test here failed on the code before the scope-safety work (issue 10).
 
 from __future__ import annotations
 
+import json
 import os
+import select
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -91,3 +94,121 @@ def test_the_test_bed_is_admitted_only_through_the_allowed_endpoints_variable(ru
     admitted = run("list", "--neptune-endpoint", running.neptune_url, "--id-prefix", "team-a-", "-q")
     assert admitted.returncode == 0, admitted.stderr
     assert "team-a-0" in admitted.stdout
+
+
+# -- 5. discovery that could not see everything is a failure ------------------------------
+def test_a_capped_listing_exits_1_naming_the_kind_and_the_cap(aws_env: TestBed) -> None:
+    for i in range(1030):
+        aws_env.neptune.seed_ml_job("modeltraining", f"other-{i}", status="Completed")
+    for command in (["list"], ["sweep", "--dry-run"]):
+        proc = run(*command, "--neptune-endpoint", aws_env.neptune_url, "--kinds", "neptune-ml-training", "--json")
+        assert proc.returncode == 1, proc.stderr
+        data = json.loads(proc.stdout)
+        assert data["ok"] is False
+        assert any("neptune-ml-training" in text and "1024" in text for text in data["incomplete"])
+
+
+def test_loads_hidden_behind_a_full_queue_are_seen(aws_env: TestBed) -> None:
+    """ListLoaderJobs lists queued loads first (at most 100 ids): a running load behind 64
+    queued and 40 newer finished ones is found by listing the non-queued loads as well."""
+    bed = aws_env
+    running = bed.neptune.seed_load(status="LOAD_IN_PROGRESS")
+    for _ in range(40):
+        bed.neptune.seed_load(status="LOAD_COMPLETED")
+    for _ in range(64):
+        bed.neptune.seed_load(status="LOAD_IN_QUEUE")
+    proc = run("list", "--neptune-endpoint", bed.neptune_url, "--kinds", "neptune-loader", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["ok"] is True
+    outcomes = {r["job_id"]: r["outcome"] for r in data["results"]}
+    assert outcomes[running] == "would_cancel"
+
+
+# -- 7. a live sweep asks first ------------------------------------------------------------
+PROMPT = "Type 'yes' to go on"
+
+
+def on_a_terminal(*argv: str, answer: str, before_answer: Any = None, timeout: float = 90.0) -> tuple[int, str]:
+    """``python -m jobjanitor ARGV`` with stdin, stdout and stderr on a pseudo-terminal; types
+    ``answer`` when the question appears (after calling ``before_answer``)."""
+    controller, terminal = os.openpty()
+    proc = subprocess.Popen(  # noqa: S603 - our own command, fixed argv
+        [sys.executable, "-m", "jobjanitor", *argv],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        start_new_session=True,
+    )
+    os.close(terminal)
+    output = b""
+    answered = False
+    end = time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([controller], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(controller, 4096)
+                except OSError:  # EIO: the command closed the terminal (it exited)
+                    break
+                if not chunk:
+                    break
+                output += chunk
+                if not answered and PROMPT.encode() in output:
+                    if before_answer is not None:
+                        before_answer()
+                    os.write(controller, answer.encode() + b"\n")
+                    answered = True
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=max(1.0, end - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(controller)
+    return code, output.decode(errors="replace")
+
+
+def test_a_live_sweep_shows_the_plan_and_asks_on_a_terminal(running: TestBed) -> None:
+    bed = running
+    late: list[str] = []
+
+    def meanwhile() -> None:  # a job that starts after the plan was shown is not in it
+        late.append(bed.neptune.seed_ml_job("modeltraining", "team-a-late", status="InProgress"))
+
+    code, shown = on_a_terminal(
+        "sweep", "--neptune-endpoint", bed.neptune_url, "--kinds", "neptune-ml-training",
+        "--id-prefix", "team-a-", "--max-wait", "30", answer="yes", before_answer=meanwhile,
+    )  # fmt: skip
+    assert code == 0, shown
+    assert "will cancel 3 job(s)" in shown
+    assert "neptune-ml-training" in shown
+    assert "job-id prefix: team-a-" in shown
+    for i in range(3):
+        assert bed.neptune.job("modeltraining", f"team-a-{i}").status == "Stopped"
+        assert bed.neptune.job("modeltraining", f"team-b-{i}").status == "InProgress"
+    assert bed.neptune.job("modeltraining", late[0]).status == "InProgress", "a job not shown was cancelled"
+
+
+@pytest.mark.parametrize("answer", ["no", "", "y"])
+def test_anything_but_yes_cancels_nothing(running: TestBed, answer: str) -> None:
+    code, shown = on_a_terminal(
+        "sweep", "--neptune-endpoint", running.neptune_url, "--id-prefix", "team-a-", answer=answer
+    )
+    assert code == 1, shown
+    assert PROMPT in shown
+    assert "nothing was cancelled" in shown
+    assert neptune_cancels(running) == 0
+
+
+def test_without_a_terminal_a_live_sweep_refuses_unless_yes(running: TestBed) -> None:
+    refused = run("sweep", "--neptune-endpoint", running.neptune_url, "--id-prefix", "team-a-")
+    assert refused.returncode == 2
+    assert "argument --yes:" in refused.stderr
+    assert "not a terminal" in refused.stderr
+    assert running.neptune_log.count() == 0, "a refused sweep called Neptune"
+    done = run("sweep", "--neptune-endpoint", running.neptune_url, "--id-prefix", "team-a-", "--yes", "-q")
+    assert done.returncode == 0, done.stderr
+    assert neptune_cancels(running) == 3

@@ -127,7 +127,7 @@ def test_sweep_through_a_tunnel_signs_for_the_cluster_host(aws_env: TestBed, for
     bed.neptune.seed_ml_job("modeltraining", "other", status="InProgress")
     env = cli_env(JOBJANITOR_ALLOWED_ENDPOINTS=forwarder.url)
     proc = run_cli("sweep", "--neptune-endpoint", CLUSTER, "--via", forwarder.url, "--id", "jj-train",
-                   "--kinds", "neptune-ml-training", "--max-wait", "30", "--json", env=env)  # fmt: skip
+                   "--kinds", "neptune-ml-training", "--max-wait", "30", "--json", "--yes", env=env)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     (result,) = [r for r in report["results"] if r["job_id"] == "jj-train"]

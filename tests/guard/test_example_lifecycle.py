@@ -62,7 +62,16 @@ def resolve(node: Any, deployed: Deployed) -> Any:  # noqa: PLR0911 - one return
     if isinstance(node, dict) and len(node) == 1:
         ((fn, arg),) = node.items()
         if fn in ("Ref", "Fn::Ref"):
-            return deployed.refs[arg]
+            return deployed.stack if arg == "AWS::StackId" else deployed.refs[arg]
+        if fn == "Join":
+            separator, items = arg
+            return separator.join(resolve(item, deployed) for item in items)
+        if fn == "Select":
+            index, items = arg
+            return resolve(items, deployed)[int(index)]
+        if fn == "Split":
+            separator, text = arg
+            return resolve(text, deployed).split(separator)
         if fn == "GetAtt":
             return deployed.attrs[tuple(arg.split(".", 1))]
         if fn == "ImportValue":
@@ -152,7 +161,8 @@ def test_the_example_deploys_in_the_documented_order(
     deployed = deploy_stack_resources(emulator)
     props = guard_properties(template, deployed, emulator.url)
     prefix = props["JobIdPrefix"]
-    assert prefix == f"{STACK_NAME}-"
+    # The first block of the stack id's UUID: no other stack's prefix starts with it.
+    assert prefix == deployed.stack.rsplit("/", 1)[1].split("-")[0] + "-"
     running = emulator.seed_ml_job("modeltraining", f"{prefix}train-1", status="InProgress")
     load = emulator.seed_load(status="LOAD_IN_PROGRESS")
     task_run = moto_glue.seed_task_run(deployed.refs["MatchTransform"], status="RUNNING")

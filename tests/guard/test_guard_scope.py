@@ -234,3 +234,59 @@ def test_a_guard_created_with_a_target_hashed_id_is_still_swept_when_its_stack_i
     body = assert_contract(deliver(delete, receiver))
     assert body["Status"] == "SUCCESS", body
     assert sc.in_states(sc.statuses(neptune, glue, jobs.in_scope, jobs.transform_id), sc.STOPPED) == []
+
+
+# -- 5. discovery that could not see everything is a failure ------------------------------
+def _bury(testbed: Any, newer: int = 1030) -> str:
+    """The stack's training job, then ``newer`` jobs of another team started after it: the
+    list (newest first, at most 1,024 ids, no paging) never reaches the stack's job."""
+    own = testbed.neptune.seed_ml_job("modeltraining", "stack-a-train", status="InProgress")
+    for i in range(newer):
+        testbed.neptune.seed_ml_job("modeltraining", f"other-{i}", status="Completed")
+    return str(own)
+
+
+@pytest.mark.parametrize("fail_on_error", ["true", "false"])
+def test_a_capped_listing_is_not_a_success(guard_env: Any, receiver: ResponseReceiver, fail_on_error: str) -> None:
+    testbed = guard_env
+    own = _bury(testbed)
+    stack = stack_id()
+    properties = props(testbed, Kinds="neptune-ml-training", FailOnError=fail_on_error)
+    pid = create(testbed, receiver, properties, stack)["PhysicalResourceId"]
+    body = assert_contract(deliver(make_event("Delete", properties, receiver, stack=stack, physical_id=pid), receiver))
+    assert body["Status"] == ("FAILED" if fail_on_error == "true" else "SUCCESS")
+    reason = body["Reason"]
+    assert "discovery incomplete" in reason, reason
+    assert "neptune-ml-training" in reason
+    assert "1024" in reason
+    assert testbed.neptune.job("modeltraining", own).status == "InProgress"  # truly never seen
+
+
+# -- 3. a prefix does not reach a sibling stack -------------------------------------------
+def test_create_warns_when_its_prefix_overlaps_another_guards(guard_env: Any, receiver: ResponseReceiver) -> None:
+    testbed = guard_env
+    base = {"NeptuneEndpoint": testbed.neptune_url, "Kinds": "neptune-ml-training", "MaxWaitSeconds": "60"}
+    ml = create(testbed, receiver, {**base, "JobIdPrefix": "ml-"}, stack_id("ml"))
+    assert "Warning" not in ml["Data"]
+    # Stack ml-staging: "ml-" (stack ml's prefix) is a prefix of its "ml-staging-".
+    staging_stack = stack_id("ml-staging")
+    staging = create(testbed, receiver, {**base, "JobIdPrefix": "ml-staging-"}, staging_stack)
+    warning = staging["Data"]["Warning"]
+    assert "'ml-' (ml)" in warning, warning
+    assert staging["Reason"] == warning[: len(staging["Reason"])]
+    # A prefix from the stack id's UUID part overlaps no one.
+    unique_stack = stack_id("ml-prod")
+    uuid_part = unique_stack.rsplit("/", 1)[1].split("-")[0]
+    unique = create(testbed, receiver, {**base, "JobIdPrefix": f"{uuid_part}-"}, unique_stack)
+    assert "Warning" not in unique["Data"], unique["Data"]
+    # A guard with no prefix reaches every ML job on the endpoint: it overlaps everyone.
+    everything = create(testbed, receiver, base, stack_id("ops"))
+    assert "every Neptune ML job on the endpoint" in everything["Data"]["Warning"]
+    # Once stack ml-staging is deleted, its prefix is no longer in use.
+    delete = make_event(
+        "Delete", {**base, "JobIdPrefix": "ml-staging-"}, receiver, stack=staging_stack,
+        physical_id=staging["PhysicalResourceId"],
+    )  # fmt: skip
+    assert assert_contract(deliver(delete, receiver))["Status"] == "SUCCESS"
+    again = create(testbed, receiver, {**base, "JobIdPrefix": "ml-staging-x-"}, stack_id("ml-staging-x"))
+    assert "ml-staging-'" not in again["Data"]["Warning"]

@@ -5,11 +5,15 @@ Each test here failed on the code before the scope-safety work (issue 10).
 
 from __future__ import annotations
 
+import json
+import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import jobjanitor.handlers.sweeper as handler
 import pytest
+from jobjanitor import observability
 from jobjanitor.errors import ConfigError
 from jobjanitor_testbed import scenario as sc
 from test_sweeper import STOPPED_OR_STOPPING, _stack, _stack_event, cancel_requests, event, invoke, states
@@ -181,3 +185,29 @@ def test_a_blank_tag_is_an_error(sweeper_env: Any, tag: str) -> None:
     assert caught.value.field == f"tag jobjanitor:{tag}"
     assert _running(bed, jobs) == []
     assert cancel_requests(bed) == 0
+
+
+# -- 5. discovery that could not see everything is a failure ------------------------------
+def test_a_capped_listing_makes_the_sweep_not_ok_with_a_metric(
+    sweeper_env: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    bed = sweeper_env
+    monkeypatch.setenv("JOBJANITOR_KINDS", "neptune-ml-training")
+    _fresh(monkeypatch)
+    for i in range(1030):
+        bed.neptune.seed_ml_job("modeltraining", f"other-{i}", status="Completed")
+    capfd.readouterr()
+    handler_ = observability.logger.registered_handler
+    assert isinstance(handler_, logging.StreamHandler)
+    previous = handler_.setStream(sys.stdout)
+    try:
+        result = invoke(event("sweeper-rule.json"))
+    finally:
+        handler_.setStream(previous)
+    assert result["ok"] is False
+    assert any("neptune-ml-training" in text and "1024" in text for text in result["incomplete"]), result
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    emf = [line for line in lines if "DiscoveryIncomplete" in line]
+    assert emf, "no DiscoveryIncomplete metric"
+    assert emf[0]["DiscoveryIncomplete"] == [1.0]
+    assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]

@@ -71,6 +71,7 @@ def restore_record(record: Mapping[str, Any]) -> RestoredReport:
         results=report.results,
         warnings=report.warnings,
         errors=report.errors,
+        incomplete=report.incomplete,
         waited=report.waited,
         dry_run=report.dry_run,
         skipped_count=int(record.get("skipped_count", 0)),
@@ -79,7 +80,8 @@ def restore_record(record: Mapping[str, Any]) -> RestoredReport:
 
 class _Incomplete(Exception):
     """Raised out of the idempotent step so Powertools deletes the record: a cancel step
-    with failures or discovery errors is not remembered, and a resend retries it."""
+    with failures, discovery errors or a capped listing is not remembered, and a resend
+    retries it."""
 
     def __init__(self, report: Report) -> None:
         super().__init__("cancel step incomplete")
@@ -110,7 +112,7 @@ class IdempotentCancel:
             report = engine.cancel_in_scope(
                 policy, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
             )
-            if report.failures or report.errors:
+            if report.failures or report.errors or report.incomplete:
                 raise _Incomplete(report)
             return compact_record(report)
 

@@ -1,8 +1,9 @@
 """What the guard does for each request; crhelper calls these through :class:`GuardResource`.
 
 - Create/Update: validate the properties, run a read-only preflight (on by default) so a
-  misconfigured guard fails now, not silently at teardown, and return a stable physical id
-  (stack and logical id only: an Update is never a replacement).
+  misconfigured guard fails now, not silently at teardown, warn when the job-id prefix
+  overlaps another guard's on the endpoint (:mod:`jobjanitor.guard.prefixes`), and return a
+  stable physical id (stack and logical id only: an Update is never a replacement).
 - Delete: if the id is not one this guard created (a Delete after a failed Create, or a
   foreign id) or the properties are invalid, answer SUCCESS at once. If the stack is not
   being torn down (an Update's cleanup or rollback, the guard removed from the template:
@@ -31,9 +32,11 @@ from jobjanitor.deadline import Deadline
 from jobjanitor.endpoints import safe_summary
 from jobjanitor.errors import ConfigError
 from jobjanitor.guard.config import GuardConfig, created_by_this_guard, fail_on_error_of, physical_id
+from jobjanitor.guard.prefixes import EVERY_ID, PrefixRegistry
 from jobjanitor.guard.requests import RequestStore
 from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource
 from jobjanitor.guard.stack import DeleteCase, cloudformation_client, delete_case
+from jobjanitor.model import JobKindName
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 
@@ -53,6 +56,9 @@ DATA_DEADLINE = "DeadlineEpoch"
 # (400 KB at most) for the polling ticks, and a guard's scope is a stack's own jobs.
 LIST_BOUNDS = {"JobIds": 1000, "GlueTransformIds": 100}
 MAX_LIST_ITEM_CHARS = 256
+
+
+ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
 
 
 class GuardError(Exception):
@@ -84,6 +90,7 @@ class Guard:
         self._on_report = on_report
         self._poll_tick_seconds = poll_tick_seconds
         self._cfn: Any = None  # CloudFormation client (DescribeStacks), built on the first Delete
+        self._registry: PrefixRegistry | None = None  # other guards' prefixes, built on first use
         resource.create(self.on_create)
         resource.update(self.on_update)
         resource.delete(self.on_delete)
@@ -93,11 +100,13 @@ class Guard:
     def on_create(self, event: dict[str, Any], context: Any) -> str:
         config = self._config(event, bounded=True)
         self._preflight(config)
+        self._check_prefix(event, config)
         return physical_id(event)
 
     def on_update(self, event: dict[str, Any], context: Any) -> str:
         config = self._config(event, bounded=True)
         self._preflight(config)
+        self._check_prefix(event, config)
         new_id = physical_id(event)
         old_id = str(event.get("PhysicalResourceId") or "")
         if new_id != old_id:
@@ -122,6 +131,41 @@ class Guard:
         cluster's: the guard touches only clusters its install is granted."""
         if policy.neptune_endpoint and policy.kinds & NEPTUNE_KINDS:
             self._clusters.require(policy.neptune_endpoint, field="NeptuneEndpoint")
+
+    def _prefix_registry(self) -> PrefixRegistry | None:
+        table = idempotency_table()
+        if table is None:
+            return None
+        if self._registry is None:
+            import boto3  # noqa: PLC0415 - lazy: cold start
+
+            from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
+
+            client = bounded_by_deadline(boto3.client("dynamodb", config=plumbing_config()))
+            self._registry = PrefixRegistry(table, client)
+        return self._registry
+
+    def _check_prefix(self, event: Mapping[str, Any], config: GuardConfig) -> None:
+        """Warn in the answer when this guard's prefix overlaps another guard's (guard.prefixes)."""
+        policy = config.policy
+        registry = self._prefix_registry()
+        if registry is None or not policy.neptune_endpoint or policy.job_ids or not policy.kinds & ML_KINDS:
+            return
+        prefix = policy.job_id_prefix or EVERY_ID
+        warning, problem = registry.check_and_record(policy.neptune_endpoint, _owner(event), prefix)
+        data = dict(self.resource.Data or {})
+        if warning:
+            log.warning("job-id prefix overlaps another guard's", extra={"warning": warning})
+            data["Warning"] = warning[:400]
+            self.resource.Reason = warning
+        if problem:
+            data["PrefixCheck"] = f"unavailable: {problem}"
+        self.resource.Data = data
+
+    def _forget_prefix(self, event: Mapping[str, Any], config: GuardConfig) -> None:
+        registry = self._prefix_registry()
+        if registry is not None and config.policy.neptune_endpoint:
+            registry.forget_quietly(config.policy.neptune_endpoint, _owner(event))
 
     def _preflight(self, config: GuardConfig) -> None:
         if not config.preflight:
@@ -151,7 +195,13 @@ class Guard:
             return pid
         case = self._delete_case(str(event.get("StackId") or ""))
         if not case.sweep:
+            if case.error is None and pid == physical_id(event):
+                # The current guard is going while its stack stays (removed from the template, or
+                # an Update that added it rolling back): its prefix is no longer in use. (A
+                # legacy id's cleanup keeps the entry: the same guard lives on under the new id.)
+                self._forget_prefix(event, config)
             return self._not_a_teardown(case, config, pid)
+        self._forget_prefix(event, config)
         self.resource.fail_on_error = config.fail_on_error
         # A cluster removed from the install since Create: nothing here may touch it (its
         # grant is gone too); the answer says so, SUCCESS or FAILED as FailOnError asks.
@@ -276,6 +326,8 @@ def describe_problems(report: Report) -> str:
     """A Reason that starts with what matters: counts, then the first job named. Text that came
     from a service (error messages) is cut to a short, printable summary (safe_summary)."""
     parts: list[str] = []
+    if report.incomplete:
+        parts.append(f"discovery incomplete, jobs may be missed ({safe_summary(report.incomplete[0], 140)})")
     if report.errors:
         parts.append(f"{len(report.errors)} discovery error(s) (first: {safe_summary(report.errors[0], 100)})")
     if report.failures:
@@ -297,6 +349,11 @@ def _data(report: Report) -> dict[str, str]:
 
 def _wait_data(report: Report) -> dict[str, str]:
     return {"StillRunning": str(len(report.still_running))}
+
+
+def _owner(event: Mapping[str, Any]) -> str:
+    """A guard's key in the prefix registry: its stack and logical id."""
+    return f"{event.get('StackId')}|{event.get('LogicalResourceId')}"
 
 
 def idempotency_table() -> str | None:

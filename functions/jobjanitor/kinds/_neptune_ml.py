@@ -75,9 +75,10 @@ class NeptuneMLKind:
         ids = [str(i) for i in response.get("ids") or []]
         found = Discovery(refs=[JobRef(self.name, job_id, self._target) for job_id in ids])
         if len(ids) >= MAX_ITEMS:
-            found.warnings.append(
-                f"{self.name}: the list returned its maximum of {MAX_ITEMS} jobs; "
-                "more may exist that this sweep cannot see"
+            # The list has no paging: jobs older than the newest 1,024 cannot be seen at all.
+            found.capped.append(
+                f"{self.name}: {self.list_op} returned its maximum of {MAX_ITEMS} ids and cannot page; "
+                "older jobs were not seen"
             )
         return found
 

@@ -19,6 +19,9 @@ class Discovery:
 
     refs: list[JobRef] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The listing could not see everything (a list returned its maximum and cannot page): each
+    # entry names the kind, the call and the cap. A sweep with one is not ok.
+    capped: list[str] = field(default_factory=list)
     # States the listing itself returned (Glue's GetMLTaskRuns gives status and start time):
     # the engine uses them instead of a describe call per job.
     states: dict[JobRef, JobState] = field(default_factory=dict)

@@ -40,16 +40,29 @@ class NeptuneLoaderKind:
         self._target = policy.neptune_endpoint
 
     def discover(self, fan_out: FanOut = one_at_a_time) -> Discovery:
-        response = self._client.list_loader_jobs(limit=LIST_LIMIT, includeQueuedLoads=True)
-        payload: Any = response.get("payload") or {}
-        ids = [str(i) for i in payload.get("loadIds") or []]
-        found = Discovery(refs=[JobRef(self.name, load_id, self._target) for load_id in ids])
+        ids = self._list(include_queued=True)
         if len(ids) >= LIST_LIMIT:
-            found.warnings.append(
-                f"{self.name}: ListLoaderJobs returned its maximum of {LIST_LIMIT} loads (queued first); "
-                "older loads are not visible to this sweep"
+            # Queued loads come first and can fill the list: list the others on their own too
+            # (newest first), so the running load is not hidden behind the queue.
+            others = self._list(include_queued=False)
+            ids += [i for i in others if i not in ids]
+            # Complete when the non-queued list is not full: the queue (at most 64 loads) is
+            # all in the first list, since queued loads come first.
+            complete = len(others) < LIST_LIMIT
+        else:
+            complete = True
+        found = Discovery(refs=[JobRef(self.name, load_id, self._target) for load_id in ids])
+        if not complete:
+            found.capped.append(
+                f"{self.name}: ListLoaderJobs returned its maximum of {LIST_LIMIT} ids and cannot page; "
+                "older loads were not seen"
             )
         return found
+
+    def _list(self, *, include_queued: bool) -> list[str]:
+        response = self._client.list_loader_jobs(limit=LIST_LIMIT, includeQueuedLoads=include_queued)
+        payload: Any = response.get("payload") or {}
+        return [str(i) for i in payload.get("loadIds") or []]
 
     def describe(self, ref: JobRef) -> JobState:
         try:

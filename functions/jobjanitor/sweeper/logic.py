@@ -288,6 +288,7 @@ def result_of(trigger: dict[str, str], policy: Policy, reports: dict[str, Report
         results=[r for report in reports.values() for r in report.results],
         warnings=[w for report in reports.values() for w in report.warnings],
         errors=[e for report in reports.values() for e in report.errors],
+        incomplete=[i for report in reports.values() for i in report.incomplete],
         waited=any(report.waited for report in reports.values()),
         dry_run=policy.dry_run,
     )
@@ -301,8 +302,14 @@ def result_of(trigger: dict[str, str], policy: Policy, reports: dict[str, Report
         "byKind": merged.counts_by_kind(),
         "warnings": merged.warnings[:10],
         "errors": merged.errors[:10],
+        "incomplete": merged.incomplete[:10],
         "sections": {
-            name: {"ok": report.ok, "byKind": report.counts_by_kind(), "errors": report.errors[:3]}
+            name: {
+                "ok": report.ok,
+                "byKind": report.counts_by_kind(),
+                "errors": report.errors[:3],
+                "incomplete": report.incomplete[:3],
+            }
             for name, report in reports.items()
         },
     }

@@ -1,0 +1,88 @@
+"""A live ``jobjanitor sweep`` asks first.
+
+Cancelling is destructive (with ``--clean`` the jobs' S3 artifacts go too), so, as aws-nuke and
+cloud-nuke do, a live sweep is made explicit:
+
+- on a terminal, it lists the scope first (read-only), shows what it will cancel (counts per
+  kind, and the scope), and asks; only ``yes`` goes on, and then only the jobs shown are
+  touched (a job that appeared since is left alone);
+- ``--yes`` skips the question (scripts, CI);
+- without a terminal and without ``--yes`` it refuses before calling anything (exit 2).
+
+``--dry-run`` and ``list`` never ask: they only read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import replace
+from typing import TextIO
+
+from jobjanitor.model import Outcome
+from jobjanitor.policy import Policy
+from jobjanitor.report import Report
+
+__all__ = ["NO_TERMINAL", "ask", "confined_to_plan", "describe_plan", "planned_ids"]
+
+NO_TERMINAL = (
+    "a live sweep cancels jobs and asks for confirmation on a terminal, but stdin is not a terminal: "
+    "pass --yes to cancel without asking, or --dry-run to see what would be cancelled"
+)
+_PLANNED = (Outcome.WOULD_CANCEL, Outcome.STILL_RUNNING)
+
+
+def planned_ids(plan: Report) -> frozenset[str]:
+    """The jobs the sweep would act on: cancel (outstanding) or wait for (already stopping)."""
+    return frozenset(r.ref.job_id for r in plan.results if r.outcome in _PLANNED)
+
+
+def confined_to_plan(policy: Policy, plan: Report) -> Policy:
+    """The policy narrowed to the jobs shown (ids only ever narrow)."""
+    ids = planned_ids(plan)
+    if not ids:
+        raise ValueError("an empty plan confines nothing: do not sweep")
+    return replace(policy, job_ids=ids if not policy.job_ids else policy.job_ids & ids)
+
+
+def describe_plan(policy: Policy, plan: Report) -> str:
+    """What the sweep will do, for the question: counts per kind, then the scope."""
+    cancel = Counter(r.ref.kind.value for r in plan.results if r.outcome is Outcome.WOULD_CANCEL)
+    stopping = Counter(r.ref.kind.value for r in plan.results if r.outcome is Outcome.STILL_RUNNING)
+    lines = [f"jobjanitor sweep will cancel {sum(cancel.values())} job(s):"]
+    for kind in sorted(set(cancel) | set(stopping)):
+        extra = f" (and wait for {stopping[kind]} already stopping)" if stopping[kind] else ""
+        lines.append(f"  {kind:<28} {cancel[kind]}{extra}")
+    lines.append("scope:")
+    lines.extend(f"  {line}" for line in _scope_lines(policy))
+    if policy.clean:
+        lines.append("  --clean: the Neptune ML jobs' S3 artifacts are deleted too")
+    lines.extend(f"warning: {text}" for text in plan.warnings[:5])
+    lines.extend(f"incomplete: {text}" for text in plan.incomplete)
+    lines.extend(f"error: {text}" for text in plan.errors[:5])
+    return "\n".join(lines)
+
+
+def _scope_lines(policy: Policy) -> list[str]:
+    lines = [f"kinds: {', '.join(sorted(k.value for k in policy.kinds))}"]
+    if policy.neptune_endpoint:
+        lines.append(f"Neptune endpoint: {policy.neptune_endpoint}")
+    lines.append(f"job-id prefix: {policy.job_id_prefix}" if policy.job_id_prefix else "job-id prefix: (none)")
+    if policy.job_ids:
+        lines.append(f"job ids: {', '.join(sorted(policy.job_ids)[:10])}" + (" …" if len(policy.job_ids) > 10 else ""))
+    if policy.glue_transform_ids:
+        lines.append(f"Glue transforms: {', '.join(policy.glue_transform_ids)}")
+    if policy.glue_transform_name_prefix:
+        lines.append(f"Glue transforms named: {policy.glue_transform_name_prefix}*")
+    if policy.glue_transform_tags:
+        lines.append("Glue transforms tagged: " + ", ".join(f"{k}={v}" for k, v in policy.glue_transform_tags.items()))
+    if policy.min_age is not None:
+        lines.append(f"older than: {policy.min_age}")
+    return lines
+
+
+def ask(answers: TextIO, prompts: TextIO, count: int) -> bool:
+    """Ask on the terminal; only ``yes`` (any case) confirms. End of input is a no."""
+    prompts.write(f"Cancel these {count} job(s)? Type 'yes' to go on: ")
+    prompts.flush()
+    answer = answers.readline()
+    return answer.strip().lower() == "yes"

@@ -1,0 +1,113 @@
+"""Which job-id prefixes other guards use on the same Neptune endpoint, to warn about overlaps.
+
+A prefix selects every Neptune ML job whose id starts with it, whoever started the job: the
+guard of stack ``ml`` with prefix ``ml-`` also reaches stack ``ml-staging``'s ``ml-staging-…``
+jobs. So each guard records its prefix, per endpoint, in the jobjanitor table (one item per
+endpoint, ``jobjanitor#guard-prefixes#<endpoint>``, a map of ``<stack id>|<logical id>`` to
+prefix; ``*`` for a guard without a prefix, which reaches every ML job on the endpoint). On
+Create and Update it reads the others and warns, in its answer's Reason and ``Data.Warning``,
+when its prefix is a prefix of another one in use or another one is a prefix of its own. A
+teardown removes the guard's entry.
+
+This is advice, not a gate: the registry sees only guards served by this jobjanitor install,
+and a failure to read or write it is logged and reported in ``Data.PrefixCheck``, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from jobjanitor.endpoints import safe_summary
+from jobjanitor.kinds.base import error_text
+
+log = logging.getLogger("jobjanitor.guard")
+
+__all__ = ["EVERY_ID", "KEY_PREFIX", "PrefixRegistry", "overlaps"]
+
+KEY_PREFIX = "jobjanitor#guard-prefixes#"
+EVERY_ID = "*"  # a guard without JobIdPrefix: every Neptune ML job on the endpoint
+_SHOWN = 3
+
+
+def overlaps(mine: str, others: Mapping[str, str]) -> list[str]:
+    """The other guards (``owner: prefix``) whose prefix overlaps ``mine``: one is a prefix of
+    the other (``*`` overlaps everything)."""
+    found: list[str] = []
+    for owner, theirs in sorted(others.items()):
+        if EVERY_ID in (mine, theirs) or mine.startswith(theirs) or theirs.startswith(mine):
+            found.append(f"{theirs!r} ({_stack_name(owner)})")
+    return found
+
+
+def _stack_name(owner: str) -> str:
+    """``arn:…:stack/<name>/<uuid>|<logical id>`` -> ``<name>``."""
+    stack = owner.split("|", 1)[0]
+    parts = stack.split("/")
+    return parts[1] if len(parts) >= 3 else stack
+
+
+class PrefixRegistry:
+    """The prefixes in use per endpoint, in a DynamoDB table with partition key ``id``."""
+
+    def __init__(self, table_name: str, client: Any) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    def _key(self, endpoint: str) -> dict[str, dict[str, str]]:
+        return {"id": {"S": f"{KEY_PREFIX}{endpoint}"}}
+
+    def others(self, endpoint: str, owner: str) -> dict[str, str]:
+        item = self._client.get_item(TableName=self.table_name, Key=self._key(endpoint), ConsistentRead=True)
+        entries = item.get("Item", {}).get("prefixes", {}).get("M", {})
+        return {k: v["S"] for k, v in entries.items() if k != owner and "S" in v}
+
+    def record(self, endpoint: str, owner: str, prefix: str) -> None:
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=self._key(endpoint),
+            UpdateExpression="SET prefixes = if_not_exists(prefixes, :empty)",
+            ExpressionAttributeValues={":empty": {"M": {}}},
+        )
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=self._key(endpoint),
+            UpdateExpression="SET prefixes.#owner = :prefix",
+            ExpressionAttributeNames={"#owner": owner},
+            ExpressionAttributeValues={":prefix": {"S": prefix}},
+        )
+
+    def forget(self, endpoint: str, owner: str) -> None:
+        self._client.update_item(
+            TableName=self.table_name,
+            Key=self._key(endpoint),
+            UpdateExpression="REMOVE prefixes.#owner",
+            ExpressionAttributeNames={"#owner": owner},
+        )
+
+    def check_and_record(self, endpoint: str, owner: str, prefix: str) -> tuple[str | None, str | None]:
+        """(warning, problem): ``warning`` when ``prefix`` overlaps another guard's on the
+        endpoint; ``problem`` when the registry could not be read or written."""
+        try:
+            found = overlaps(prefix, self.others(endpoint, owner))
+            self.record(endpoint, owner, prefix)
+        except Exception as error:  # advice only: never fails a Create
+            problem = safe_summary(error_text(error), 120)
+            log.warning("could not check the prefixes of other guards", extra={"error": problem})
+            return None, problem
+        if not found:
+            return None, None
+        what = "every Neptune ML job on the endpoint" if prefix == EVERY_ID else f"JobIdPrefix {prefix!r}"
+        shown = ", ".join(found[:_SHOWN]) + (f" and {len(found) - _SHOWN} more" if len(found) > _SHOWN else "")
+        return (
+            f"{what} overlaps other guards' prefixes on this endpoint: {shown}; each guard would cancel the "
+            "other's jobs. Use a prefix no other stack can share (the stack id's UUID part).",
+            None,
+        )
+
+    def forget_quietly(self, endpoint: str, owner: str) -> None:
+        try:
+            self.forget(endpoint, owner)
+        except Exception as error:  # the entry is advice: a leftover only causes a warning later
+            log.warning("could not remove this guard's prefix entry", extra={"error": safe_summary(error_text(error))})
