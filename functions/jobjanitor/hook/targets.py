@@ -29,7 +29,7 @@ from botocore.exceptions import ClientError
 
 from jobjanitor.clients import install_retry_policy
 from jobjanitor.clusters import CLUSTERS_ENV, NeptuneCluster
-from jobjanitor.hook._pending import validate_neptune_endpoint
+from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.hook.request import NEPTUNE_CLUSTER, HookRequest
 from jobjanitor.kinds.base import error_code
 from jobjanitor.model import JobKindName
