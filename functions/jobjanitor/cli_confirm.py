@@ -4,7 +4,7 @@ Cancelling is destructive (with ``--clean`` the jobs' S3 artifacts go too), so, 
 cloud-nuke do, a live sweep is made explicit:
 
 - on a terminal, it lists the scope first (read-only), shows what it will cancel (counts per
-  kind, and the scope), and asks; only ``yes`` goes on, and then only the jobs shown are
+  kind, and the scope), and asks ``[y/N]``; only ``y`` or ``yes`` goes on, and then only the jobs shown are
   touched (a job that appeared since is left alone);
 - ``--yes`` skips the question (scripts, CI);
 - without a terminal and without ``--yes`` it refuses before calling anything (exit 2).
@@ -81,8 +81,8 @@ def _scope_lines(policy: Policy) -> list[str]:
 
 
 def ask(answers: TextIO, prompts: TextIO, count: int) -> bool:
-    """Ask on the terminal; only ``yes`` (any case) confirms. End of input is a no."""
-    prompts.write(f"Cancel these {count} job(s)? Type 'yes' to go on: ")
+    """Ask on the terminal; only ``y`` or ``yes`` (any case) confirms. End of input is a no."""
+    prompts.write(f"Cancel these {count} job(s)? [y/N] ")
     prompts.flush()
     answer = answers.readline()
-    return answer.strip().lower() == "yes"
+    return answer.strip().lower() in {"y", "yes"}

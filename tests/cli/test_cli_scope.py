@@ -126,7 +126,7 @@ def test_loads_hidden_behind_a_full_queue_are_seen(aws_env: TestBed) -> None:
 
 
 # -- 7. a live sweep asks first ------------------------------------------------------------
-PROMPT = "Type 'yes' to go on"
+PROMPT = "[y/N]"
 
 
 def on_a_terminal(*argv: str, answer: str, before_answer: Any = None, timeout: float = 90.0) -> tuple[int, str]:
@@ -171,7 +171,8 @@ def on_a_terminal(*argv: str, answer: str, before_answer: Any = None, timeout: f
     return code, output.decode(errors="replace")
 
 
-def test_a_live_sweep_shows_the_plan_and_asks_on_a_terminal(running: TestBed) -> None:
+@pytest.mark.parametrize("answer", ["y", "yes"])
+def test_a_live_sweep_shows_the_plan_and_asks_on_a_terminal(running: TestBed, answer: str) -> None:
     bed = running
     late: list[str] = []
 
@@ -180,7 +181,7 @@ def test_a_live_sweep_shows_the_plan_and_asks_on_a_terminal(running: TestBed) ->
 
     code, shown = on_a_terminal(
         "sweep", "--neptune-endpoint", bed.neptune_url, "--kinds", "neptune-ml-training",
-        "--id-prefix", "team-a-", "--max-wait", "30", answer="yes", before_answer=meanwhile,
+        "--id-prefix", "team-a-", "--max-wait", "30", answer=answer, before_answer=meanwhile,
     )  # fmt: skip
     assert code == 0, shown
     assert "will cancel 3 job(s)" in shown
@@ -192,7 +193,7 @@ def test_a_live_sweep_shows_the_plan_and_asks_on_a_terminal(running: TestBed) ->
     assert bed.neptune.job("modeltraining", late[0]).status == "InProgress", "a job not shown was cancelled"
 
 
-@pytest.mark.parametrize("answer", ["no", "", "y"])
+@pytest.mark.parametrize("answer", ["n", "", "no thanks"])
 def test_anything_but_yes_cancels_nothing(running: TestBed, answer: str) -> None:
     code, shown = on_a_terminal(
         "sweep", "--neptune-endpoint", running.neptune_url, "--id-prefix", "team-a-", answer=answer
