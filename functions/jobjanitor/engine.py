@@ -255,7 +255,9 @@ class _Run:
         self._progress = progress
         self._kinds: dict[JobKindName, JobKind] = {}
         # Kinds whose listing hit its cap (no paging: older jobs unseen), with what it said.
+        # Kept until a later listing of the kind is not full.
         self._capped: dict[JobKindName, list[str]] = {}
+        self._listed_once = False
         self._pool: ThreadPoolExecutor | None = None
         self._token: contextvars.Token[Deadline | None] | None = None
 
@@ -310,9 +312,12 @@ class _Run:
             futures = [pool.submit(contextvars.copy_context().run, task) for task in tasks]
             return [f.result() for f in futures]
 
-    def discover(self, report: Report) -> list[JobRef]:
-        kinds = list(self._kinds.values())
-        self.emit(PhaseEvent("discover", f"listing {', '.join(k.name for k in kinds)}", len(kinds)))
+    def discover(self, report: Report, kinds: Sequence[JobKind] | None = None) -> list[JobRef]:
+        """List ``kinds`` (default: all)."""
+        kinds = list(self._kinds.values()) if kinds is None else list(kinds)
+        again = "again " if self._listed_once else ""
+        self._listed_once = True
+        self.emit(PhaseEvent("discover", f"listing {again}{', '.join(k.name for k in kinds)}", len(kinds)))
         refs: list[JobRef] = []
         for kind, future in zip(kinds, self._map(lambda k: k.discover(self.fan_out), kinds), strict=True):
             try:
@@ -326,7 +331,11 @@ class _Run:
                 log.warning(warning)
                 report.warnings.append(warning)
             if found.capped:
+                for text in found.capped:
+                    log.warning(text)
                 self._capped[kind.name] = list(found.capped)
+            else:
+                self._capped.pop(kind.name, None)
             refs.extend(found.refs)
             self._listed.update(found.states)
         self.emit(PhaseEvent("discover", f"{len(refs)} job(s) listed", len(refs)))
@@ -340,19 +349,7 @@ class _Run:
         report = Report(dry_run=policy.dry_run)
         refs = self.discover(report)
         results: list[JobResult] = []
-        to_decide: list[JobRef] = []
-        for ref in refs:
-            prefix_applies = policy.job_id_prefix and self._kinds[ref.kind].caller_chosen_ids
-            if prefix_applies and not ref.job_id.startswith(policy.job_id_prefix or ""):
-                results.append(JobResult(ref, Outcome.SKIPPED, skip_reason=SkipReason.PREFIX))
-            elif policy.job_ids and ref.job_id not in policy.job_ids:
-                results.append(JobResult(ref, Outcome.SKIPPED, skip_reason=SkipReason.NOT_LISTED))
-            else:
-                to_decide.append(ref)
-        if policy.job_ids:
-            missing = sorted(policy.job_ids - {ref.job_id for ref in refs})
-            if missing:
-                report.warnings.append(f"job id(s) not found by discovery: {', '.join(missing[:20])}")
+        to_decide = self._scope(refs, results)
         skipped = len(results)
         results.extend(JobResult(ref, Outcome.WOULD_CANCEL, outstanding=True) for ref in to_decide)
 
@@ -363,6 +360,27 @@ class _Run:
         _Drive(self, results, action, datetime.now(UTC), wait=wait, on_decided=selected).run(
             decide=range(skipped, len(results))
         )
+        seen = {r.ref for r in results}
+        first = skipped
+        while self._relist_helps(action, results[first:]):
+            # A full listing hides what lies past its cap, and no API pages further. Jobs just
+            # cancelled may have fallen off the list or stopped taking its places (queued
+            # loads): list the capped kinds again and decide what is new, until a listing is
+            # no longer full, shows nothing new, nothing was cancelled since the last one, or
+            # the deadline.
+            capped = [self._kinds[name] for name in self._capped]
+            new = [ref for ref in self.discover(report, capped) if ref not in seen]
+            if not new:
+                break
+            seen.update(new)
+            first = len(results)
+            more = self._scope(new, results)
+            results.extend(JobResult(ref, Outcome.WOULD_CANCEL, outstanding=True) for ref in more)
+            _Drive(self, results, action, datetime.now(UTC), wait=wait).run(decide=range(first, len(results)))
+        if policy.job_ids:
+            missing = sorted(policy.job_ids - {ref.job_id for ref in seen})
+            if missing:
+                report.warnings.append(f"job id(s) not found by discovery: {', '.join(missing[:20])}")
         report.incomplete = [text for texts in self._capped.values() for text in texts]
         report.results = results
         if self._ledger_dated:
@@ -372,6 +390,26 @@ class _Run:
                 f"bound: the first sweep that saw them): {', '.join(ids[:20])}{', …' if len(ids) > 20 else ''}"
             )
         return report.with_results(results, waited=True) if wait else report
+
+    def _relist_helps(self, action: str | None, decided: list[JobResult]) -> bool:
+        """A capped kind, a sweep that cancelled some of its jobs since its last listing, time left."""
+        cancelled = any(r.outcome is Outcome.CANCELLED and r.ref.kind in self._capped for r in decided)
+        return action == "cancel" and cancelled and not self.deadline.expired()
+
+    def _scope(self, refs: Iterable[JobRef], results: list[JobResult]) -> list[JobRef]:
+        """The refs the policy's prefix and job ids admit; the others are appended to
+        ``results`` as skipped."""
+        policy = self.policy
+        admitted: list[JobRef] = []
+        for ref in refs:
+            prefix_applies = policy.job_id_prefix and self._kinds[ref.kind].caller_chosen_ids
+            if prefix_applies and not ref.job_id.startswith(policy.job_id_prefix or ""):
+                results.append(JobResult(ref, Outcome.SKIPPED, skip_reason=SkipReason.PREFIX))
+            elif policy.job_ids and ref.job_id not in policy.job_ids:
+                results.append(JobResult(ref, Outcome.SKIPPED, skip_reason=SkipReason.NOT_LISTED))
+            else:
+                admitted.append(ref)
+        return admitted
 
     def _decide(self, ref: JobRef, now: datetime, action: str | None, *, fresh: bool = False) -> JobResult:  # noqa: PLR0911 - one return per decision
         """``fresh``: a second pass (see :class:`_Drive`), which describes first."""

@@ -41,6 +41,21 @@ def invoke(evt: dict[str, Any], *, timeout: float = 300.0) -> dict[str, Any]:
     return result
 
 
+def invoke_logged(evt: dict[str, Any], capfd: pytest.CaptureFixture[str]) -> tuple[dict[str, Any], list[Any]]:
+    """``invoke`` with Powertools' log lines (EMF included) captured: the result and the JSON
+    lines it printed. Powertools' handler holds the stdout of import time, so it is pointed at
+    the captured one for the call."""
+    capfd.readouterr()
+    handler = observability.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(sys.stdout)
+    try:
+        result = invoke(evt)
+    finally:
+        handler.setStream(previous)
+    return result, [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+
+
 def states(bed: Any, jobs: dict[str, list[str]], transform_id: str) -> dict[tuple[str, str], str]:
     neptune = boto3.client("neptunedata", endpoint_url=bed.neptune_url)
     return sc.statuses(neptune, boto3.client("glue"), jobs, transform_id)

@@ -5,18 +5,23 @@ Each test here failed on the code before the scope-safety work (issue 10).
 
 from __future__ import annotations
 
-import json
-import logging
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import jobjanitor.handlers.sweeper as handler
 import pytest
-from jobjanitor import observability
 from jobjanitor.errors import ConfigError
 from jobjanitor_testbed import scenario as sc
-from test_sweeper import STOPPED_OR_STOPPING, _stack, _stack_event, cancel_requests, event, invoke, states
+from test_sweeper import (
+    STOPPED_OR_STOPPING,
+    _stack,
+    _stack_event,
+    cancel_requests,
+    event,
+    invoke,
+    invoke_logged,
+    states,
+)
 
 
 def _fresh(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -196,17 +201,9 @@ def test_a_capped_listing_makes_the_sweep_not_ok_with_a_metric(
     _fresh(monkeypatch)
     for i in range(1030):
         bed.neptune.seed_ml_job("modeltraining", f"other-{i}", status="Completed")
-    capfd.readouterr()
-    handler_ = observability.logger.registered_handler
-    assert isinstance(handler_, logging.StreamHandler)
-    previous = handler_.setStream(sys.stdout)
-    try:
-        result = invoke(event("sweeper-rule.json"))
-    finally:
-        handler_.setStream(previous)
+    result, lines = invoke_logged(event("sweeper-rule.json"), capfd)
     assert result["ok"] is False
     assert any("neptune-ml-training" in text and "1024" in text for text in result["incomplete"]), result
-    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
     emf = [line for line in lines if "DiscoveryIncomplete" in line]
     assert emf, "no DiscoveryIncomplete metric"
     assert emf[0]["DiscoveryIncomplete"] == [1.0]

@@ -28,7 +28,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.kinds.base import Discovery, FanOut, decide_after_refusal, error_code, error_text, one_at_a_time
+from jobjanitor.kinds.base import (
+    Discovery,
+    FanOut,
+    capped_listing,
+    decide_after_refusal,
+    error_code,
+    error_text,
+    one_at_a_time,
+)
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome, UnderlyingJob
 
 if TYPE_CHECKING:
@@ -76,10 +84,7 @@ class NeptuneMLKind:
         found = Discovery(refs=[JobRef(self.name, job_id, self._target) for job_id in ids])
         if len(ids) >= MAX_ITEMS:
             # The list has no paging: jobs older than the newest 1,024 cannot be seen at all.
-            found.capped.append(
-                f"{self.name}: {self.list_op} returned its maximum of {MAX_ITEMS} ids and cannot page; "
-                "older jobs were not seen"
-            )
+            found.capped.append(capped_listing(self.name, _operation_name(self.list_op), MAX_ITEMS, "older jobs"))
         return found
 
     def describe(self, ref: JobRef) -> JobState:
@@ -110,6 +115,11 @@ class NeptuneMLKind:
 
     def is_stopping(self, status: str) -> bool:
         return status in STOPPING
+
+
+def _operation_name(method: str) -> str:
+    """``list_ml_model_training_jobs`` -> ``ListMLModelTrainingJobs`` (the API's name)."""
+    return "".join(part.upper() if part == "ml" else part.capitalize() for part in method.split("_"))
 
 
 def _underlying(response: dict[str, Any]) -> tuple[UnderlyingJob, ...]:

@@ -34,6 +34,11 @@ class FanOut(Protocol):
     def __call__[T](self, tasks: Sequence[Callable[[], T]], /) -> list[T]: ...
 
 
+def capped_listing(kind: JobKindName, operation: str, cap: int, unseen: str) -> str:
+    """The report's text for a listing that returned its cap of ids (no paging exists)."""
+    return f"{kind}: {operation} returned its cap of {cap} ids; {unseen} cannot be seen"
+
+
 def one_at_a_time[T](tasks: Sequence[Callable[[], T]], /) -> list[T]:
     """A :class:`FanOut` that runs the calls in turn (tests, callers without a pool)."""
     return [task() for task in tasks]

@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from jobjanitor.kinds.base import (
     Discovery,
     FanOut,
+    capped_listing,
     decide_after_refusal,
     epoch_to_datetime,
     error_code,
@@ -45,18 +46,15 @@ class NeptuneLoaderKind:
             # Queued loads come first and can fill the list: list the others on their own too
             # (newest first), so the running load is not hidden behind the queue.
             others = self._list(include_queued=False)
+            # Complete when the non-queued list is not full and the first list is not all
+            # queue: then the whole queue (at most 64 loads) is in it, since queued loads come first.
+            complete = len(others) < LIST_LIMIT and any(i in others for i in ids)
             ids += [i for i in others if i not in ids]
-            # Complete when the non-queued list is not full: the queue (at most 64 loads) is
-            # all in the first list, since queued loads come first.
-            complete = len(others) < LIST_LIMIT
         else:
             complete = True
         found = Discovery(refs=[JobRef(self.name, load_id, self._target) for load_id in ids])
         if not complete:
-            found.capped.append(
-                f"{self.name}: ListLoaderJobs returned its maximum of {LIST_LIMIT} ids and cannot page; "
-                "older loads were not seen"
-            )
+            found.capped.append(capped_listing(self.name, "ListLoaderJobs", LIST_LIMIT, "older loads"))
         return found
 
     def _list(self, *, include_queued: bool) -> list[str]:
