@@ -20,11 +20,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyPersistenceLayerError,
@@ -44,6 +40,7 @@ from jobjanitor.hook.request import (
     token_of,
 )
 from jobjanitor.hook.targets import Target
+from jobjanitor.idempotency import idempotent_on_table
 from jobjanitor.observability import log_progress, logger, metrics, publish_report
 from jobjanitor.report import Report
 
@@ -58,17 +55,13 @@ class HookApp:
         self.idempotency: IdempotencyConfig | None = None
         self._evaluate_once: Callable[..., dict[str, Any]] = self._evaluate
         if config.table_name:
-            self.idempotency = IdempotencyConfig(
-                event_key_jmespath="[token, invocation]",
-                raise_on_no_idempotency_key=True,
+            self._evaluate_once, self.idempotency = idempotent_on_table(
+                self._evaluate,
+                table_name=config.table_name,
+                key="[token, invocation]",
+                data_keyword="key",
                 expires_after_seconds=IDEMPOTENCY_EXPIRES_SECONDS,
             )
-            decorate = idempotent_function(
-                data_keyword_argument="key",
-                persistence_store=DynamoDBPersistenceLayer(table_name=config.table_name),
-                config=self.idempotency,
-            )
-            self._evaluate_once = decorate(self._evaluate)
         else:
             logger.warning("IDEMPOTENCY_TABLE_NAME is not set: a duplicate delivery cancels again")
 

@@ -27,11 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from jobjanitor import engine
@@ -42,6 +38,7 @@ from jobjanitor.config import parse_kinds, parse_list
 from jobjanitor.deadline import Deadline
 from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.errors import ConfigError
+from jobjanitor.idempotency import idempotent_on_table
 from jobjanitor.model import JobKindName
 from jobjanitor.observability import log_progress, publish_report
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
@@ -96,17 +93,13 @@ class Sweeper:
         self.idempotency: IdempotencyConfig | None = None
         self._sweep_once: Callable[..., dict[str, Any]] = self._sweep
         if config.table_name:
-            self.idempotency = IdempotencyConfig(
-                event_key_jmespath="key",
-                raise_on_no_idempotency_key=True,
+            self._sweep_once, self.idempotency = idempotent_on_table(
+                self._sweep,
+                table_name=config.table_name,
+                key="key",
+                data_keyword="trigger",
                 expires_after_seconds=IDEMPOTENCY_EXPIRES_SECONDS,
             )
-            decorate = idempotent_function(
-                data_keyword_argument="trigger",
-                persistence_store=DynamoDBPersistenceLayer(table_name=config.table_name),
-                config=self.idempotency,
-            )
-            self._sweep_once = decorate(self._sweep)
         else:
             log.warning("IDEMPOTENCY_TABLE_NAME is not set: duplicate deliveries will sweep again")
 
