@@ -30,6 +30,7 @@ PROPERTIES: dict[str, str | None] = {
     "FailOnError": None,
     "Preflight": None,
     "Concurrency": "concurrency",
+    "DryRun": "dry_run",
 }
 # Sent by CloudFormation itself, not settings of ours.
 PASS_THROUGH = frozenset({"ServiceToken", "ServiceTimeout"})
@@ -63,6 +64,9 @@ class GuardConfig:
             limit = min(limit, service_timeout - ANSWER_MARGIN_SECONDS)
             if limit < 1:
                 raise ConfigError("ServiceTimeout", f"must be over {ANSWER_MARGIN_SECONDS} s so the guard can answer")
+        if "DryRun" in props and isinstance(props["DryRun"], str) and not props["DryRun"].strip():
+            # A preview switch left blank must not quietly mean "cancel for real".
+            raise ConfigError("DryRun", 'is blank: give "true" (report only) or "false"')
         max_wait = parse_int("MaxWaitSeconds", props.get("MaxWaitSeconds", DEFAULT_MAX_WAIT_SECONDS), 1, limit)
         policy = Policy.build(
             kinds=props.get("Kinds"),
@@ -73,6 +77,7 @@ class GuardConfig:
             job_id_prefix=props.get("JobIdPrefix"),
             job_ids=props.get("JobIds"),
             clean=props.get("Clean", "false"),
+            dry_run=props.get("DryRun", "false"),
             max_wait=max_wait,
             concurrency=props.get("Concurrency", "16"),
             labels=LABELS,

@@ -11,7 +11,9 @@
   StackId+RequestId (Powertools idempotency on DynamoDB around the cancel step only), wait
   until they have stopped, and answer. A wait longer than this invocation can hold is
   handed to crhelper's EventBridge polling; each tick rediscovers the scope and waits a
-  bounded slice, and the overall MaxWaitSeconds deadline ends it either way.
+  bounded slice, and the overall MaxWaitSeconds deadline ends it either way. With
+  ``DryRun`` the teardown only reports what it would cancel (a dry-run sweep) and answers
+  SUCCESS: nothing is cancelled or waited for.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from jobjanitor.guard.prefixes import EVERY_ID, PrefixRegistry
 from jobjanitor.guard.requests import RequestStore
 from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource
 from jobjanitor.guard.stack import DeleteCase, cloudformation_client, delete_case
-from jobjanitor.model import JobKindName
+from jobjanitor.model import JobKindName, Outcome
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 
@@ -210,6 +212,8 @@ class Guard:
         budget = min(overall_deadline - time.time(), self.resource.work_deadline_seconds())
         deadline = Deadline.after(max(0.0, budget))
         cancelled = self._cancel_once(event, config.policy, deadline)
+        if config.policy.dry_run:
+            return self._dry_run(cancelled, pid)
         clients = self._clients.for_policy(config.policy)
         report = engine.wait_for(cancelled, config.policy, deadline=deadline, clients=clients, progress=self._progress)
         left = overall_deadline - time.time()
@@ -254,6 +258,18 @@ class Guard:
             return pid
         log.info("the stack is not being deleted: cancelled nothing", extra={"stack_status": case.status})
         self.resource.Data = {"Skipped": f"stack is {case.status}, not being deleted"}
+        return pid
+
+    def _dry_run(self, report: Report, pid: str) -> str:
+        """DryRun: what this teardown would cancel, reported (Data, Reason, logs, metrics); nothing
+        cancelled or waited for, and SUCCESS whatever was seen, FailOnError or not: a preview never blocks a delete."""
+        self._report(report)
+        would = [f"{r.ref.kind}:{r.ref.job_id}" for r in report.results if r.outcome is Outcome.WOULD_CANCEL]
+        self.resource.Data = {**_data(report), "DryRun": "true"}
+        reason = f"DryRun: cancelled nothing; would cancel {len(would)} job(s)"
+        reason += f" ({', '.join(would[:3])}{', ...' if len(would) > 3 else ''})" if would else ""
+        self.resource.Reason = reason if report.ok else f"{reason}; {describe_problems(report)}"
+        log.info("dry run: cancelled nothing", extra={"would_cancel": len(would)})
         return pid
 
     def on_poll_delete(self, event: dict[str, Any], context: Any) -> str | None:
