@@ -24,9 +24,11 @@ export UV_PYTHON_DOWNLOADS := never
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
-CFN_TEMPLATES := template.yaml $(wildcard examples/*.yaml)
+CFN_TEMPLATES := template.yaml $(wildcard examples/*.yaml) $(wildcard examples/organization/*.yaml)
+# make stackset-template: sam package into ORG_BUCKET_PREFIX-ORG_HOME_REGION (docs/organization.md).
+ORG_HOME_REGION ?= $(AWS_DEFAULT_REGION)
 
-.PHONY: help venv tools lock demo test lint typecheck cfn build pytest bench fuzz clean invoke
+.PHONY: help venv tools lock demo test lint typecheck cfn build pytest bench fuzz clean invoke stackset-template
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -79,8 +81,9 @@ lint: venv  ## ruff (lint and format check)
 typecheck: venv  ## mypy, strict on functions/
 	$(VENV)/bin/mypy
 
+# sam validate also reads plain CloudFormation (examples/): it runs SAM's checks and then cfn-lint's.
 cfn: tools  ## sam validate --lint, cfn-lint and checkov on every template
-	$(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+	for t in $(CFN_TEMPLATES); do $(SAM) validate --lint --template $$t --region $(AWS_DEFAULT_REGION); done
 	$(CFNLINT) $(CFN_TEMPLATES)
 	$(CHECKOV) --quiet --compact --framework cloudformation --config-file .checkov.yaml $(addprefix -f ,$(CFN_TEMPLATES))
 
@@ -88,6 +91,16 @@ cfn: tools  ## sam validate --lint, cfn-lint and checkov on every template
 # precompiled, and each function's own code (docs/build.md).
 build: venv tools  ## sam build (python3.13, arm64) into .aws-sam/: the dependencies layer and the functions
 	$(SAM) build --template template.yaml --no-cached
+
+# What an organization's StackSet deploys: template.yaml built, packaged into the home Region's bucket
+# <ORG_BUCKET_PREFIX>-<region> (needs AWS credentials), expanded with no transform (a service-managed
+# StackSet runs no macros), its code bucket made <ORG_BUCKET_PREFIX>-${AWS::Region} (docs/organization.md).
+stackset-template: build  ## the StackSet's install template: make stackset-template ORG_BUCKET_PREFIX=<prefix> ORG_HOME_REGION=<region>
+	@test -n "$(ORG_BUCKET_PREFIX)" || { echo "usage: make stackset-template ORG_BUCKET_PREFIX=<prefix> ORG_HOME_REGION=<region> (docs/organization.md)"; exit 2; }
+	$(SAM) package --template-file .aws-sam/build/template.yaml --region $(ORG_HOME_REGION) \
+	  --s3-bucket $(ORG_BUCKET_PREFIX)-$(ORG_HOME_REGION) --s3-prefix jobjanitor --output-template-file .aws-sam/packaged.yaml
+	$(TOOLS)/sam/bin/python scripts/stackset_template.py .aws-sam/packaged.yaml \
+	  --code-bucket-prefix $(ORG_BUCKET_PREFIX) --output .aws-sam/stackset-install.json
 
 pytest: venv  ## the test suite
 	$(PY) -m pytest

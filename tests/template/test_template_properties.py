@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# The install's names: NamePrefix, or the stack's name when it is empty (tests/template/test_stackset_safe.py).
+NAME = {"Name": {"Fn::If": ["HasNamePrefix", {"Ref": "NamePrefix"}, {"Ref": "AWS::StackName"}]}}
+
 
 def test_globals_runtime_architecture_tracing(template: dict[str, Any]) -> None:
     fn = template["Globals"]["Function"]
@@ -29,7 +32,7 @@ def test_functions(resources: dict[str, Any]) -> None:
     assert guard["Handler"] == "jobjanitor.handlers.guard.lambda_handler"
     assert sweeper["Handler"] == "jobjanitor.handlers.sweeper.lambda_handler"
     assert guard["Timeout"] == 900
-    assert guard["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-guard"}
+    assert guard["FunctionName"] == {"Fn::Sub": ["${Name}-guard", NAME]}
     assert guard["Environment"]["Variables"]["JOBJANITOR_POLL_MINUTES"] == "1"
     for props, log_group in ((guard, "GuardLogGroup"), (sweeper, "SweeperLogGroup")):
         assert props["LoggingConfig"]["LogGroup"] == {"Ref": log_group}
@@ -50,10 +53,11 @@ def test_functions(resources: dict[str, Any]) -> None:
 
 def test_lambda_permission_scoped_to_the_guard_itself(resources: dict[str, Any]) -> None:
     statements = resources["GuardFunction"]["Properties"]["Policies"][0]["Statement"]
-    (stmt,) = [
-        s for s in statements if isinstance(s, dict) and s.get("Sid") == "CrhelperPollingInvokePermissionOnItself"
-    ]
-    assert stmt["Resource"]["Fn::Sub"].endswith(":function:${AWS::StackName}-guard")
+    for sid in ("CrhelperPollingInvokePermissionOnItself", "CrhelperPollingRemovePermissionOnItself"):
+        (stmt,) = [s for s in statements if isinstance(s, dict) and s.get("Sid") == sid]
+        text, variables = stmt["Resource"]["Fn::Sub"]
+        assert text.endswith(":function:${Name}-guard")
+        assert variables == NAME
 
 
 def test_idempotency_table(resources: dict[str, Any]) -> None:
@@ -83,7 +87,7 @@ def test_schedule_and_stack_deletion_rule(resources: dict[str, Any]) -> None:
 def test_service_token_export(template: dict[str, Any]) -> None:
     output = template["Outputs"]["GuardServiceToken"]
     assert output["Value"] == {"Fn::GetAtt": ["GuardFunction", "Arn"]}
-    assert output["Export"]["Name"] == {"Fn::Sub": "${AWS::StackName}-ServiceToken"}
+    assert output["Export"]["Name"] == {"Fn::Sub": ["${Name}-ServiceToken", NAME]}
 
 
 def test_alarms_cover_errors_and_throttles(resources: dict[str, Any]) -> None:
