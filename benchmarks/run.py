@@ -249,7 +249,8 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0915 - one document, top to bo
     add(
         f"other work); the peer: {peer['mean_request_s'] * 1000:.1f} ms, {peer['in_flight']:.1f} in flight. The engine cancels first (no describe"
     )
-    add("before a cancel without an age filter), polls a job once its kind's stop delay has passed after its")
+    add("before a cancel without an age filter, once its first 16 decisions found the jobs mostly running: those")
+    add("16 are described first), polls a job once its kind's stop delay has passed after its")
     add("cancel while later jobs are still being cancelled, and lists Glue transforms and statuses at once.")
     add("")
     add("Footnote, the one-thread loop (the same peer with one worker): "

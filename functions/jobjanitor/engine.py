@@ -13,19 +13,24 @@ endpoint or transform), explicit ``job_ids``
 (``first_seen``, reported as such); a job none of these can date never matches a ``min_age``
 policy: skipped as ``age_unknown``), and only outstanding jobs are acted on. A job seen
 already stopping (Stopping/STOPPING) gets no second cancel; it is waited for like the jobs we
-cancel, and reported ``still_running``/``finished``. Without ``min_age`` the describe comes
-only after a refused cancel (cancel first, below), so a stopping job that no listing showed
-as such gets a cancel that changes nothing, and is reported ``cancelled``.
+cancel, and reported ``still_running``/``finished``. A job whose state the run has read as
+finished (a listing, a describe) never gets a cancel. A job cancelled without a describe
+(below) gets the cancel even if it was already stopping (a cancel that changes nothing,
+reported ``cancelled``).
 
 How a sweep spends requests (docs/benchmarks.md measures it):
 
-- **Cancel first.** Without a ``min_age`` a describe before a cancel decides nothing the cancel
-  cannot: the cancel is sent straight away, and a refused cancel is decided by one describe
-  (finished -> skipped as ``finished``, gone -> ``gone``, as a describe first would have
-  said). A job already stopping gets a cancel that changes nothing (the kinds' stopping
-  statuses are only known from a describe or a listing). States a listing returns (Glue) are
-  used as they are. Second passes over failed jobs describe first: a cancel whose answer was
-  lost must not be taken for a refusal.
+- **Describe first, then cancel first while it pays.** Neptune lists finished jobs with the
+  running ones and gives no state with them. A describe before the cancel costs one request
+  per job that needs a cancel and saves one (and a refused cancel, in CloudTrail) per job that
+  does not. So the first ``DESCRIBE_FIRST`` decisions of a sweep whose jobs' states are
+  unknown describe first; after them, without a ``min_age``, a job is cancelled without a
+  describe only while most jobs decided so far in the run needed a cancel (a sweep of running
+  jobs: one request per job; a cluster's finished history: one describe per job, no cancel).
+  A refused cancel is decided by one describe (finished -> skipped as ``finished``, gone ->
+  ``gone``, as a describe first would have said), and counts as a job that needed none.
+  States a listing returns (Glue) are used as they are. Second passes over failed jobs
+  describe first: a cancel whose answer was lost must not be taken for a refusal.
 - **The wait overlaps the cancels** (``sweep``): a job cancelled early is polled while later
   ones are still being cancelled, ``concurrency`` requests in flight at most. When to poll
   follows the stop delay polls observe, per kind (:class:`_Waiter`), rather than a fixed
@@ -90,6 +95,7 @@ POLL_INTERVAL_S = 1.0  # the longest pause between two polls of one stopping job
 FIRST_POLL_S = 0.05  # a kind's first probe after its cancel; the shortest pause between polls
 POLL_GROWTH = 1.5  # a job still stopping after t seconds is polled again about t/2 later
 WAKE_S = 0.25  # an idle worker looks at the deadline at least this often
+DESCRIBE_FIRST = 16  # a sweep's first decisions of jobs in an unknown state describe first
 
 T = TypeVar("T")
 
@@ -258,6 +264,7 @@ class _Run:
         # Kept until a later listing of the kind is not full.
         self._capped: dict[JobKindName, list[str]] = {}
         self._listed_once = False
+        self._cancel_first = _CancelFirst()
         self._pool: ThreadPoolExecutor | None = None
         self._token: contextvars.Token[Deadline | None] | None = None
 
@@ -415,7 +422,8 @@ class _Run:
         """``fresh``: a second pass (see :class:`_Drive`), which describes first."""
         kind = self._kinds[ref.kind]
         listed = self._listed.pop(ref, None)  # a listed state is used once
-        if listed is None and not fresh and action == "cancel" and self.policy.min_age is None:
+        unknown = listed is None and not fresh and action == "cancel" and self.policy.min_age is None
+        if unknown and self._cancel_first.pays():
             # Cancel first: only a refused cancel needs a describe (the kind makes it).
             return self._cancel(kind, JobResult(ref, Outcome.WOULD_CANCEL, outstanding=True), cancel_first=True)
         try:
@@ -547,6 +555,30 @@ class _Run:
             return replace(result, final_status=state.status), True
         outcome = Outcome.FINISHED if result.outcome is Outcome.STILL_RUNNING else result.outcome
         return replace(result, outcome=outcome, final_status=state.status, outstanding=False), True
+
+
+class _CancelFirst:
+    """Whether a job in an unknown state is cancelled without a describe (the module
+    docstring): not for a run's first ``DESCRIBE_FIRST`` such jobs, then while most jobs decided
+    so far needed a cancel. Thread-safe (decisions run on the pool)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._asked = 0
+        self._needed = 0  # jobs decided that needed a cancel
+        self._not_needed = 0  # ... that did not: finished, gone, already stopping
+
+    def pays(self) -> bool:
+        with self._lock:
+            self._asked += 1
+            return self._asked > DESCRIBE_FIRST and self._needed > self._not_needed
+
+    def learn(self, result: JobResult) -> None:
+        with self._lock:
+            if result.outcome is Outcome.CANCELLED:
+                self._needed += 1
+            elif result.outcome is not Outcome.FAILED:
+                self._not_needed += 1
 
 
 # -- scheduling: decisions and polls, `concurrency` requests in flight ---------------------
@@ -767,6 +799,7 @@ class _Drive:
                 )
             return
         result = run._decide(results[i].ref, self.now, self.action, fresh=what == "again")
+        run._cancel_first.learn(result)
         answered = time.monotonic()
         with self._cv:
             results[i] = result

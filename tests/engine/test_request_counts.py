@@ -1,5 +1,6 @@
-"""The requests a sweep spends, counted at the test bed: cancel first, the overlapped wait, Glue's
-parallel discovery. Exact counts or tight bounds on small workloads (no timing is asserted)."""
+"""The requests a sweep spends, counted at the test bed: describe first, then cancel first while
+most jobs need a cancel; the overlapped wait; Glue's parallel discovery. Exact counts or tight
+bounds on small workloads (no timing is asserted)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ def _count(bed: TestBed, prefix: str) -> int:
     return sum(1 for e in bed.neptune_log.entries() + bed.aws_log.entries() if e.operation.startswith(prefix))
 
 
-def test_cancel_first_one_request_per_running_job_two_per_finished(
+def test_a_small_sweep_describes_first_and_cancels_no_finished_job(
     aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
 ) -> None:
-    """No age filter: a cancel straight away; only a refused cancel costs a describe."""
+    """Neptune lists finished jobs with the running ones: the first decisions of a sweep read
+    each job first, so a finished one gets no cancel (CloudTrail matches the report)."""
     bed = aws_env
     for i in range(6):
         bed.neptune.seed_ml_job("modeltraining", f"run-{i}", status="InProgress")
@@ -38,17 +40,58 @@ def test_cancel_first_one_request_per_running_job_two_per_finished(
     assert by_op == {
         "ListMLModelTrainingJobs": 1,
         "ListLoaderJobs": 1,
-        "CancelMLModelTrainingJob": 8,  # 6 accepted, 2 refused
-        "GetMLModelTrainingJob": 2,  # one describe per refused cancel
-        "CancelLoaderJob": 4,  # 3 accepted, 1 refused (404)
-        "GetLoaderJobStatus": 1,
+        "GetMLModelTrainingJob": 8,  # one describe per job
+        "CancelMLModelTrainingJob": 6,  # the running ones only
+        "GetLoaderJobStatus": 4,
+        "CancelLoaderJob": 3,
     }
+    assert {e.status for e in bed.neptune_log.entries() if e.method == "DELETE"} == {200}
     results = {r.ref.job_id: r for r in report.results}
     assert [results[f"run-{i}"].outcome for i in range(6)] == [Outcome.CANCELLED] * 6
-    # The report reads as a describe first would have made it.
+    assert {results[f"run-{i}"].status_before for i in range(6)} == {"InProgress"}
     for job_id in ("done-0", "done-1", "load-done"):
         assert (results[job_id].outcome, results[job_id].skip_reason) == (Outcome.SKIPPED, SkipReason.FINISHED)
     assert report.ok
+
+
+def test_past_its_first_decisions_a_sweep_of_running_jobs_cancels_first(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+) -> None:
+    """No age filter, most jobs running: after the first ``DESCRIBE_FIRST`` jobs, a cancel
+    straight away (one request per running job); a refused one costs a describe."""
+    bed = aws_env
+    bed.neptune.seed_ml_job("modeltraining", "done-0", status="Completed")  # the oldest: listed last
+    for i in range(40):
+        bed.neptune.seed_ml_job("modeltraining", f"run-{i:02}", status="InProgress")
+    policy = make_policy(kinds="neptune-ml-training", wait=False, concurrency=1)
+    bed.neptune_log.clear()
+    report = engine.sweep(policy, deadline=Deadline.after(30), clients=make_clients(policy))
+    assert bed.neptune_log.entries(operation="ListMLModelTrainingJobs")
+    assert bed.neptune_log.count(operation="GetMLModelTrainingJob") == engine.DESCRIBE_FIRST + 1
+    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob", status=200) == 40
+    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob") == 41  # done-0's refused
+    results = {r.ref.job_id: r for r in report.results}
+    assert (results["done-0"].outcome, results["done-0"].skip_reason) == (Outcome.SKIPPED, SkipReason.FINISHED)
+    assert report.counts()["cancelled"] == 40
+
+
+def test_a_sweep_over_mostly_finished_jobs_keeps_describing_first(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+) -> None:
+    """A cluster's finished history (Neptune lists up to 1,024 ML jobs): one describe per job,
+    and a cancel only for the running ones, however many jobs there are."""
+    bed = aws_env
+    bed.neptune.seed_ml_job("modeltraining", "run-old", status="InProgress")
+    for i in range(40):
+        bed.neptune.seed_ml_job("modeltraining", f"done-{i:02}", status="Completed")
+    bed.neptune.seed_ml_job("modeltraining", "run-new", status="InProgress")
+    policy = make_policy(kinds="neptune-ml-training", wait=False, concurrency=1)
+    bed.neptune_log.clear()
+    report = engine.sweep(policy, deadline=Deadline.after(30), clients=make_clients(policy))
+    assert bed.neptune_log.count(operation="GetMLModelTrainingJob") == 42
+    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob") == 2
+    assert report.counts()["cancelled"] == 2
+    assert report.counts()["skipped"] == 40
 
 
 def test_an_age_filter_describes_first(
@@ -85,9 +128,12 @@ def test_overlapped_wait_polls_each_job_once_after_one_probe(
     assert report.ok
     assert [r.outcome for r in report.results] == [Outcome.CANCELLED] * jobs
     assert all(r.final_status == "Stopped" for r in report.results)
-    gets = bed.neptune_log.entries(operation="GetMLDataProcessingJob")
     cancels = bed.neptune_log.entries(operation="CancelMLDataProcessingJob")
     assert len(cancels) == jobs
+    cancelled_at = {e.path: e.timestamp for e in cancels}
+    reads = bed.neptune_log.entries(operation="GetMLDataProcessingJob")
+    gets = [e for e in reads if e.timestamp > cancelled_at[e.path]]  # the polls
+    assert len(reads) - len(gets) == engine.DESCRIBE_FIRST  # the first decisions describe first
     # One read per job, plus the probe's few early looks (it backs off from 50 ms), and a little
     # room for a loaded machine (a read the client had to retry is counted twice here).
     assert jobs <= len(gets) <= jobs + 8
