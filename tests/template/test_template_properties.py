@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobjanitor.hook.config import MODES
+
 # The install's names: NamePrefix, or the stack's name when it is empty (tests/template/test_stackset_safe.py).
 NAME = {"Name": {"Fn::If": ["HasNamePrefix", {"Ref": "NamePrefix"}, {"Ref": "AWS::StackName"}]}}
 
@@ -111,7 +113,11 @@ def test_the_teardown_hook_targets_deletes_of_the_two_types(template: dict[str, 
     hook = resources["TeardownHookResource"]
     assert hook["Condition"] == "HookOn"
     assert template["Parameters"]["TeardownHook"]["Default"] == "Disabled"
-    assert template["Parameters"]["TeardownHook"]["AllowedValues"] == ["Disabled", "Warn", "Fail"]
+    assert template["Parameters"]["TeardownHook"]["AllowedValues"] == ["Disabled", "Audit", "Warn", "Fail"]
+    # Every value but Disabled reaches the function as JOBJANITOR_HOOK_MODE, which accepts exactly these.
+    assert template["Parameters"]["TeardownHook"]["AllowedValues"][1:] == list(MODES)
+    # Only Fail stops a delete; Audit (always SUCCESS) and Warn let it go on.
+    assert template["Conditions"]["HookFails"] == {"Fn::Equals": [{"Ref": "TeardownHook"}, "Fail"]}
     props = hook["Properties"]
     assert props["TargetOperations"] == ["RESOURCE"]
     assert props["TargetFilters"] == {
@@ -119,7 +125,7 @@ def test_the_teardown_hook_targets_deletes_of_the_two_types(template: dict[str, 
         "InvocationPoints": ["PRE_PROVISION"],
         "TargetNames": ["AWS::Neptune::DBCluster", "AWS::Glue::MLTransform"],
     }
-    assert props["FailureMode"] == {"Fn::If": ["HookWarns", "WARN", "FAIL"]}
+    assert props["FailureMode"] == {"Fn::If": ["HookFails", "FAIL", "WARN"]}
     function = resources["HookFunction"]["Properties"]
     # CloudFormation waits 30 s for an answer: the function may not run longer.
     assert function["Timeout"] <= 30

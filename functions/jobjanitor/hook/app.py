@@ -2,7 +2,7 @@
 
 - A malformed request is answered ``FAILED`` (``InternalFailure``) with a message naming the
   field: the hook cannot tell what is being deleted, so the TeardownHook setting decides
-  (Warn: the delete proceeds with that warning; Fail: it stops).
+  (Warn: the delete proceeds with that warning; Fail: it stops; Audit answers SUCCESS).
 - A request for anything but ``DELETE_PRE_PROVISION`` of the two target types is answered
   ``SUCCESS`` at once (the TargetFilters should send none).
 - Idempotent per ``clientRequestToken`` + invocation (Powertools, DynamoDB): a duplicate
@@ -71,7 +71,7 @@ class HookApp:
         except MalformedRequest as error:
             logger.error("malformed hook request", problem=str(error))
             return self._final(
-                answer(token_of(event), FAILED, f"{PREFIX}: malformed request: {error}", error_code=INTERNAL_FAILURE)
+                self.hook.final_failure(token_of(event), f"{PREFIX}: malformed request: {error}", INTERNAL_FAILURE)
             )
         logger.append_keys(
             target=request.target_name,

@@ -24,7 +24,8 @@ CALLBACK_DELAY = "JOBJANITOR_HOOK_CALLBACK_DELAY_SECONDS"
 CONCURRENCY = "JOBJANITOR_HOOK_CONCURRENCY"
 TABLE = "IDEMPOTENCY_TABLE_NAME"
 
-MODES = ("Warn", "Fail")
+AUDIT = "Audit"
+MODES = (AUDIT, "Warn", "Fail")  # template.yaml TeardownHook AllowedValues, less Disabled
 DEFAULT_CALLBACK_DELAY_SECONDS = 30
 # The largest callbackDelaySeconds CloudFormation accepts is not documented: stay modest.
 MAX_CALLBACK_DELAY_SECONDS = 300
@@ -34,8 +35,9 @@ _TRANSFORM_ID = re.compile(r"^[^\s,]{1,255}$")
 
 @dataclass(frozen=True, slots=True)
 class HookConfig:
-    """``mode``: what a non-success means (the LambdaHook's FailureMode is set from the same
-    template parameter): ``Warn`` the delete proceeds with a warning, ``Fail`` it stops."""
+    """``mode``: ``Audit`` reports what the hook would cancel, cancels nothing and always answers
+    SUCCESS; otherwise what a final FAILED means (the LambdaHook's FailureMode is set from the
+    same template parameter): ``Warn`` the delete proceeds with a warning, ``Fail`` it stops."""
 
     mode: str = "Fail"
     clusters: tuple[str, ...] = ()  # identifiers or resource ids, as configured
@@ -56,7 +58,7 @@ class HookConfig:
 
         mode = get(MODE) or "Fail"
         if mode not in MODES:
-            raise ConfigError(MODE, f"must be Warn or Fail, got {mode!r}")
+            raise ConfigError(MODE, f"must be Audit, Warn or Fail, got {mode!r}")
         ids = parse_list(SHARED_ENV["glue_transform_ids"], get(SHARED_ENV["glue_transform_ids"]))
         for transform_id in ids:
             if not _TRANSFORM_ID.match(transform_id):
