@@ -5,7 +5,9 @@ werkzeug's threaded server with a request handler that consults :class:`Faults` 
 sees the request and records every request in a :class:`RequestLog`.
 
 - Operation names: the ``X-Amz-Target`` operation (``AWSGlue.GetMLTaskRuns`` ->
-  ``GetMLTaskRuns``), else the query protocol's ``Action``, else ``"<METHOD> <path>"``.
+  ``GetMLTaskRuns``), else the query protocol's ``Action`` (in the query string, or in the
+  form-encoded body boto3 sends for CloudFormation, IAM, STS: ``DescribeStacks``), else
+  ``"<METHOD> <path>"``. A form body read to name the operation is replayed to moto.
 - Throttle: json protocols get HTTP 400 ``{"__type": "ThrottlingException", "message":
   "Rate exceeded"}``; others get a 400 XML ``Throttling`` error.
 - Error: json protocols get HTTP 500 ``{"__type": "InternalServiceException"}`` (Glue's
@@ -22,6 +24,7 @@ sees the request and records every request in a :class:`RequestLog`.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -75,7 +78,18 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
         action = parse_qs(url.query).get("Action")
         if action:
             return action[-1]
+        if self._body is not None:
+            action = parse_qs(self._body.decode("utf-8", "replace")).get("Action")
+            if action:
+                return action[-1]
         return f"{self.command} {url.path}"
+
+    def _read_form_body(self) -> None:
+        """The query protocol's form body (its Action names the operation), read once."""
+        content_type = (self.headers.get("Content-Type") or "").lower()
+        if self.command == "POST" and content_type.startswith("application/x-www-form-urlencoded"):
+            length = int(self.headers.get("Content-Length") or 0)
+            self._body = self.rfile.read(length) if length else b""
 
     def _send_fault(self, status: int, code: str, message: str) -> None:
         if self.headers.get("X-Amz-Target"):
@@ -120,6 +134,8 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
             return
         aws = self.server.aws
         arrived, t0 = time.time(), time.perf_counter()
+        self._body: bytes | None = None
+        self._read_form_body()
         operation = self._operation()
         decision = aws.faults.decide(operation)
         sleep_latency(decision)
@@ -135,7 +151,7 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
         answer = self._fault_response(decision)
         if answer is not None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
+            if length and self._body is None:
                 self.rfile.read(length)
             status, code, message = answer
             aws.log.add(
@@ -149,7 +165,15 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
             return
         # Passed through to moto: _LoggingApp logs once moto's answer is complete, before it is sent.
         self._meta = _Meta(aws.log, operation, self.command, url.path, arrived, t0)
-        super().run_wsgi()
+        if self._body is None:
+            super().run_wsgi()
+            return
+        connection = self.rfile
+        self.rfile = io.BytesIO(self._body)  # moto reads the body this handler already read
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = connection
 
     def _fast_glue(self, operation: str, path: str, arrived: float, t0: float) -> bool:
         """Glue's ML task-run operations, answered from moto's Glue backend without moto's

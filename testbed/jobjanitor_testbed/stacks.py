@@ -7,6 +7,12 @@ deleted (``DELETE_IN_PROGRESS``), a replacing Update is cleaning up
 these apart with ``cloudformation:DescribeStacks``; :func:`put_stack` makes moto answer that
 call for a given stack id with a given status.
 
+An Update's cleanup deletes what the new template no longer has. While it runs, the stack's
+template (``GetTemplate``) is the new one and the resources it removes are still the stack's
+(``ListStackResources``): :func:`replace_template` models that on a stack moto created (whose
+resources, an ``AWS::Neptune::DBCluster`` or ``AWS::Glue::MLTransform`` among them, see
+:mod:`jobjanitor_testbed.moto_cfn`, stay listed).
+
 moto's backends live in this process (the test bed's AWS server runs moto's WSGI app in a
 thread), so the stack is written into moto's CloudFormation backend directly: ``CreateStack``
 cannot choose the stack id, and the id must be the one in the request's ``StackId``.
@@ -20,7 +26,7 @@ import warnings
 
 from moto.cloudformation.models import Stack, cloudformation_backends
 
-__all__ = ["is_stack_arn", "put_stack", "stack_status"]
+__all__ = ["is_stack_arn", "put_stack", "replace_template", "stack_status"]
 
 _STACK_ARN = re.compile(r"^arn:aws[a-z-]*:cloudformation:([a-z0-9-]+):(\d{12}):stack/([^/]+)/[^/]+$")
 _TEMPLATE = json.dumps({"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}})
@@ -64,3 +70,14 @@ def stack_status(stack_id: str) -> str | None:
     region, account, _ = match.groups()
     stack = cloudformation_backends[account][region].stacks.get(stack_id)
     return None if stack is None else str(stack.status)
+
+
+def replace_template(stack_id: str, body: str) -> None:
+    """From now on ``GetTemplate`` answers ``body`` (JSON or YAML text, as it was submitted) for
+    the stack, whose resources stay as they are: an Update's new template, before its cleanup
+    has deleted what the template no longer has."""
+    match = _STACK_ARN.match(stack_id)
+    if not match:
+        raise ValueError(f"not a stack ARN: {stack_id!r}")
+    region, account, _ = match.groups()
+    cloudformation_backends[account][region].stacks[stack_id].template = body
