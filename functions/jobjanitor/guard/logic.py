@@ -7,7 +7,8 @@
 - Delete: if the id is not one this guard created (a Delete after a failed Create, or a
   foreign id) or the properties are invalid, answer SUCCESS at once. If the stack is not
   being torn down (an Update's cleanup or rollback, the guard removed from the template:
-  :mod:`jobjanitor.guard.stack`), cancel nothing. Otherwise cancel the jobs in scope exactly once per
+  :mod:`jobjanitor.guard.stack`), cancel nothing, unless the cleanup also removes guarded
+  targets (then only their jobs are in scope). Otherwise cancel the jobs in scope exactly once per
   StackId+RequestId (Powertools idempotency on DynamoDB around the cancel step only), wait
   until they have stopped, and answer. A wait longer than this invocation can hold is
   handed to crhelper's EventBridge polling; each tick rediscovers the scope and waits a
@@ -37,7 +38,7 @@ from jobjanitor.guard.config import GuardConfig, created_by_this_guard, fail_on_
 from jobjanitor.guard.prefixes import EVERY_ID, PrefixRegistry
 from jobjanitor.guard.requests import RequestStore
 from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource
-from jobjanitor.guard.stack import DeleteCase, cloudformation_client, delete_case
+from jobjanitor.guard.stack import DeleteCase, Removed, cloudformation_client, delete_case, read_budget
 from jobjanitor.model import JobKindName, Outcome
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
@@ -195,7 +196,7 @@ class Guard:
             log.info("delete of a resource this guard did not create: nothing to do", extra={"physical_id": pid})
             self.resource.Data = {"Skipped": "not created by this guard"}
             return pid
-        case = self._delete_case(str(event.get("StackId") or ""))
+        case = self._delete_case(event, config)
         if not case.sweep:
             if case.error is None and pid == physical_id(event):
                 # The current guard is going while its stack stays (removed from the template, or
@@ -203,7 +204,11 @@ class Guard:
                 # legacy id's cleanup keeps the entry: the same guard lives on under the new id.)
                 self._forget_prefix(event, config)
             return self._not_a_teardown(case, config, pid)
-        self._forget_prefix(event, config)
+        if case.removed is None or pid == physical_id(event):  # (a legacy id's guard lives on)
+            self._forget_prefix(event, config)
+        removed = case.removed.data() if case.removed else {}
+        if case.removed:  # an update's cleanup that also removes guarded targets: their jobs only
+            config = case.removed.narrow(config)
         self.resource.fail_on_error = config.fail_on_error
         # A cluster removed from the install since Create: nothing here may touch it (its
         # grant is gone too); the answer says so, SUCCESS or FAILED as FailOnError asks.
@@ -220,12 +225,13 @@ class Guard:
         if report.still_running and left > MIN_HANDOVER_SECONDS and self.resource.polling_available:
             # Not the verdict yet: jobs still stopping now are not "still stopping at the deadline".
             self._report(replace(report, waited=False))
-            self.resource.Data = {**_data(report), DATA_DEADLINE: str(int(overall_deadline))}
+            self.resource.Data = {**_data(report), **removed, DATA_DEADLINE: str(int(overall_deadline))}
             self.resource.request_polling(fallback=self._verdict(report, config))
             log.info("jobs still stopping: handing over to polling", extra={"still_running": len(report.still_running)})
             return pid
         self._report(report)
-        return self._finish(report, config, pid)
+        self.resource.Data = {**_data(report), **removed}
+        return self._finish(report, config, pid, data_set=True)
 
     def _overall_deadline(self, event: Mapping[str, Any], config: GuardConfig) -> float:
         """Epoch seconds: MaxWaitSeconds from the FIRST delivery of this request."""
@@ -237,20 +243,27 @@ class Guard:
                 log.error("request table unavailable: the deadline runs from this delivery: %s", exc)
         return time.time() + config.max_wait_seconds
 
-    def _delete_case(self, stack_id: str) -> DeleteCase:
+    def _delete_case(self, event: Mapping[str, Any], config: GuardConfig) -> DeleteCase:
+        """guard.stack decides, its reads retried within the time this request allows."""
+        stack_id = str(event.get("StackId") or "")
         if self._cfn is None:
             self._cfn = cloudformation_client(stack_id)
-        return delete_case(self._cfn, stack_id)
+        seconds = min(config.max_wait_seconds, self.resource.work_deadline_seconds())
+        endpoint = config.policy.neptune_endpoint or ""
+        return delete_case(
+            self._cfn,
+            stack_id,
+            config.policy,
+            deadline=Deadline.after(read_budget(seconds)),
+            cluster_identifier=lambda: self._clusters.require(endpoint, field="NeptuneEndpoint").identifier,
+        )
 
     def _not_a_teardown(self, case: DeleteCase, config: GuardConfig, pid: str) -> str:
         """A Delete while the stack lives on (an Update's cleanup or rollback, the guard removed
         from the template), or one whose case cannot be read: cancel nothing."""
         if case.error is not None:
-            reason = (
-                "cancelled nothing: could not read the stack's status to tell a stack deletion from an "
-                f"update's cleanup ({case.error})"
-            )
-            self.resource.Data = {"Skipped": "stack status unknown"}
+            reason = case.reason
+            self.resource.Data = {"Skipped": case.skipped}
             if config.fail_on_error:
                 raise GuardError(reason)
             self.resource.Reason = reason
@@ -276,6 +289,9 @@ class Guard:
         pid = str(event.get("PhysicalResourceId") or "")
         config = self._config(event)
         carried = dict(self.resource.Data or {})
+        removed = Removed.from_data(carried)
+        if removed:  # the first invocation swept only the targets the cleanup removes
+            config = removed.narrow(config)
         overall_deadline = float(carried.get(DATA_DEADLINE, 0))
         budget = min(overall_deadline - time.time(), self.resource.work_deadline_seconds(), self._poll_tick_seconds)
         report = engine.wait_for_scope(
