@@ -243,8 +243,9 @@ def _stack_event(stack_id: str, event_id: str) -> dict[str, Any]:
     return evt
 
 
-def test_stack_deletion_sweeps_the_scope_the_stack_declares(sweeper_env: Any) -> None:
+def test_stack_deletion_sweeps_the_scope_the_stack_declares(sweeper_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     bed = sweeper_env
+    monkeypatch.setenv("JOBJANITOR_JOB_ID_PREFIX", "exp")  # stacks claim only under a configured prefix
     for api_kind in sc.ML_KINDS.values():
         bed.neptune.seed_ml_job(api_kind, f"exp-{api_kind}", status="InProgress")  # young: no age limit here
         bed.neptune.seed_ml_job(api_kind, f"prod-{api_kind}", status="InProgress")

@@ -65,7 +65,10 @@ def test_every_configured_cluster_is_swept_each_its_own_section(
     assert targets == sorted([STAND_IN, "graph-two"])
 
 
-def test_a_stack_deletion_sweeps_only_the_cluster_it_names(sweeper_env: Any, second: NeptuneEmulator) -> None:
+def test_a_stack_deletion_sweeps_only_the_cluster_it_names(
+    sweeper_env: Any, second: NeptuneEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOBJANITOR_JOB_ID_PREFIX", "exp")  # stacks claim only under a configured prefix
     second.seed_ml_job("modeltraining", "exp-1", status="InProgress")
     sweeper_env.neptune.seed_ml_job("modeltraining", "exp-1", status="InProgress")
     stack_id = _stack({"jobjanitor:job-id-prefix": "exp-", "jobjanitor:neptune-endpoint": second.url})

@@ -170,6 +170,7 @@ def test_a_stack_with_only_a_prefix_gets_the_configured_ml_kinds(
     bed = sweeper_env
     jobs = _team_jobs(bed)
     monkeypatch.setenv("JOBJANITOR_KINDS", "neptune-ml-training,neptune-loader")
+    monkeypatch.setenv("JOBJANITOR_JOB_ID_PREFIX", "team-")  # stacks claim only under a configured prefix
     _fresh(monkeypatch)
     stack = _stack({"jobjanitor:job-id-prefix": "team-a-"})
     result = invoke(_stack_event(stack, "tags-d"))

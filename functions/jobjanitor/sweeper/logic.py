@@ -7,7 +7,8 @@
 - A stack deletion sweeps the scope the stack declares in its tags (``<prefix>neptune-endpoint``,
   ``<prefix>job-id-prefix``, ``<prefix>glue-transforms``, ``<prefix>kinds``), with no age limit:
   the stack is going. A stack without such tags is ignored; tags only narrow the configured
-  scope, and never reach loads (:func:`stack_scope`).
+  scope, never reach loads, and reach Neptune ML jobs only under a configured prefix, never
+  with ``*`` (:func:`declared_scope`).
 - Idempotency per trigger key (Powertools, DynamoDB): a duplicate after completion gets the
   first result and sweeps nothing; a duplicate while the first runs returns at once; a run
   that timed out is retried once its in-progress record expires with the Lambda deadline.
@@ -44,7 +45,7 @@ from jobjanitor.observability import log_progress, publish_report
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 from jobjanitor.sagemaker_dating import SageMakerDating
-from jobjanitor.sweeper.config import SweeperConfig
+from jobjanitor.sweeper.config import ENV, EVERY_ID, SweeperConfig
 from jobjanitor.sweeper.events import Trigger, classify
 
 log = logging.getLogger("jobjanitor.sweeper")
@@ -55,6 +56,7 @@ DEADLINE_MARGIN_SECONDS = 10.0
 IDEMPOTENCY_EXPIRES_SECONDS = 6 * 3600
 STACK_TAGS = ("neptune-endpoint", "job-id-prefix", "glue-transforms", "kinds")
 GLUE_SECTION = "glue"
+JOB_ID_PREFIX_ENV = ENV["job_id_prefix"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +194,8 @@ def declared_scope(
     other teams' jobs:
 
     - Neptune ML kinds need ``job-id-prefix``, and it must extend the configured
-      JOBJANITOR_JOB_ID_PREFIX. A stack with only a prefix gets the configured ML kinds.
+      JOBJANITOR_JOB_ID_PREFIX, never ``*`` (the default). A stack with only a prefix gets the
+      configured ML kinds.
     - Glue runs need ``glue-transforms``, each among the configured transforms.
     - Loads are never swept for a stack's tags: their ids are Neptune's, no prefix selects them,
       so they are swept only on the cluster owner's own configuration (the schedule).
@@ -218,6 +221,8 @@ def declared_scope(
     ml = bool(kinds & _ML_KINDS)
     endpoint_tag = declared["neptune-endpoint"].strip() if "neptune-endpoint" in declared else None
     cluster = cluster_of(tag("neptune-endpoint"), endpoint_tag, job_prefix if ml else None)
+    if ml:
+        _require_configured_prefix(base, tag("job-id-prefix"))
     policy = Policy.build(
         kinds=sorted(kinds),
         neptune_endpoint=cluster.data_endpoint() if cluster and ml else None,
@@ -238,6 +243,18 @@ def declared_scope(
 
 
 _ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
+
+
+def _require_configured_prefix(base: Policy, field: str) -> None:
+    """JOBJANITOR_JOB_ID_PREFIX ``*`` (the template's default) lets the schedule sweep every id,
+    but a tag could then claim any team's prefix, with no age limit: stacks claim Neptune ML
+    jobs only under a prefix the install configures."""
+    if not base.job_id_prefix:
+        raise ConfigError(
+            field,
+            f"not honoured while {JOB_ID_PREFIX_ENV} is {EVERY_ID}: a stack's tags may only claim Neptune ML "
+            "jobs under a prefix the install configures (set JobIdPrefix to the prefix stack prefixes extend)",
+        )
 
 
 def _stack_kinds(
