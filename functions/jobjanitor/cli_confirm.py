@@ -5,7 +5,10 @@ cloud-nuke do, a live sweep is made explicit:
 
 - on a terminal, it lists the scope first (read-only), shows what it will cancel (counts per
   kind, and the scope), and asks ``[y/N]``; only ``y`` or ``yes`` goes on, and then only the jobs shown are
-  touched (a job that appeared since is left alone);
+  touched (a job that appeared since is left alone, and the report says so);
+- the report then reads as ``--yes`` would have made it (:func:`with_plan`): the jobs the plan
+  skipped keep the plan's reason (``finished``, not "not one of the ids shown"), and a job
+  cancelled without a describe shows the status the plan read before the cancel;
 - ``--yes`` skips the question (scripts, CI);
 - without a terminal and without ``--yes`` it refuses before calling anything (exit 2).
 
@@ -18,11 +21,11 @@ from collections import Counter
 from dataclasses import replace
 from typing import TextIO
 
-from jobjanitor.model import Outcome
+from jobjanitor.model import Outcome, SkipReason
 from jobjanitor.policy import Policy
 from jobjanitor.report import Report
 
-__all__ = ["NO_TERMINAL", "ask", "confined_to_plan", "describe_plan", "planned_ids"]
+__all__ = ["NO_TERMINAL", "ask", "confined_to_plan", "describe_plan", "planned_ids", "with_plan"]
 
 NO_TERMINAL = (
     "a live sweep cancels jobs and asks for confirmation on a terminal, but stdin is not a terminal: "
@@ -56,6 +59,8 @@ def describe_plan(policy: Policy, plan: Report) -> str:
     lines.extend(f"  {line}" for line in _scope_lines(policy))
     if policy.clean:
         lines.append("  --clean: the Neptune ML jobs' S3 artifacts are deleted too")
+    unread = [r for r in plan.results if r.outcome is Outcome.FAILED]
+    lines.extend(f"left alone, could not be read: {r.ref.kind} {r.ref.job_id}: {r.error}" for r in unread[:5])
     lines.extend(f"warning: {text}" for text in plan.warnings[:5])
     lines.extend(f"incomplete: {text}" for text in plan.incomplete)
     lines.extend(f"error: {text}" for text in plan.errors[:5])
@@ -86,3 +91,32 @@ def ask(answers: TextIO, prompts: TextIO, count: int) -> bool:
     prompts.flush()
     answer = answers.readline()
     return answer.strip().lower() in {"y", "yes"}
+
+
+def with_plan(report: Report, plan: Report) -> Report:
+    """The confirmed sweep's report with what its plan read: a job the sweep skipped only
+    because the plan did not show it to be cancelled keeps the plan's result (its reason:
+    finished, gone, prefix... or the plan's failure to read it); a result without a status
+    before the cancel gets the plan's. Jobs that appeared after the question were left alone:
+    a warning names them."""
+    planned = {r.ref: r for r in plan.results}
+    results, new = [], []
+    for result in report.results:
+        before = planned.get(result.ref)
+        if result.skip_reason is SkipReason.NOT_LISTED and before is None:
+            new.append(result.ref.job_id)
+            results.append(result)
+        elif result.skip_reason is SkipReason.NOT_LISTED and before is not None and before.outcome not in _PLANNED:
+            results.append(before)
+        elif before is not None and result.status_before is None and before.status_before is not None:
+            results.append(replace(result, status_before=before.status_before))
+        else:
+            results.append(result)
+    merged = report.with_results(results)
+    if new:
+        ids = ", ".join(sorted(new)[:20]) + (", …" if len(new) > 20 else "")
+        merged.warnings = [
+            *merged.warnings,
+            f"{len(new)} job(s) appeared after the question and were left alone: {ids}",
+        ]
+    return merged

@@ -8,11 +8,16 @@ engine's progress events (:data:`jobjanitor.engine.Progress`) itself.
   and failed, and the time left; it is redrawn each second and on every event.
 - Not on a terminal (CI logs, a pipe), a heartbeat line with the same content every
   ``JOBJANITOR_HEARTBEAT_SECONDS`` (default 30), so a long wait is never silent.
-- Every warning the janitor logs (a describe failing during the wait, a listing capped...) is
-  shown: the ``jobjanitor`` loggers print at WARNING. ``--quiet`` shows errors only.
-- Ctrl-C: the first cuts the run's deadline (:class:`InterruptibleDeadline`): no cancel is sent
-  after it, retries stop, the wait ends, and the engine returns its report of what was done;
-  the CLI prints it and exits 130. A second Ctrl-C exits at once, without a report.
+- Every warning the janitor logs (a describe failing during the wait...) is shown: the
+  ``jobjanitor`` loggers print at WARNING. ``--quiet`` shows errors only. Discovery's own
+  warnings and errors (a listing that failed or hit its cap) are not: the report carries them,
+  and prints them once.
+- The time left is what ``--max-wait`` allows (from the start of the wait), or the run's own
+  deadline if that comes first.
+- Ctrl-C or SIGTERM: the first cuts the run's deadline (:class:`InterruptibleDeadline`): no
+  cancel is sent after it, retries stop, the wait ends, and the engine returns its report of
+  what was done; the CLI prints it and exits 128 + the signal (130, 143). A second signal
+  exits at once, without a report.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType, TracebackType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from jobjanitor.deadline import Deadline
 from jobjanitor.errors import ConfigError
@@ -176,12 +181,14 @@ class ProgressDisplay:
             return f"[{self.phase}] {text}" + (f"; {_duration(left)} left" if left is not None else "")
 
     def time_left(self) -> float | None:
+        """Until the run's deadline, and at most what ``--max-wait`` leaves: all of it until
+        the wait starts (the engine's wait deadline runs from there)."""
         if self._deadline is None:
             return None
         left = self._deadline.remaining()
         if self._wait_until is not None:
-            left = min(left, max(0.0, self._wait_until - time.monotonic()))
-        return left
+            return min(left, max(0.0, self._wait_until - time.monotonic()))
+        return min(left, self._max_wait)
 
     # -- output ----------------------------------------------------------------------------
     def line(self, text: str, *, important: bool = True) -> None:
@@ -221,7 +228,17 @@ class ProgressDisplay:
                     self.stream.write(f"jobjanitor: [heartbeat] {self.summary()}\n")
                 self.stream.flush()
 
-    def __enter__(self) -> ProgressDisplay:
+    @contextmanager
+    def logs_only(self) -> Iterator[ProgressDisplay]:
+        """The ``jobjanitor`` loggers print through this display; no live line, no heartbeat
+        (a live sweep's plan, before its question)."""
+        self._attach_logging()
+        try:
+            yield self
+        finally:
+            self._detach_logging()
+
+    def _attach_logging(self) -> None:
         logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
         janitor = logging.getLogger("jobjanitor")
         self._saved_level = janitor.level
@@ -231,6 +248,17 @@ class ProgressDisplay:
         janitor.setLevel(logging.ERROR if self.quiet else logging.WARNING)
         janitor.propagate = False
         self._handler = handler
+
+    def _detach_logging(self) -> None:
+        janitor = logging.getLogger("jobjanitor")
+        if self._handler is not None:
+            janitor.removeHandler(self._handler)
+            self._handler = None
+        janitor.setLevel(self._saved_level)
+        janitor.propagate = True
+
+    def __enter__(self) -> ProgressDisplay:
+        self._attach_logging()
         if not self.quiet:
             self._ticker = threading.Thread(target=self._tick, name="jobjanitor-progress", daemon=True)
             self._ticker.start()
@@ -249,11 +277,7 @@ class ProgressDisplay:
             if self.live:  # the last state stays on screen
                 self.stream.write(self.summary() + "\n")
             self.stream.flush()
-        janitor = logging.getLogger("jobjanitor")
-        if self._handler is not None:
-            janitor.removeHandler(self._handler)
-        janitor.setLevel(self._saved_level)
-        janitor.propagate = True
+        self._detach_logging()
 
 
 class _LineHandler(logging.Handler):
@@ -264,6 +288,8 @@ class _LineHandler(logging.Handler):
         self._display = display
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name == "jobjanitor.engine" and record.funcName == "discover":
+            return  # a listing failed or hit its cap: in the report, printed once with it
         try:
             self._display.line(self.format(record))
         except Exception:  # logging must never break the run
@@ -271,33 +297,40 @@ class _LineHandler(logging.Handler):
 
 
 class Interrupts:
-    """Ctrl-C handling around a run (main thread only). The first SIGINT cuts ``deadline``
-    and says so; the second exits at once with status 130 (``os._exit``: the calls still in
-    flight are abandoned, nothing more is printed)."""
+    """Ctrl-C (SIGINT) and SIGTERM handling around a run (main thread only). The first signal
+    cuts ``deadline`` and says so; a second exits at once with 128 + its number (``os._exit``:
+    the calls still in flight are abandoned, nothing more is printed)."""
 
-    def __init__(self, deadline: InterruptibleDeadline, display: ProgressDisplay, exit_status: int) -> None:
+    SIGNALS: ClassVar[dict[int, str]] = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+
+    def __init__(self, deadline: InterruptibleDeadline, display: ProgressDisplay) -> None:
         self.deadline = deadline
         self.display = display
-        self.exit_status = exit_status
-        self.interrupted_in: str | None = None  # the phase the first Ctrl-C came in
+        self.interrupted_in: str | None = None  # the phase the first signal came in
+        self.by: str | None = None  # what interrupted: "Ctrl-C" or "SIGTERM"
+        self.exit_status: int | None = None  # 128 + the first signal's number
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.interrupted_in is not None:
             self.display.stream.write("\njobjanitor: interrupted again: exiting now, without a report\n")
             self.display.stream.flush()
             sys.stdout.flush()
-            os._exit(self.exit_status)
+            os._exit(128 + signum)
         self.interrupted_in = self.display.phase
+        self.by = self.SIGNALS.get(signum, signal.Signals(signum).name)
+        self.exit_status = 128 + signum
         self.deadline.cut()
+        again = "Ctrl-C again" if signum == signal.SIGINT else "a second SIGTERM or Ctrl-C"
         self.display.line(
-            "jobjanitor: interrupted: no more cancels are sent; finishing the calls in flight, then the report "
-            "(Ctrl-C again to exit at once)"
+            f"jobjanitor: interrupted ({self.by}): no more cancels are sent; finishing the calls in flight, then the "
+            f"report ({again} to exit at once)"
         )
 
     @contextmanager
     def installed(self) -> Iterator[Interrupts]:
-        previous = signal.signal(signal.SIGINT, self._handle)
+        previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)

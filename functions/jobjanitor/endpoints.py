@@ -65,9 +65,11 @@ def validate_neptune_endpoint(value: str, *, field: str) -> str:
     except ValueError:
         raise ConfigError(field, f"is not a URL: {shown(text)}") from None
     if parts.scheme.lower() != "https":
+        local = f"; a local test bed only when {ALLOWED_ENDPOINTS_ENV} lists its scheme://host:port"
         raise ConfigError(
             field,
-            f"must use https:// (the janitor's signed requests carry credentials), got {shown(text)}",
+            f"must use https:// (the janitor's signed requests carry credentials), got {shown(text)}"
+            + (local if parts.scheme.lower() == "http" else ""),
         )
     if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
         raise ConfigError(field, f"must be https://host[:port] with nothing else, got {shown(text)}")

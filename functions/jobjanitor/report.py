@@ -136,7 +136,8 @@ class Report:
         return cls.from_dict(data)
 
     # -- text ----------------------------------------------------------------------------
-    def render_table(self, *, show_skipped: bool = True) -> str:
+    def render_table(self, *, show_skipped: bool = True, cut_short_by: str | None = None) -> str:
+        """``cut_short_by``: what ended the wait early (an interrupt), for the still-running line."""
         headers = ("KIND", "JOB ID", "OUTCOME", "BEFORE", "NOW", "STARTED", "NOTE")
         rows = [
             (
@@ -159,7 +160,8 @@ class Report:
         lines.append("")
         lines.append(f"total: {len(self.results)}" + (f" ({shown})" if shown else ""))
         if self.waited and self.still_running:
-            lines.append(f"still running at the deadline: {len(self.still_running)}")
+            when = f"when {cut_short_by} cut the wait short" if cut_short_by else "at the deadline"
+            lines.append(f"still running {when}: {len(self.still_running)}")
         lines.extend(f"warning: {w}" for w in self.warnings)
         lines.extend(f"error: {e}" for e in self.errors)
         lines.extend(f"incomplete: {i}" for i in self.incomplete)

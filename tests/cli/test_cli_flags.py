@@ -30,6 +30,59 @@ def test_help_shows_examples_exit_codes_and_what_the_aws_flags_apply_to() -> Non
     assert "exit status:" in sweep.stdout
 
 
+def _exit_statuses(help_text: str) -> dict[str, str]:
+    """``exit status:`` section -> {status: its text, wrapped lines joined}."""
+    section = help_text.split("exit status:", 1)[1].split("\n\n", 1)[0]
+    statuses: dict[str, str] = {}
+    status = ""
+    for line in section.splitlines():
+        first, _, rest = line.strip().partition(" ")
+        if first.isdigit():
+            status = first
+            statuses[status] = rest.strip()
+        elif status:
+            statuses[status] += " " + line.strip()
+    return statuses
+
+
+def test_help_of_each_subcommand_names_every_exit_status_and_plain_metavars() -> None:
+    """Issue 23, 8: the subcommands' usage said ``--profile PROFILE__AFTER`` (the merged global
+    flags' internal dest); the exit statuses left out a sweep not confirmed (1), one without a
+    terminal and without --yes (2), and SIGTERM."""
+    for argv in (["--help"], ["list", "--help"], ["sweep", "--help"]):
+        proc = run_cli(*argv)
+        assert proc.returncode == 0, proc.stderr
+        assert "__AFTER" not in proc.stdout.upper(), argv
+        statuses = _exit_statuses(proc.stdout)
+        assert set(statuses) == {"0", "1", "2", "130", "143"}, statuses
+        assert "not confirmed" in statuses["1"], statuses["1"]
+        assert "without --yes" in statuses["2"], statuses["2"]
+        assert "terminal" in statuses["2"], statuses["2"]
+        assert "SIGTERM" in statuses["143"]
+    for argv in (["list", "--help"], ["sweep", "--help"]):
+        usage = " ".join(run_cli(*argv).stdout.split("\n\n", 1)[0].split())
+        assert "[--profile PROFILE]" in usage, usage
+        assert "[--region REGION]" in usage, usage
+
+
+def test_first_seen_table_help_says_how_ml_jobs_are_dated() -> None:
+    """Issue 23, 8: Neptune ML jobs are dated from their SageMaker jobs first; the ledger only
+    for a job that names none yet."""
+    text = " ".join(run_cli("sweep", "--help").stdout.split())
+    table = text.split("--first-seen-table TABLE", 2)[-1].split(" --id-prefix", 1)[0]
+    assert "SageMaker" in table, table
+    assert "age_unknown" in table, table
+
+
+def test_an_http_endpoint_without_the_allow_list_says_how_a_test_bed_is_admitted(aws_env: TestBed) -> None:
+    """Issue 23, 8: "must use https://" alone left a test bed user guessing."""
+    proc = run_cli("list", "--neptune-endpoint", aws_env.neptune_url, env=cli_env(JOBJANITOR_ALLOWED_ENDPOINTS=None))
+    assert proc.returncode == 2
+    assert "argument --neptune-endpoint: must use https://" in proc.stderr
+    assert "JOBJANITOR_ALLOWED_ENDPOINTS" in proc.stderr
+    assert aws_env.neptune_log.count() == 0
+
+
 @pytest.fixture
 def seeded(aws_env: TestBed) -> dict[str, str]:
     aws_env.neptune.seed_ml_job("modeltraining", "jj-train", status="InProgress")

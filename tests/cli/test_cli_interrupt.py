@@ -1,4 +1,5 @@
-"""Ctrl-C during a sweep, and what a long wait shows: the CLI as a process against the test bed.
+"""Ctrl-C and SIGTERM during a sweep, and what a long wait shows: the CLI as a process against
+the test bed.
 
 The test bed keeps cancelled jobs stopping for ten minutes, so the CLI is always in its wait
 when these tests interrupt it or read its heartbeat.
@@ -53,44 +54,66 @@ def read_until(proc: subprocess.Popen[str], text: str) -> list[str]:
     raise AssertionError(f"no {text!r} on stderr: {lines}")
 
 
-@pytest.mark.parametrize("output", ["json", "table"])
-def test_ctrl_c_prints_the_report_so_far_and_exits_130(stopping_slowly: TestBed, output: str) -> None:
-    bed = stopping_slowly
-    extra = ["--json"] if output == "json" else []
+def signalled_mid_wait(bed: TestBed, signum: int, *extra: str) -> tuple[int, str, str]:
+    """Sweep, send ``signum`` once the wait is under way: (exit status, stdout, stderr)."""
     proc = start_cli(*sweep_args(bed, *extra), env=cli_env(JOBJANITOR_HEARTBEAT_SECONDS="0.2"))
     try:
         read_until(proc, "[heartbeat] [wait]")  # cancels answered, the wait under way
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         out, err = proc.communicate(timeout=TIMEOUT_S)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
     assert "Traceback" not in err
-    assert "interrupted: no more cancels are sent" in err
-    if output == "json":
-        report = json.loads(out)
-        assert report["ok"] is False
-        assert any("interrupted (Ctrl-C) during wait" in e for e in report["errors"])
-        outcomes = {r["job_id"]: (r["outcome"], r["final_status"]) for r in report["results"]}
-        assert outcomes == dict.fromkeys((*JOBS, "jj-dp"), ("cancelled", "Stopping"))
-    else:
-        assert "error: interrupted (Ctrl-C) during wait" in out
-        assert out.count("cancelled") >= 4
-        assert "still running at the deadline: 4" in out
+    return proc.returncode, out, err
+
+
+def assert_the_report_so_far(bed: TestBed, out: str, by: str) -> None:
+    report = json.loads(out)
+    assert report["ok"] is False
+    assert any(f"interrupted ({by}) during wait" in e for e in report["errors"])
+    outcomes = {r["job_id"]: (r["outcome"], r["final_status"]) for r in report["results"]}
+    assert outcomes == dict.fromkeys((*JOBS, "jj-dp"), ("cancelled", "Stopping"))
     # What the report says is what happened: the cancels went out, the jobs are stopping.
     assert {bed.neptune.job("modeltraining", j).status for j in JOBS} == {"Stopping"}
 
 
+@pytest.mark.parametrize("output", ["json", "table"])
+def test_ctrl_c_prints_the_report_so_far_and_exits_130(stopping_slowly: TestBed, output: str) -> None:
+    bed = stopping_slowly
+    code, out, err = signalled_mid_wait(bed, signal.SIGINT, *(["--json"] if output == "json" else []))
+    assert code == 130, err
+    assert "interrupted (Ctrl-C): no more cancels are sent" in err
+    if output == "json":
+        assert_the_report_so_far(bed, out, "Ctrl-C")
+    else:
+        assert "error: interrupted (Ctrl-C) during wait" in out
+        assert out.count("cancelled") >= 4
+        # Issue 23, 4: the wait was cut short by the interrupt, not by its deadline.
+        assert "still running when Ctrl-C cut the wait short: 4" in out
+        assert "at the deadline" not in out
+        assert {bed.neptune.job("modeltraining", j).status for j in JOBS} == {"Stopping"}
+
+
+def test_sigterm_prints_the_report_so_far_and_exits_143(stopping_slowly: TestBed) -> None:
+    """Issue 23, 6: CI cancelling a job or Kubernetes stopping a pod sends SIGTERM; it is handled
+    as Ctrl-C: no more cancels, the report of what was done, exit 128 + 15."""
+    code, out, err = signalled_mid_wait(stopping_slowly, signal.SIGTERM, "--json")
+    assert code == 143, err
+    assert "interrupted (SIGTERM): no more cancels are sent" in err
+    assert json.loads(out)["command"] == "sweep"
+    assert_the_report_so_far(stopping_slowly, out, "SIGTERM")
+
+
 def test_a_second_ctrl_c_exits_at_once(stopping_slowly: TestBed) -> None:
     bed = stopping_slowly
-    # The cancels hang (a sweep without an age filter cancels first): after the first Ctrl-C the
-    # run still waits for them.
-    bed.faults_neptune.set(latency=45.0, operations={"CancelMLModelTrainingJob"})
+    # The first calls hang (a small sweep describes each job, then cancels it): after the first
+    # Ctrl-C the run still waits for them.
+    bed.faults_neptune.set(latency=45.0, operations={"GetMLModelTrainingJob", "CancelMLModelTrainingJob"})
     proc = start_cli(*sweep_args(bed, "--json"), env=cli_env())
     try:
         read_until(proc, "job(s) listed")
         proc.send_signal(signal.SIGINT)
-        read_until(proc, "interrupted: no more cancels are sent")
+        read_until(proc, "interrupted (Ctrl-C): no more cancels are sent")
         assert proc.poll() is None  # still finishing the calls in flight
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)  # well before the hanging calls could return
@@ -101,6 +124,29 @@ def test_a_second_ctrl_c_exits_at_once(stopping_slowly: TestBed) -> None:
     assert "interrupted again: exiting now, without a report" in err
     assert out == ""
     assert bed.neptune_log.count(operation="CancelMLModelTrainingJob") == 0  # none answered
+
+
+def test_the_time_left_during_discovery_is_what_max_wait_allows(stopping_slowly: TestBed) -> None:
+    """Issue 23, 4: with --max-wait 900 the countdown said 19m59s while listing (the run's
+    deadline: --max-wait plus 5 minutes for discovery and cancels). It says at most 15m00s, and
+    counts down from the start of the wait."""
+    bed = stopping_slowly
+    bed.faults_neptune.set(latency=1.5, operations={"ListMLModelTrainingJobs"})  # a slow listing
+    args = ["sweep", "--neptune-endpoint", bed.neptune_url, "--id-prefix", "jj-", "--max-wait", "900", "--yes"]
+    proc = start_cli(*args, env=cli_env(JOBJANITOR_HEARTBEAT_SECONDS="0.2"))
+    try:
+        lines = read_until(proc, "[heartbeat] [wait]")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=TIMEOUT_S)
+        bed.faults_neptune.clear()
+    beats = [line for line in lines if "[heartbeat]" in line]
+    discovering = [line for line in beats if "[discover]" in line]
+    assert discovering, lines
+    assert all(line.rstrip().endswith("; 15m00s left") for line in discovering), discovering
+    waiting = re.search(r"; (\d+)m(\d\d)s left", beats[-1])
+    assert waiting is not None, beats[-1]
+    assert 14 * 60 <= int(waiting[1]) * 60 + int(waiting[2]) <= 15 * 60
 
 
 def test_heartbeat_line_when_not_on_a_terminal(stopping_slowly: TestBed) -> None:

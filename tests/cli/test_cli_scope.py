@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
+from clirun import PROMPT, on_a_terminal
 from jobjanitor_testbed.server import TestBed
 
 
@@ -126,51 +125,6 @@ def test_loads_hidden_behind_a_full_queue_are_seen(aws_env: TestBed) -> None:
 
 
 # -- 7. a live sweep asks first ------------------------------------------------------------
-PROMPT = "[y/N]"
-
-
-def on_a_terminal(*argv: str, answer: str, before_answer: Any = None, timeout: float = 90.0) -> tuple[int, str]:
-    """``python -m jobjanitor ARGV`` with stdin, stdout and stderr on a pseudo-terminal; types
-    ``answer`` when the question appears (after calling ``before_answer``)."""
-    controller, terminal = os.openpty()
-    proc = subprocess.Popen(  # noqa: S603 - our own command, fixed argv
-        [sys.executable, "-m", "jobjanitor", *argv],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        start_new_session=True,
-    )
-    os.close(terminal)
-    output = b""
-    answered = False
-    end = time.monotonic() + timeout
-    try:
-        while time.monotonic() < end:
-            ready, _, _ = select.select([controller], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(controller, 4096)
-                except OSError:  # EIO: the command closed the terminal (it exited)
-                    break
-                if not chunk:
-                    break
-                output += chunk
-                if not answered and PROMPT.encode() in output:
-                    if before_answer is not None:
-                        before_answer()
-                    os.write(controller, answer.encode() + b"\n")
-                    answered = True
-            elif proc.poll() is not None:
-                break
-        code = proc.wait(timeout=max(1.0, end - time.monotonic()))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(controller)
-    return code, output.decode(errors="replace")
-
-
 @pytest.mark.parametrize("answer", ["y", "yes"])
 def test_a_live_sweep_shows_the_plan_and_asks_on_a_terminal(running: TestBed, answer: str) -> None:
     bed = running
