@@ -1,7 +1,8 @@
 """``jobjanitor-testbed``: run the Neptune emulator and moto's server until SIGINT/SIGTERM.
 
-Prints exactly two lines, ``neptune=http://127.0.0.1:PORT`` and ``aws=http://127.0.0.1:PORT``,
-then serves until interrupted (exit status 0).
+Prints ``neptune=http://127.0.0.1:PORT`` and ``aws=http://127.0.0.1:PORT`` (and a
+``cluster=NAME`` line per ``--cluster``), each a shell assignment, then serves until
+interrupted (exit status 0).
 
 - ``--seed N``: start N jobs of every kind first (see :mod:`jobjanitor_testbed.seeding`); a
   summary goes to stderr.
@@ -9,12 +10,24 @@ then serves until interrupted (exit status 0).
   ``now``) and moves only when told: ``POST /testbed/clock`` on the Neptune URL with
   ``{"advance": seconds}`` or ``{"set": epoch}``; ``GET /testbed/clock`` reads it. Jobs then
   age without anyone sleeping.
+- ``--cluster NAME``: a stand-in Neptune cluster NAME in moto (the management API) whose
+  cluster endpoint is the emulator, as an install's ``JOBJANITOR_NEPTUNE_CLUSTERS`` names it
+  (also ``POST /testbed/clusters`` later: :mod:`jobjanitor_testbed.control`).
+- ``--background``: start it detached and return once it serves, printing its lines and
+  ``pid=PID`` (``kill PID`` stops it): no race in a script between starting it and using it.
+
+The test bed needs moto, which ``pip install 'jobjanitor[testbed]'`` installs; without it
+this command says so and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
+import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -22,9 +35,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
-from .clock import FakeClock
-from .seeding import seed_jobs
-from .server import TestBed
+NO_MOTO = (
+    "jobjanitor-testbed: the test bed needs moto, which the 'testbed' extra installs: "
+    "pip install 'jobjanitor[testbed]' (or uv tool install 'jobjanitor[testbed]'); "
+    "the jobjanitor CLI works without it"
+)
+_CLUSTER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 
 
 def _rate(text: str) -> float:
@@ -71,6 +87,14 @@ def _clock_start(text: str) -> float:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
+def _cluster(text: str) -> str:
+    if not _CLUSTER_NAME.match(text):
+        raise argparse.ArgumentTypeError(
+            f"not a Neptune cluster identifier (a letter, then letters, digits, -): {text!r}"
+        )
+    return text
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -109,11 +133,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--neptune-port", type=_port, default=0, help="0 picks a free port")
     p.add_argument("--aws-port", type=_port, default=0, help="0 picks a free port")
+    p.add_argument(
+        "--cluster",
+        type=_cluster,
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a stand-in Neptune cluster NAME whose endpoint is the emulator (repeatable); prints cluster=NAME",
+    )
+    p.add_argument(
+        "--background",
+        action="store_true",
+        help="start detached; return once serving, printing the endpoints and pid=PID (kill PID stops it)",
+    )
+    p.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)  # the --background child
     return p
 
 
+def _background(argv: Sequence[str]) -> int:
+    """Start this command again, detached, and return once it serves (it prints pid=PID last)."""
+    child_args = [a for a in argv if a != "--background"]
+    child = subprocess.Popen(  # noqa: S603 - this very command, with the arguments it was given
+        [sys.executable, "-m", "jobjanitor_testbed", *child_args, "--detached"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # not stopped with this shell's job or terminal
+    )
+    assert child.stdout is not None  # noqa: S101 - PIPE given
+    assert child.stderr is not None  # noqa: S101 - PIPE given
+    lines = []
+    for line in child.stdout:  # the child closes its stdout and stderr once it serves
+        lines.append(line)
+    sys.stderr.write(child.stderr.read())
+    if not lines or not lines[-1].startswith("pid="):
+        return child.wait()
+    sys.stdout.write("".join(lines))
+    return 0
+
+
+def _detach_output() -> None:
+    """The --background child: nothing more on the pipes its parent reads (it has returned)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, sys.stderr.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    if importlib.util.find_spec("moto") is None:
+        print(NO_MOTO, file=sys.stderr)
+        return 2
+    if args.background:
+        return _background(argv)
+    return _serve(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .clock import FakeClock  # noqa: PLC0415 - moto (through the server) only once it is known installed
+    from .control import Control  # noqa: PLC0415
+    from .seeding import seed_jobs  # noqa: PLC0415
+    from .server import TestBed  # noqa: PLC0415
+
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -141,10 +225,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jobjanitor-testbed: cannot start: {exc}", file=sys.stderr)
         return 1
     try:
+        control = Control(bed)
+        for name in args.cluster:
+            control.cluster({"name": name})
         if args.seed:
             print(f"jobjanitor-testbed: {seed_jobs(bed, args.seed).summary()}", file=sys.stderr, flush=True)
         print(f"neptune={bed.neptune_url}", flush=True)
         print(f"aws={bed.aws_url}", flush=True)
+        for name in args.cluster:
+            print(f"cluster={name}", flush=True)
+        if args.detached:
+            print(f"pid={os.getpid()}", flush=True)
+            _detach_output()
         while not stop.wait(0.5):
             pass
     finally:

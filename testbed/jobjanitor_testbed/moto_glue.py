@@ -291,6 +291,28 @@ def seed_task_run(
     return run.task_run_id
 
 
+def name_transform(transform_id: str, name: str, *, region: str = "us-east-1", account: str = "123456789012") -> str:
+    """A FIND_MATCHES ML transform in moto's Glue backend under ``transform_id`` (Glue picks
+    ids itself, so CreateMLTransform cannot choose one). Again with the same id: nothing new."""
+    install()
+    backend: GlueBackend = glue_backends[account][region]
+    with _LOCK:
+        if transform_id in backend.ml_transforms:
+            return transform_id
+        created = backend.create_ml_transform(
+            name=name,
+            input_record_tables=[{"DatabaseName": "db", "TableName": "people"}],
+            parameters={"TransformType": "FIND_MATCHES", "FindMatchesParameters": {"PrimaryKeyColumnName": "id"}},
+            role=f"arn:aws:iam::{account}:role/glue-ml",
+            glue_version="2.0",
+        )
+        model = backend.ml_transforms.pop(created)
+        model.transform_id = transform_id
+        model.arn = model.arn.rsplit("/", 1)[0] + "/" + transform_id
+        backend.ml_transforms[transform_id] = model
+    return transform_id
+
+
 # -- validation and paging helpers ----------------------------------------------------------
 def _require_id(value: Any, name: str) -> str:
     if not isinstance(value, str) or not 1 <= len(value) <= 255:

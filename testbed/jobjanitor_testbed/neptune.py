@@ -103,6 +103,7 @@ ML_KINDS: dict[str, str] = {
 }
 LOADER = "loader"
 CLOCK_PATH = "/testbed/clock"
+CONTROL_PREFIX = "/testbed/"
 
 ML_OUTSTANDING = frozenset({"InProgress", "Stopping"})
 ML_TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
@@ -920,6 +921,9 @@ class _Handler(FastParseMixin, BaseHTTPRequestHandler):
         if url.path == CLOCK_PATH:
             self._clock(raw)  # the test bed's own control, not Neptune's: never faulted nor logged
             return
+        if url.path.startswith(CONTROL_PREFIX) and emulator.control is not None:
+            self._send(*emulator.control(self.command, url.path, raw))  # likewise (jobjanitor_testbed.control)
+            return
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         op, kind, job_id, known = _route(self.command, url.path, query)
         operation = op or f"{self.command} {url.path}"
@@ -997,6 +1001,8 @@ class NeptuneEmulator:
         self.faults.declared = declared_errors
         self.log = log if log is not None else RequestLog()
         self.iam = iam
+        # The test bed's other /testbed/* endpoints: (method, path, body) -> (status, answer).
+        self.control: Callable[[str, str, bytes], tuple[int, dict[str, Any]]] | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 

@@ -17,6 +17,7 @@ from . import moto_glue, scenario
 from .server import TestBed
 
 OLD_AGE_S = 6 * 3600
+TRANSFORM = "jj-dedupe"  # stack A's Glue ML transform's name (stack B's: jj-dedupe-other)
 
 
 @dataclass(frozen=True)
@@ -32,9 +33,10 @@ class Seeded:
 
     def summary(self) -> str:
         return (
-            f"seeded {self.in_scope} jobs in stack A's scope (ids stack-a-*, Glue transform {self.transform_id}), "
-            f"{self.old} of them started {OLD_AGE_S // 3600} h ago; {self.out_of_scope} in stack B's "
-            f"(stack-b-*, transform {self.other_transform_id}); {self.finished} finished"
+            f"seeded {self.in_scope} running jobs in stack A's scope (ids stack-a-*, Glue transform "
+            f"{TRANSFORM} = {self.transform_id}), {self.old} of them started {OLD_AGE_S // 3600} h ago; "
+            f"{self.out_of_scope} in stack B's (stack-b-*, transform {TRANSFORM}-other = {self.other_transform_id}); "
+            f"{self.finished} finished"
         )
 
 
@@ -55,6 +57,7 @@ def seed_jobs(bed: TestBed, n: int) -> Seeded:
         loads=1,  # Neptune runs one load at a time; the others queue behind it
         testbed=bed,
         finished_per_kind=max(1, n // 4),
+        transform_name=TRANSFORM,
     )
     old_start = bed.lifecycle.now() - OLD_AGE_S
     old = 0

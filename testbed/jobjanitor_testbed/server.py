@@ -12,6 +12,10 @@
 moto's backends (and the Glue ML task-run extension, which reads
 ``lifecycle.DEFAULT``) are process-wide, so the test bed drives ``lifecycle.DEFAULT``: one
 clock and one set of durations for both sides. Its settings are restored on :meth:`close`.
+
+Callers in another process set the test bed up through its control API on the Neptune URL
+(``/testbed/clock``, ``/testbed/clusters``, ``/testbed/stacks``, ``/testbed/transforms``,
+``/testbed/jobs``: :mod:`jobjanitor_testbed.control`, docs/testbed.md).
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any, Literal
 
+import boto3
+
 from . import lifecycle as lifecycle_module
 from .aws import AwsServer
+from .control import Control
 from .faults import Faults, RequestLog
 from .lifecycle import Lifecycle
 from .neptune import NeptuneEmulator
@@ -82,6 +89,7 @@ class TestBed:
             ml_not_found_style=ml_not_found_style,
         )
         self.aws = AwsServer(host=host, port=aws_port, faults=self.faults_aws, log=self.aws_log)
+        self.neptune.control = Control(self)
         self._started = False
 
     # ---- life
@@ -126,6 +134,17 @@ class TestBed:
     @property
     def aws_url(self) -> str:
         return self.aws.url
+
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client of this test bed's moto server (us-east-1, dummy credentials),
+        whatever this process's AWS environment says."""
+        return boto3.client(
+            service,
+            endpoint_url=self.aws_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+        )
 
     @property
     def allowed_endpoints(self) -> str:
