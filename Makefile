@@ -28,7 +28,7 @@ CFN_TEMPLATES := template.yaml $(wildcard examples/*.yaml) $(wildcard examples/o
 # make stackset-template: sam package into ORG_BUCKET_PREFIX-ORG_HOME_REGION (docs/organization.md).
 ORG_HOME_REGION ?= $(AWS_DEFAULT_REGION)
 
-.PHONY: help venv tools lock demo test lint typecheck cfn build pytest bench fuzz clean invoke stackset-template
+.PHONY: help venv tools sam-cli checkov lock demo test lint typecheck cfn build pytest bench fuzz clean invoke stackset-template
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -65,14 +65,20 @@ $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION):
 	$(TOOLS)/checkov/bin/pip install -q -r tools/checkov.txt
 	touch $@
 
-tools: $(TOOLS)/sam/.installed-$(SAM_VERSION) $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION) $(TOOLS)/uv/.installed-$(UV_VERSION)  ## install SAM CLI (with cfn-lint), checkov and uv
+# One target per tool, so each command installs only what it runs: building needs SAM CLI
+# (and uv, through the venv), never checkov.
+sam-cli: $(TOOLS)/sam/.installed-$(SAM_VERSION)  ## install SAM CLI (with cfn-lint) into .tools/sam
+checkov: $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION)  ## install checkov into .tools/checkov
+tools: sam-cli checkov $(TOOLS)/uv/.installed-$(UV_VERSION)  ## install SAM CLI (with cfn-lint), checkov and uv
 
 demo: venv  ## the main job, locally: test bed + jobs of every kind + a guard Create and Delete as CloudFormation sends them
 	$(PY) -m jobjanitor_testbed.demo
 
-invoke: venv  ## run one handler in process against the test bed: make invoke EVENT=events/guard-delete.json
-	@test -n "$(EVENT)" || { echo "usage: make invoke EVENT=events/<file>.json (see docs/deploy.md)"; exit 2; }
-	$(PY) -m jobjanitor_testbed.invoke $(EVENT)
+# One line and status 2 when EVENT is missing or names no file ($(error) stops make with one line).
+invoke: venv  ## run a sample event through its handler against the test bed: make invoke EVENT=events/guard-delete.json [V=1: the function's logs]
+	$(if $(EVENT),,$(error usage: make invoke EVENT=events/<file>.json [V=1] (see docs/deploy.md)))
+	$(if $(wildcard $(EVENT)),,$(error no such event file: $(EVENT)))
+	@$(PY) -m jobjanitor_testbed.invoke $(if $(V),-v) $(if $(ENV_FILE),--env $(ENV_FILE)) $(EVENT)
 
 lint: venv  ## ruff (lint and format check)
 	$(VENV)/bin/ruff check .
@@ -82,14 +88,14 @@ typecheck: venv  ## mypy, strict on functions/
 	$(VENV)/bin/mypy
 
 # sam validate also reads plain CloudFormation (examples/): it runs SAM's checks and then cfn-lint's.
-cfn: tools  ## sam validate --lint, cfn-lint and checkov on every template
+cfn: sam-cli checkov  ## sam validate --lint, cfn-lint and checkov on every template
 	for t in $(CFN_TEMPLATES); do $(SAM) validate --lint --template $$t --region $(AWS_DEFAULT_REGION); done
 	$(CFNLINT) $(CFN_TEMPLATES)
 	$(CHECKOV) --quiet --compact --framework cloudformation --config-file .checkov.yaml $(addprefix -f ,$(CFN_TEMPLATES))
 
 # sam build runs artifact/Makefile (BuildMethod: makefile): the layer from uv.lock, trimmed and
 # precompiled, and each function's own code (docs/build.md).
-build: venv tools  ## sam build (python3.13, arm64) into .aws-sam/: the dependencies layer and the functions
+build: venv sam-cli  ## sam build (python3.13, arm64) into .aws-sam/: the dependencies layer and the functions
 	$(SAM) build --template template.yaml --no-cached
 
 # What an organization's StackSet deploys: template.yaml built, packaged into the home Region's bucket
