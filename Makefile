@@ -35,10 +35,12 @@ help:  ## list the targets
 
 # The venv is exactly the lock's runtime and dev sets (uv sync removes anything else), so the
 # tests run the versions the Lambda ships.
+# Quiet on stdout (what it does goes to stderr): `make invoke ... > answer.json` keeps a clean file.
 $(VENV)/.installed: pyproject.toml uv.lock $(TOOLS)/uv/.installed-$(UV_VERSION)
-	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
-	$(UV) sync --locked --extra dev
-	touch $@
+	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)" >&2; exit 1; }
+	@echo "$(UV) sync --locked --extra dev" >&2
+	@$(UV) sync --locked --extra dev >&2
+	@touch $@
 
 venv: $(VENV)/.installed  ## create .venv (Python 3.13) from uv.lock: the package, its runtime and dev sets
 
@@ -54,10 +56,11 @@ $(TOOLS)/sam/.installed-$(SAM_VERSION):
 	touch $@
 
 $(TOOLS)/uv/.installed-$(UV_VERSION):
-	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }
-	$(PY313) -m venv $(TOOLS)/uv
-	$(TOOLS)/uv/bin/pip install -q -r tools/uv.txt
-	touch $@
+	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)" >&2; exit 1; }
+	@echo "installing uv into $(TOOLS)/uv (tools/uv.txt)" >&2
+	@$(PY313) -m venv $(TOOLS)/uv >&2
+	@$(TOOLS)/uv/bin/pip install -q -r tools/uv.txt >&2
+	@touch $@
 
 $(TOOLS)/checkov/.installed-$(CHECKOV_VERSION):
 	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)"; exit 1; }

@@ -144,8 +144,8 @@ class World:
     def glue_run(self, transform_id: str, scope: str, *, age: float = 0) -> None:
         self.job("glue-ml-task-run", scope, transformId=transform_id, status="RUNNING", ageSeconds=age)
 
-    def other_stack(self) -> None:
-        self.job("neptune-ml-training", "other stack", id="other-stack-modeltraining-1", status="InProgress")
+    def other_stack(self, prefix: str = "other-stack-") -> None:
+        self.job("neptune-ml-training", "other stack", id=f"{prefix}modeltraining-1", status="InProgress")
 
     def transform(self, transform_id: str) -> str:
         return str(self.remote.post("transforms", {"id": transform_id})["id"])
@@ -230,16 +230,18 @@ def sweeper(event: dict[str, Any], world: World, env: dict[str, str]) -> tuple[d
     fresh_install(env, "jobjanitor-sweeper")
     transform_id = world.transform(first(env, "JOBJANITOR_GLUE_TRANSFORM_IDS"))
     stack_id = (event.get("detail") or {}).get("stack-id")
+    configured = env["JOBJANITOR_JOB_ID_PREFIX"].strip().replace("*", "")
     if stack_id:  # a stack deletion: the stack opted in by tags
-        prefix = f"{stack_id.split('/')[1]}-"
+        # Its tag extends the install's prefix with the first block of the stack's id.
+        prefix = f"{configured}{stack_id.rsplit('/', 1)[1].split('-')[0]}-"
         tags = {"jobjanitor:job-id-prefix": prefix, "jobjanitor:glue-transforms": transform_id}
         world.remote.post("stacks", {"stackId": stack_id, "status": "DELETE_IN_PROGRESS", "tags": tags})
         # Neptune names loads itself: a prefix cannot scope them, so a stack's sweep leaves them.
         world.neptune_jobs(prefix, "the stack's", load_scope="a load: not scoped by a prefix")
         world.glue_run(transform_id, "the stack's")
-        world.other_stack()
+        world.other_stack(f"{configured}other-stack-")
     else:  # a schedule: old jobs go, young ones stay
-        world.neptune_jobs("old-", "older than MaxAge", age=OLD_S)
+        world.neptune_jobs(f"{configured}old-", "older than MaxAge", age=OLD_S)
         world.glue_run(transform_id, "older than MaxAge", age=OLD_S)
         world.job("neptune-loader", "young", status="LOAD_IN_PROGRESS")
     answer: dict[str, Any] = lambda_handler(
@@ -343,7 +345,10 @@ def run(event_file: Path, env_file: Path, *, verbose: bool = False) -> int:
             world.remote.post("clusters", {"name": identifier.strip()})
         started = time.monotonic()
         with function_output(verbose):
-            answer, ok = HANDLERS[kind](event, world, env)
+            try:
+                answer, ok = HANDLERS[kind](event, world, env)
+            except Exception as error:  # the invocation failed: what Lambda reports for it
+                answer, ok = {"errorType": type(error).__name__, "errorMessage": str(error)}, False
         after = world.table()
     print(json.dumps(answer, indent=2, default=str))
     print(f"{kind} answered in {time.monotonic() - started:.1f} s; jobs afterwards:", file=sys.stderr)
