@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, ClassVar, TextIO
 
-from jobjanitor.deadline import Deadline
+from jobjanitor.deadline import Clock, Deadline, default_clock
 from jobjanitor.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -79,13 +79,14 @@ class InterruptibleDeadline(Deadline):
 
     __slots__ = ("_cut",)
 
-    def __init__(self, at: float, cut: threading.Event | None = None) -> None:
-        super().__init__(at)
+    def __init__(self, at: float, cut: threading.Event | None = None, clock: Clock | None = None) -> None:
+        super().__init__(at, clock)
         self._cut = cut if cut is not None else threading.Event()
 
     @classmethod
-    def after(cls, seconds: float) -> InterruptibleDeadline:
-        return cls(time.monotonic() + max(0.0, seconds))
+    def after(cls, seconds: float, clock: Clock | None = None) -> InterruptibleDeadline:
+        clock = clock if clock is not None else default_clock()
+        return cls(clock.monotonic() + max(0.0, seconds), clock=clock)
 
     def cut(self) -> None:
         self._cut.set()
@@ -96,7 +97,7 @@ class InterruptibleDeadline(Deadline):
 
     @property
     def at(self) -> float:
-        return min(self._at, time.monotonic()) if self._cut.is_set() else self._at
+        return min(self._at, self.clock.monotonic()) if self._cut.is_set() else self._at
 
     def remaining(self) -> float:
         return 0.0 if self._cut.is_set() else super().remaining()
@@ -105,7 +106,7 @@ class InterruptibleDeadline(Deadline):
         return self._cut.is_set() or super().expired()
 
     def earlier(self, other: Deadline | float) -> InterruptibleDeadline:
-        return InterruptibleDeadline(super().earlier(other).at, self._cut)
+        return InterruptibleDeadline(super().earlier(other).at, self._cut, self.clock)
 
 
 class ProgressDisplay:

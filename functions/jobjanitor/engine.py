@@ -52,7 +52,6 @@ import itertools
 import logging
 import math
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -61,7 +60,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from jobjanitor.clients import build_clients
-from jobjanitor.deadline import CURRENT_DEADLINE, Deadline
+from jobjanitor.deadline import CURRENT_DEADLINE, SYSTEM_CLOCK, Deadline
 from jobjanitor.kinds import make_kinds
 from jobjanitor.kinds.base import error_text
 from jobjanitor.model import JobKindName, JobRef, JobResult, JobState, Outcome, SkipReason
@@ -704,11 +703,13 @@ class _Drive:
         self._busy = 0  # tasks in flight
         self._wait_deadline: Deadline | None = None
         self._abort = False
+        # Every time the drive reads or waits is on the run deadline's clock (real in production).
+        self._clock = run.deadline.clock
 
     def run(self, *, decide: Iterable[int] = (), poll: Iterable[int] = ()) -> None:
         self._queue.extend(decide)
         self._passes = dict.fromkeys(self._queue, 0)
-        started = time.monotonic()
+        started = self._clock.monotonic()
         for i in poll:
             self.waiter.add(i, started, started)
         workers = [self.run_.submit(lambda _: self._work(), None) for _ in range(self.run_.policy.concurrency)]
@@ -735,7 +736,7 @@ class _Drive:
         """Under the lock: ("poll" | "decide" | "again", index), a time to wake at, or None
         when nothing is left to do."""
         run, waiter = self.run_, self.waiter
-        clock = time.monotonic()
+        clock = self._clock.monotonic()
         if self._retries and self._retries[0][0] <= clock:
             return "again", heapq.heappop(self._retries)[1]
         if self._wait_deadline is None and not (self._queue or self._retries or self._deciding):
@@ -769,8 +770,7 @@ class _Drive:
                     self._cv.notify_all()
                     return
                 if not isinstance(task, tuple):
-                    # Woken by any task's end; at the latest every WAKE_S, to see a cut deadline.
-                    self._cv.wait(timeout=max(0.0, min(task - time.monotonic(), WAKE_S)))
+                    self._idle(until=task)
                     continue
                 self._busy += 1
                 self._deciding += task[0] != "poll"
@@ -782,12 +782,24 @@ class _Drive:
                     self._deciding -= task[0] != "poll"
                     self._cv.notify_all()
 
+    def _idle(self, *, until: float) -> None:
+        """Under the lock: nothing to do before ``until`` (on the clock). Woken by any task's
+        end; at the latest every WAKE_S, to see a cut deadline. On another clock than the
+        system's (a test's virtual time), time passes only while no task is in flight: the
+        wait is then the clock's sleep, under the lock so that idle workers' sleeps do not
+        add up."""
+        wait = max(0.0, min(until - self._clock.monotonic(), WAKE_S))
+        if self._busy or self._clock is SYSTEM_CLOCK:
+            self._cv.wait(timeout=wait)
+        else:
+            self._clock.sleep(wait)
+
     def _do(self, what: str, i: int) -> None:
         run, results = self.run_, self.results
-        sent = time.monotonic()
+        sent = self._clock.monotonic()
         if what == "poll":
             updated, ok = run._poll(results[i])
-            answered = time.monotonic()
+            answered = self._clock.monotonic()
             with self._cv:
                 results[i] = updated
                 self.waiter.seen(i, stopped=(not updated.outstanding) if ok else None, sent=sent, answered=answered)
@@ -800,7 +812,7 @@ class _Drive:
             return
         result = run._decide(results[i].ref, self.now, self.action, fresh=what == "again")
         run._cancel_first.learn(result)
-        answered = time.monotonic()
+        answered = self._clock.monotonic()
         with self._cv:
             results[i] = result
             if result.outcome is Outcome.FAILED:
@@ -816,6 +828,6 @@ class _Drive:
         if attempt > SECOND_CHANCES or self.run_.deadline.remaining() < pause + 1.0:
             return
         self._passes[i] = attempt
-        heapq.heappush(self._retries, (time.monotonic() + pause, i))
+        heapq.heappush(self._retries, (self._clock.monotonic() + pause, i))
         ref = self.results[i].ref
         self.run_.emit(PhaseEvent("retry", f"{ref.kind} {ref.job_id} failed; another pass in {pause:g}s", 1))

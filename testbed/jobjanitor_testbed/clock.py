@@ -1,4 +1,8 @@
-"""A controllable clock for :class:`~jobjanitor_testbed.lifecycle.Lifecycle` (``lifecycle.clock = FakeClock()``)."""
+"""A controllable clock for :class:`~jobjanitor_testbed.lifecycle.Lifecycle` (``lifecycle.clock = FakeClock()``),
+and for the janitor's deadlines (:class:`jobjanitor.deadline.Clock`): with
+``jobjanitor.deadline.use_clock(clock)`` (the ``virtual_time`` fixture), the engine's waits
+advance it instead of sleeping, so the jobs the test bed stops "meanwhile" stop on the same
+time and a Lambda's minute passes in milliseconds."""
 
 from __future__ import annotations
 
@@ -29,3 +33,10 @@ class FakeClock:
     def set(self, now: float) -> None:
         with self._lock:
             self._now = now
+
+    # -- jobjanitor.deadline.Clock: a deadline on this clock waits by advancing it -----------
+    def monotonic(self) -> float:
+        return self()
+
+    def sleep(self, seconds: float) -> None:
+        self.advance(max(0.0, seconds))

@@ -6,6 +6,11 @@
   ``stop_delay=0.3``, real clock).
 - ``testbed_clock``: a :class:`~jobjanitor_testbed.clock.FakeClock` installed as the test
   bed's clock (Neptune emulator and Glue task runs alike) for this test.
+- ``virtual_deadlines``: the janitor's deadlines made during this test without a clock of
+  their own (a handler's, from its Lambda context) run on a FakeClock of their own, which the
+  engine's waits advance instead of sleeping: a Lambda's minute of waiting passes in
+  milliseconds. The test bed's jobs keep their own time (with ``testbed_clock``, they stand
+  still during an invocation's wait, as they would were it short).
 - ``neptune_client`` / ``glue_client`` / ``sagemaker_client``: boto3 clients pointed at the test bed
   (us-east-1, dummy credentials, botocore's default retry settings).
 - ``aws_env``: sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION=us-east-1
@@ -24,6 +29,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.retries.standard import ExponentialBackoff
+from jobjanitor.deadline import use_clock
 
 from .clock import FakeClock
 from .server import TestBed
@@ -52,6 +58,13 @@ def testbed_clock(testbed: TestBed) -> FakeClock:
     clock = FakeClock(1_700_000_000.0)
     testbed.lifecycle.clock = clock
     return clock  # testbed.reset() restores the real clock
+
+
+@pytest.fixture
+def virtual_deadlines() -> Iterator[FakeClock]:
+    clock = FakeClock(0.0)
+    with use_clock(clock):
+        yield clock
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from jobjanitor.model import JobKindName, Outcome, SkipReason
 from jobjanitor.policy import Policy
 from jobjanitor.report import Report
 from jobjanitor_testbed import moto_glue
+from jobjanitor_testbed.clock import FakeClock
 from jobjanitor_testbed.server import TestBed
 
 ML_KINDS = {
@@ -249,14 +250,18 @@ def test_sweep_through_faults_reports_the_truth(
 
 
 def test_failed_cancel_is_reported_and_not_ok(
-    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+    aws_env: TestBed,
+    testbed_clock: FakeClock,
+    make_policy: Callable[..., Policy],
+    make_clients: Callable[[Policy], Clients],
 ) -> None:
     bed = aws_env
     bed.neptune.seed_load("stuck", status="LOAD_IN_PROGRESS")
     bed.neptune.seed_ml_job("modeltraining", "fine", status="InProgress")
     bed.faults_neptune.inject("InternalFailureException", times=100, operations={"CancelLoaderJob"})
     policy = make_policy(kinds="neptune-loader,neptune-ml-training")
-    report = engine.sweep(policy, deadline=Deadline.after(30), clients=make_clients(policy))
+    # The second passes' pauses and the wait pass on the test bed's clock.
+    report = engine.sweep(policy, deadline=Deadline.after(30, testbed_clock), clients=make_clients(policy))
     results = by_id(report)
     assert results["stuck"].outcome is Outcome.FAILED
     assert "InternalFailureException" in (results["stuck"].error or "")
@@ -268,26 +273,32 @@ def test_failed_cancel_is_reported_and_not_ok(
 
 
 def test_deadline_while_stopping(
-    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+    aws_env: TestBed,
+    testbed_clock: FakeClock,
+    make_policy: Callable[..., Policy],
+    make_clients: Callable[[Policy], Clients],
 ) -> None:
     bed = aws_env
     bed.lifecycle.stop_delay = 600.0  # stays Stopping for the whole test
     bed.neptune.seed_ml_job("modeltraining", "slow", status="InProgress")
     policy = make_policy(kinds="neptune-ml-training")
-    report = engine.sweep(policy, deadline=Deadline.after(1.5), clients=make_clients(policy))
+    report = engine.sweep(policy, deadline=Deadline.after(1.5, testbed_clock), clients=make_clients(policy))
     result = by_id(report)["slow"]
     assert (result.outcome, result.final_status, result.outstanding) == (Outcome.CANCELLED, "Stopping", True)
     assert [ref.job_id for ref in report.still_running] == ["slow"]
     assert not report.ok
     assert report.summary()["StillRunning"] == "1"
     # A later tick (wait_for_scope) cancels nothing and still sees it stopping.
-    later = engine.wait_for_scope(policy, deadline=Deadline.after(0.5), clients=make_clients(policy))
+    later = engine.wait_for_scope(policy, deadline=Deadline.after(0.5, testbed_clock), clients=make_clients(policy))
     assert by_id(later)["slow"].outcome is Outcome.STILL_RUNNING
     assert bed.neptune.job("modeltraining", "slow").cancel_count == 1
 
 
 def test_cancel_then_wait_for_and_wait_for_scope(
-    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+    aws_env: TestBed,
+    testbed_clock: FakeClock,
+    make_policy: Callable[..., Policy],
+    make_clients: Callable[[Policy], Clients],
 ) -> None:
     bed = aws_env
     # Long enough that "already-stopping" is still stopping when the cancel pass looks, even
@@ -297,7 +308,7 @@ def test_cancel_then_wait_for_and_wait_for_scope(
     bed.neptune.seed_ml_job("modeltransform", "already-stopping", status="Stopping")
     policy = make_policy(kinds="neptune-ml-dataprocessing,neptune-ml-transform")
     clients = make_clients(policy)
-    cancelled = engine.cancel_in_scope(policy, deadline=Deadline.after(30), clients=clients)
+    cancelled = engine.cancel_in_scope(policy, deadline=Deadline.after(30, testbed_clock), clients=clients)
     results = by_id(cancelled)
     assert results["dp"].outcome is Outcome.CANCELLED
     assert results["dp"].outstanding
@@ -309,7 +320,7 @@ def test_cancel_then_wait_for_and_wait_for_scope(
     # The guard caches this report as JSON and waits on it later.
     restored = Report.from_dict(cancelled.to_dict())
     assert restored == cancelled
-    waited = engine.wait_for(restored, policy, deadline=Deadline.after(30), clients=clients)
+    waited = engine.wait_for(restored, policy, deadline=Deadline.after(30, testbed_clock), clients=clients)
     results = by_id(waited)
     assert (results["dp"].outcome, results["dp"].final_status) == (Outcome.CANCELLED, "Stopped")
     assert (results["already-stopping"].outcome, results["already-stopping"].final_status) == (
@@ -318,7 +329,7 @@ def test_cancel_then_wait_for_and_wait_for_scope(
     )
     assert waited.ok
     assert waited.waited
-    again = engine.wait_for_scope(policy, deadline=Deadline.after(5), clients=clients)
+    again = engine.wait_for_scope(policy, deadline=Deadline.after(5, testbed_clock), clients=clients)
     assert again.ok
     assert not [r for r in again.results if r.outcome is not Outcome.SKIPPED]
 
@@ -369,7 +380,10 @@ def test_summary_stays_small() -> None:
 
 
 def test_a_job_whose_cancel_outlasts_the_client_retries_gets_another_pass(
-    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+    aws_env: TestBed,
+    virtual_deadlines: FakeClock,
+    make_policy: Callable[..., Policy],
+    make_clients: Callable[[Policy], Clients],
 ) -> None:
     bed = aws_env
     bed.neptune.seed_ml_job("modeltraining", "jj-stubborn", status="InProgress")

@@ -66,7 +66,10 @@ def test_ml_jobs_are_aged_from_their_first_sighting(
 
 
 def test_a_failing_ledger_is_a_reported_failure_not_a_skip(
-    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+    aws_env: TestBed,
+    virtual_deadlines: object,  # the second passes' pauses pass at once
+    make_policy: Callable[..., Policy],
+    make_clients: Callable[[Policy], Clients],
 ) -> None:
     aws_env.neptune.seed_ml_job("modeltransform", "jj-x", status="InProgress")
     policy = make_policy(kinds="neptune-ml-transform", min_age="1h", wait="false")

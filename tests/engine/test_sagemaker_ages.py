@@ -131,7 +131,11 @@ def test_a_job_naming_no_sagemaker_job_yet_falls_back_to_the_ledger(
 
 
 def test_a_sagemaker_fault_is_a_reported_failure(
-    aws_env: TestBed, aged_ml: dict[str, tuple[str, str]], make_policy: Callable[..., Policy], no_retry_delay: None
+    aws_env: TestBed,
+    aged_ml: dict[str, tuple[str, str]],
+    make_policy: Callable[..., Policy],
+    no_retry_delay: None,
+    virtual_deadlines: object,  # the second passes' pauses pass at once
 ) -> None:
     aws_env.faults_aws.inject("AccessDeniedException", times=10_000, operations={"DescribeProcessingJob"}, status=400)
     report = run(make_policy(kinds="neptune-ml-dataprocessing", min_age="1h", wait=False))

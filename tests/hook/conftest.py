@@ -92,9 +92,9 @@ def fresh_hook(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
 
 
 @pytest.fixture
-def driver(testbed_clock: FakeClock) -> HookDriver:
+def driver(testbed_clock: FakeClock, virtual_deadlines: FakeClock) -> HookDriver:
     """CloudFormation with the hook in FAIL mode. The test bed's clock moves only when the driver
     waits callbackDelaySeconds: a job stops between invocations, never during one. Each
-    invocation's Lambda has 5 s (so a wait that cannot end ends quickly, with room for a loaded
-    machine's requests)."""
+    invocation's Lambda has 5 s, spent on the virtual clock of the hook's deadlines (so a wait
+    that cannot end ends at once, while each request still gets its real time)."""
     return HookDriver(failure_mode="FAIL", lambda_timeout=LAMBDA_TIMEOUT, clock=testbed_clock)

@@ -94,6 +94,7 @@ def test_a_cap_reached_by_finished_history_is_named_and_does_not_hold_the_delete
 
 # ---------------------------------------------------------------- jobs still stopping
 @pytest.mark.parametrize("mode", ["Warn", "Fail"])
+@pytest.mark.usefixtures("virtual_deadlines")  # the hook waits on a virtual clock
 def test_a_clusters_slow_stop_does_not_hold_its_delete(
     stacks: Any, testbed: Any, testbed_clock: Any, hook_mode: Any, mode: str
 ) -> None:
@@ -118,6 +119,7 @@ def test_a_clusters_slow_stop_does_not_hold_its_delete(
 
 
 @pytest.mark.parametrize("mode", ["Warn", "Fail"])
+@pytest.mark.usefixtures("virtual_deadlines")  # the hook waits on a virtual clock
 def test_a_transforms_slow_stop_holds_its_delete_only_with_fail(
     stacks: Any, testbed: Any, testbed_clock: Any, hook_mode: Any, mode: str
 ) -> None:
