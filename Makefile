@@ -34,12 +34,14 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 # The venv is exactly the lock's runtime and dev sets (uv sync removes anything else), so the
-# tests run the versions the Lambda ships.
+# tests run the versions the Lambda ships, compiled once here: every process the tests start
+# (the CLI, make invoke) imports moto and boto3 from bytecode, even where the environment says
+# PYTHONDONTWRITEBYTECODE.
 # Quiet on stdout (what it does goes to stderr): `make invoke ... > answer.json` keeps a clean file.
 $(VENV)/.installed: pyproject.toml uv.lock $(TOOLS)/uv/.installed-$(UV_VERSION)
 	@test -n "$(PY313)" || { echo "Python 3.13 is required (see scripts/find-python313)" >&2; exit 1; }
-	@echo "$(UV) sync --locked --extra dev" >&2
-	@$(UV) sync --locked --extra dev >&2
+	@echo "$(UV) sync --locked --extra dev --compile-bytecode" >&2
+	@$(UV) sync --locked --extra dev --compile-bytecode >&2
 	@touch $@
 
 venv: $(VENV)/.installed  ## create .venv (Python 3.13) from uv.lock: the package, its runtime and dev sets
@@ -111,8 +113,11 @@ stackset-template: build  ## the StackSet's install template: make stackset-temp
 	$(TOOLS)/sam/bin/python scripts/stackset_template.py .aws-sam/packaged.yaml \
 	  --code-bucket-prefix $(ORG_BUCKET_PREFIX) --output .aws-sam/stackset-install.json
 
-pytest: venv  ## the test suite
-	$(PY) -m pytest
+# Test processes (pytest-xdist; each has its own test bed on free ports): most tests wait on the
+# test bed's answers or on processes they start, so a few more than the cores. 0: one process.
+PYTEST_WORKERS ?= 4
+pytest: venv  ## the test suite, in PYTEST_WORKERS processes (default 4; 0: one)
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 test: venv tools lint typecheck cfn build pytest  ## everything CI checks
 	@echo "make test: all checks passed"
