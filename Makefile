@@ -113,10 +113,10 @@ stackset-template: build  ## the StackSet's install template: make stackset-temp
 	$(TOOLS)/sam/bin/python scripts/stackset_template.py .aws-sam/packaged.yaml \
 	  --code-bucket-prefix $(ORG_BUCKET_PREFIX) --output .aws-sam/stackset-install.json
 
-# Test processes (pytest-xdist; each has its own test bed on free ports): most tests wait on the
-# test bed's answers or on processes they start, so a few more than the cores. 0: one process.
-PYTEST_WORKERS ?= 4
-pytest: venv  ## the test suite, in PYTEST_WORKERS processes (default 4; 0: one)
+# Test processes (pytest-xdist; each has its own test bed on free ports): one per core (auto),
+# since tests that hold Lambda deadlines on real seconds must not starve. 0: one process.
+PYTEST_WORKERS ?= auto
+pytest: venv  ## the test suite, in PYTEST_WORKERS processes (default auto: one per core; 0: one)
 	$(PY) -m pytest -n $(PYTEST_WORKERS)
 
 test: venv tools lint typecheck cfn build pytest  ## everything CI checks

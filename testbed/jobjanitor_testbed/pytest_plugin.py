@@ -11,6 +11,9 @@
   engine's waits advance instead of sleeping: a Lambda's minute of waiting passes in
   milliseconds. The test bed's jobs keep their own time (with ``testbed_clock``, they stand
   still during an invocation's wait, as they would were it short).
+- ``deadlines_on_testbed_clock``: those deadlines run on ``testbed_clock`` itself: the engine's
+  waits advance the test bed's time, so jobs stop "during" a handler's wait as they would on
+  real seconds (a cancelled job's ``stop_delay`` passes while the guard waits or polls).
 - ``neptune_client`` / ``glue_client`` / ``sagemaker_client``: boto3 clients pointed at the test bed
   (us-east-1, dummy credentials, botocore's default retry settings).
 - ``aws_env``: sets AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION=us-east-1
@@ -65,6 +68,12 @@ def virtual_deadlines() -> Iterator[FakeClock]:
     clock = FakeClock(0.0)
     with use_clock(clock):
         yield clock
+
+
+@pytest.fixture
+def deadlines_on_testbed_clock(testbed_clock: FakeClock) -> Iterator[FakeClock]:
+    with use_clock(testbed_clock):
+        yield testbed_clock
 
 
 @pytest.fixture

@@ -213,6 +213,7 @@ def test_preflight_fails_create_when_neptune_does_not_answer(
     assert skipped["Status"] == "SUCCESS"
 
 
+@pytest.mark.usefixtures("deadlines_on_testbed_clock")  # the guard waits on the test bed's time
 def test_long_wait_hands_over_to_polling_and_cleans_up(guard_env: Any, receiver: ResponseReceiver) -> None:
     testbed = guard_env
     testbed.lifecycle.stop_delay = 4.0

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jobjanitor import observability
+from jobjanitor.deadline import use_clock
 from jobjanitor.guard.resource import TIMER_RESERVE_SECONDS, poll_rule_name
 from jobjanitor.guard.response import MAX_BODY_BYTES, encode_body
 from jobjanitor.handlers.guard import lambda_handler
@@ -29,6 +30,7 @@ from jobjanitor_testbed.cfn import (
     custom_resource_event,
     stack_id,
 )
+from jobjanitor_testbed.clock import FakeClock
 from jobjanitor_testbed.guard_driver import (
     FUNCTION,
     STACK_DELETING,
@@ -93,6 +95,7 @@ def ml_only_guard(
 
 
 # ------------------------------------------------------------------ 1. the ResponseURL stays put
+@pytest.mark.usefixtures("deadlines_on_testbed_clock")  # the guard waits on the test bed's time
 def test_polling_rule_input_is_a_key_never_the_response_url_and_fits_eventbridge(
     guard_env: Any, receiver: ResponseReceiver
 ) -> None:
@@ -138,6 +141,7 @@ def test_create_refuses_a_list_property_past_its_bound_naming_it(
 
 
 # ------------------------------------------------------------------ 2. one deadline, one rule
+@pytest.mark.usefixtures("deadlines_on_testbed_clock")  # the guard waits on the test bed's time
 def test_a_redelivered_delete_keeps_the_first_deadline_and_the_one_polling_rule(
     guard_env: Any, receiver: ResponseReceiver
 ) -> None:
@@ -323,21 +327,23 @@ def values_of(lines: list[dict[str, Any]], metric: str) -> list[float]:
 
 
 def test_alarmed_totals_fire_at_the_verdict_not_at_the_hand_over(
-    guard_env: Any, receiver: ResponseReceiver, capfd: pytest.CaptureFixture[str]
+    guard_env: Any, receiver: ResponseReceiver, capfd: pytest.CaptureFixture[str], testbed_clock: FakeClock
 ) -> None:
     testbed = guard_env
     assert {"SweepStillStopping", "SweepFailures"} <= alarmed_metrics()
     testbed.lifecycle.stop_delay = 6.0
     _neptune, _glue, _jobs, stack, properties, pid = ml_only_guard(testbed, receiver)
     event = make_event("Delete", properties, receiver, stack=stack, physical_id=pid)
-    handing_over = emf_of(capfd, lambda: deliver(event, receiver, timeout=14, max_ticks=0))
-    # Jobs still stopping when the guard hands over to polling are not "still stopping at the
-    # deadline": the alarm must stay quiet while the teardown is going well.
-    assert values_of(handing_over, "SweepStillStopping") == [0.0]
-    assert values_of(handing_over, "SweepFailures") == [0.0]
-    tick_until_answered(event["RequestId"], receiver)
+    with use_clock(testbed_clock):  # the guard's waits pass on the test bed's time
+        handing_over = emf_of(capfd, lambda: deliver(event, receiver, timeout=14, max_ticks=0))
+        # Jobs still stopping when the guard hands over to polling are not "still stopping at the
+        # deadline": the alarm must stay quiet while the teardown is going well.
+        assert values_of(handing_over, "SweepStillStopping") == [0.0]
+        assert values_of(handing_over, "SweepFailures") == [0.0]
+        tick_until_answered(event["RequestId"], receiver)
     assert receiver.responses(event["RequestId"])[0].body["Status"] == "SUCCESS"
 
+    # MaxWaitSeconds runs out on real seconds.
     testbed.lifecycle.stop_delay = 600.0
     _neptune, _glue, _jobs, stack, properties, pid = ml_only_guard(
         testbed, receiver, prefix="stack-late-", MaxWaitSeconds="2"
