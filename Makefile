@@ -115,9 +115,10 @@ stackset-template: build  ## the StackSet's install template: make stackset-temp
 
 # Test processes (pytest-xdist; each has its own test bed on free ports): one per core (auto),
 # since tests that hold Lambda deadlines on real seconds must not starve. 0: one process.
+# loadgroup: tests marked xdist_group run in one process, in order (the documentation's commands).
 PYTEST_WORKERS ?= auto
 pytest: venv  ## the test suite, in PYTEST_WORKERS processes (default auto: one per core; 0: one)
-	$(PY) -m pytest -n $(PYTEST_WORKERS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test: venv tools lint typecheck cfn build pytest  ## everything CI checks
 	@echo "make test: all checks passed"

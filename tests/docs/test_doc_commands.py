@@ -171,6 +171,7 @@ def runnable(block: Block) -> str:
     return "\n".join(kept)
 
 
+@pytest.mark.xdist_group("doc-commands")  # one process, in document order (make pytest: --dist loadgroup)
 @pytest.mark.parametrize("block", [b for b in ALL if b.kind in LOCAL], ids=lambda b: b.where)
 def test_a_local_block_runs(block: Block, session: list[str]) -> None:
     done = subprocess.run(  # noqa: S603 - bash running our own documentation's commands
