@@ -37,9 +37,6 @@ PYTHON = (3, 13)  # the template's Runtime: python3.13
 # Clients created by libraries the functions ship, not by our code (why each is kept).
 LIBRARY_SERVICES = {
     "dynamodb": "Powertools idempotency (DynamoDBPersistenceLayer)",
-    "events": "crhelper polling rules",
-    "lambda": "crhelper polling: invoke permission on itself",
-    "logs": "crhelper's constructor",
     "xray": "the X-Ray SDK's sampler, created when aws_xray_sdk.core is imported",
 }
 # botocore/data files that are not service models: all kept.
@@ -84,7 +81,7 @@ def client_services(package: Path = PACKAGE) -> dict[str, list[str]]:
             where = f"{path.relative_to(package.parent)}:{node.lineno}"
             service = arg.value if isinstance(arg, ast.Constant) and isinstance(arg.value, str) else None
             if arg is None or (name == "resource" and service is None):
-                continue  # not a boto3 call (crhelper's resource object is called with the event)
+                continue  # not a boto3 call (some other callable named resource)
             if service is None:
                 raise BuildError(
                     f"{where}: {name}() with a service name that is not a string literal; "

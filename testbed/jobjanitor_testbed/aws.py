@@ -53,6 +53,12 @@ def _install_glue_extension() -> None:
     moto_glue.install()
 
 
+def _install_lambda_fidelity() -> None:
+    from . import moto_lambda  # noqa: PLC0415 - moto's Lambda is loaded with the server
+
+    moto_lambda.install()
+
+
 class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
     server: _AwsWSGIServer
     # One buffered write per answer (http.server flushes after each request) and no Nagle
@@ -363,6 +369,7 @@ class AwsServer:
         if self._server is not None:
             return self
         _install_glue_extension()
+        _install_lambda_fidelity()
         app = _LoggingApp(_CachedDispatcher(create_backend_app))
         server = make_server(self.host, self.port, app, threaded=True, request_handler=_FaultyMotoHandler)
         server.aws = self  # type: ignore[attr-defined]

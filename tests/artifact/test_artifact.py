@@ -100,15 +100,15 @@ context = types.SimpleNamespace(function_name="guard", memory_limit_in_mb=256, a
     invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:guard")
 handler.lambda_handler({"RequestType": "Delete"}, context)  # no ResponseURL: the guard is built, nothing answered
 guard = app()
-crhelper = [guard.resource._lambda_client, guard.resource._events_client, guard.resource._logs_client]
+polling = [guard.polling.events_client, guard.polling.lambda_client]
 dynamodb = guard.idempotency._cancel_step  # built with its DynamoDB persistence layer
-print("CLIENTS", *sorted(c.meta.service_model.service_name for c in crhelper))
+print("CLIENTS", *sorted(c.meta.service_model.service_name for c in polling))
 """
 
 
-def test_the_guard_builds_crhelper_and_its_idempotency_from_the_artifact_with_tracing_on() -> None:
-    """crhelper creates its clients in its constructor and the guard carries on without polling
-    when that fails (resource.py): a botocore model the build dropped would go unnoticed."""
+def test_the_guard_builds_its_polling_and_idempotency_from_the_artifact_with_tracing_on() -> None:
+    """The guard creates its polling clients when it is built and carries on without polling
+    when that fails (protocol/polling.py): a botocore model the build dropped would go unnoticed."""
     out = built.run_python(
         GUARD_CLIENTS,
         path=built.lambda_path("GuardFunction"),
@@ -123,4 +123,4 @@ def test_the_guard_builds_crhelper_and_its_idempotency_from_the_artifact_with_tr
     )
     assert out.returncode == 0, out.stderr[-3000:]
     printed = [line for line in out.stdout.splitlines() if line.startswith("CLIENTS ")]
-    assert printed == ["CLIENTS events lambda logs"], out.stdout + out.stderr[-3000:]
+    assert printed == ["CLIENTS events lambda"], out.stdout + out.stderr[-3000:]

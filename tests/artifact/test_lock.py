@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_runtime_set_is_pinned_whole_for_the_lambda() -> None:
     runtime = locked_versions(environment=LAMBDA_ENVIRONMENT)
     # The direct dependencies and the transitive ones that used to float (botocore above all).
-    for name in ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "aws-lambda-powertools", "crhelper"):
+    for name in ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "aws-lambda-powertools"):
         assert name in runtime
     assert "wrapt" in runtime  # aws-xray-sdk's, the one compiled package: built for aarch64
+    assert "crhelper" not in runtime  # the protocol is ours (docs/design.md)
     assert runtime["boto3"].split(".")[:2] == runtime["botocore"].split(".")[:2]
     lock = (ROOT / "uv.lock").read_text()
     for name, version in runtime.items():

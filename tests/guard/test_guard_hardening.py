@@ -19,9 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jobjanitor import observability
 from jobjanitor.deadline import use_clock
-from jobjanitor.guard.resource import TIMER_RESERVE_SECONDS, poll_rule_name
-from jobjanitor.guard.response import MAX_BODY_BYTES, encode_body
 from jobjanitor.handlers.guard import lambda_handler
+from jobjanitor.protocol.custom_resource import TIMER_RESERVE_SECONDS
+from jobjanitor.protocol.polling import poll_rule_name
+from jobjanitor.protocol.response import MAX_BODY_BYTES, encode_body
 from jobjanitor_testbed import scenario as sc
 from jobjanitor_testbed.cfn import (
     LambdaContext,

@@ -6,9 +6,8 @@ Both sides are derived, nothing is listed by hand except the mapping rules:
   with ``ast`` for calls of botocore client methods of the services the janitor uses (the
   method names come from botocore's own ``method_to_api_mapping``), and for string constants
   naming such a method (``getattr(client, "cancel_loader_job")``, tables keyed by kind).
-  Libraries we configure are scanned the same way when the code imports them: crhelper's
-  ``resource_helper.py`` (EventBridge polling) and Powertools idempotency's DynamoDB
-  persistence layer. Operation names map to IAM actions (service prefix, and Neptune's three
+  Libraries we configure are scanned the same way when the code imports them: Powertools
+  idempotency's DynamoDB persistence layer. Operation names map to IAM actions (service prefix, and Neptune's three
   differently named Get actions).
 - granted: the Allow statements of each function's inline ``Policies`` (both branches of an
   ``!If``), minus the infrastructure actions in ``PLUMBING`` (each with its reason).
@@ -87,7 +86,6 @@ FUNCTION_SETTINGS: dict[str, Callable[[], set[str]]] = {
 ALLOWED_MANAGED = {"AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessExecutionRole", "AWSXrayWriteOnlyAccess"}
 # Libraries whose AWS calls happen on our behalf: import prefix -> module file to scan.
 LIBRARIES: dict[str, tuple[str, str]] = {
-    "crhelper": ("crhelper", "resource_helper.py"),
     "aws_lambda_powertools.utilities.idempotency": (
         "aws_lambda_powertools",
         "utilities/idempotency/persistence/dynamodb.py",
@@ -436,12 +434,15 @@ def test_template_grants_what_the_code_calls_overall(resources: dict[str, Any]) 
 
 
 def test_library_scans_find_the_known_calls() -> None:
-    """The scanner itself: crhelper polling and Powertools idempotency give the documented sets."""
+    """The scanner itself: the guard's polling (protocol/polling.py) and Powertools idempotency
+    give the documented sets."""
     found: dict[str, set[str]] = {}
     for prefix in LIBRARIES:
         (path,) = library_files({prefix})
         found[prefix] = {resolve(m, r, f"{path.name}:{n}") for m, r, n in calls_in(path, ours=False)}
-    assert found["crhelper"] == {
+    polling = CODE_ROOT / PACKAGE / "protocol" / "polling.py"
+    found["polling"] = {resolve(m, r, f"{polling.name}:{n}") for m, r, n in calls_in(polling, ours=True)}
+    assert found["polling"] == {
         "events:PutRule",
         "events:PutTargets",
         "events:RemoveTargets",

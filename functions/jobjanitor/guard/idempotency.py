@@ -1,6 +1,6 @@
 """Powertools idempotency around the guard's cancel step (not around the handler).
 
-The key is StackId + RequestId. Wrapping the whole handler would be wrong: crhelper's
+The key is StackId + RequestId. Wrapping the whole handler would be wrong: the guard's
 polling ticks carry the same payload and would get the first answer forever, and every
 delivery still needs its own response. So only the cancel step is idempotent:
 

@@ -1,4 +1,8 @@
-"""What the guard does for each request; crhelper calls these through :class:`GuardResource`.
+"""What the guard does for each request: decisions that return the answer as a value.
+
+The protocol (:mod:`jobjanitor.protocol.custom_resource`) calls these and answers
+CloudFormation with what they return: :class:`Done`, :class:`Failed`, or :class:`Pending`
+to keep waiting in polling ticks.
 
 - Create/Update: validate the properties, run a read-only preflight (on by default) so a
   misconfigured guard fails now, not silently at teardown, warn when the job-id prefix
@@ -11,10 +15,10 @@
   targets (then only their jobs are in scope). Otherwise cancel the jobs in scope exactly once per
   StackId+RequestId (Powertools idempotency on DynamoDB around the cancel step only), wait
   until they have stopped, and answer. A wait longer than this invocation can hold is
-  handed to crhelper's EventBridge polling; each tick rediscovers the scope and waits a
-  bounded slice, and the overall MaxWaitSeconds deadline ends it either way. With
-  ``DryRun`` the teardown only reports what it would cancel (a dry-run sweep) and answers
-  SUCCESS: nothing is cancelled or waited for.
+  handed to EventBridge polling (:mod:`jobjanitor.protocol.polling`); each tick rediscovers
+  the scope and waits a bounded slice, and the overall MaxWaitSeconds deadline ends it either
+  way. With ``DryRun`` the teardown only reports what it would cancel (a dry-run sweep) and
+  answers SUCCESS: nothing is cancelled or waited for.
 """
 
 from __future__ import annotations
@@ -34,13 +38,24 @@ from jobjanitor.clusters import ClusterRegistry
 from jobjanitor.deadline import Deadline
 from jobjanitor.endpoints import safe_summary
 from jobjanitor.errors import ConfigError
-from jobjanitor.guard.config import GuardConfig, created_by_this_guard, fail_on_error_of, physical_id
+from jobjanitor.guard.config import GuardConfig, created_by_this_guard, physical_id
 from jobjanitor.guard.prefixes import EVERY_ID, PrefixRegistry
 from jobjanitor.guard.requests import RequestStore
-from jobjanitor.guard.resource import FAILED, SUCCESS, GuardResource
 from jobjanitor.guard.stack import DeleteCase, Removed, cloudformation_client, delete_case, read_budget
-from jobjanitor.model import JobKindName, Outcome
+from jobjanitor.model import JobKindName
+from jobjanitor.model import Outcome as JobOutcome
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
+from jobjanitor.protocol.custom_resource import (
+    Done,
+    Failed,
+    Failure,
+    Handlers,
+    Invocation,
+    Outcome,
+    Pending,
+    Request,
+    RequestType,
+)
 from jobjanitor.report import Report
 
 log = logging.getLogger("jobjanitor.guard")
@@ -60,18 +75,16 @@ DATA_DEADLINE = "DeadlineEpoch"
 LIST_BOUNDS = {"JobIds": 1000, "GlueTransformIds": 100}
 MAX_LIST_ITEM_CHARS = 256
 
-
 ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
 
 
-class GuardError(Exception):
+class GuardError(Failure):
     """A failure to report in Reason (kept short; it names what failed first)."""
 
 
 class Guard:
     def __init__(
         self,
-        resource: GuardResource,
         *,
         cancel_once: Callable[[Mapping[str, Any], Policy, Deadline], Report] | None = None,
         progress: ProgressSink | None = None,
@@ -81,7 +94,6 @@ class Guard:
         requests: RequestStore | None = None,
         clusters: ClusterRegistry | None = None,
     ) -> None:
-        self.resource = resource
         self._requests = requests
         self.table_faults = 0
         self._clients = clients or ClientCache()
@@ -94,38 +106,39 @@ class Guard:
         self._poll_tick_seconds = poll_tick_seconds
         self._cfn: Any = None  # CloudFormation client (DescribeStacks), built on the first Delete
         self._registry: PrefixRegistry | None = None  # other guards' prefixes, built on first use
-        resource.create(self.on_create)
-        resource.update(self.on_update)
-        resource.delete(self.on_delete)
-        resource.poll_delete(self.on_poll_delete)
+
+    def handlers(self) -> Handlers:
+        """What the protocol calls for each request type (only a Delete waits in polling)."""
+        return Handlers(
+            create=self.on_create,
+            update=self.on_update,
+            delete=self.on_delete,
+            poll={RequestType.DELETE: self.on_poll_delete},
+        )
 
     # -- Create / Update ------------------------------------------------------------------
-    def on_create(self, event: dict[str, Any], context: Any) -> str:
-        config = self._config(event, bounded=True)
-        self._preflight(config)
-        self._check_prefix(event, config)
-        return physical_id(event)
+    def on_create(self, request: Request, invocation: Invocation) -> Outcome:
+        config = self._config(request, bounded=True)
+        data = self._preflight(config, invocation)
+        return self._checked_prefix(request, config, Done(physical_id(request.event), data))
 
-    def on_update(self, event: dict[str, Any], context: Any) -> str:
-        config = self._config(event, bounded=True)
-        self._preflight(config)
-        self._check_prefix(event, config)
-        new_id = physical_id(event)
-        old_id = str(event.get("PhysicalResourceId") or "")
+    def on_update(self, request: Request, invocation: Invocation) -> Outcome:
+        config = self._config(request, bounded=True)
+        data = self._preflight(config, invocation)
+        new_id = physical_id(request.event)
+        old_id = request.physical_resource_id or ""
         if new_id != old_id:
             # A guard created before ids were stable: this one replacement moves it to the
             # stable id. The Delete CloudFormation sends for the old id arrives while the stack
             # is UPDATE_COMPLETE_CLEANUP_IN_PROGRESS, and cancels nothing (see on_delete).
             log.warning("moving the guard to its stable id", extra={"old_id": old_id, "new_id": new_id})
-        return new_id
+        return self._checked_prefix(request, config, Done(new_id, data))
 
-    def _config(self, event: Mapping[str, Any], *, bounded: bool = False) -> GuardConfig:
-        props = event.get("ResourceProperties")
-        self.resource.fail_on_error = fail_on_error_of(props)
+    def _config(self, request: Request, *, bounded: bool = False) -> GuardConfig:
+        props = request.properties
         if bounded:
             check_list_bounds(props)
         config = GuardConfig.from_properties(props)
-        self.resource.fail_on_error = config.fail_on_error
         self._require_configured_cluster(config.policy)
         return config
 
@@ -148,107 +161,111 @@ class Guard:
             self._registry = PrefixRegistry(table, client)
         return self._registry
 
-    def _check_prefix(self, event: Mapping[str, Any], config: GuardConfig) -> None:
-        """Warn in the answer when this guard's prefix overlaps another guard's (guard.prefixes)."""
+    def _checked_prefix(self, request: Request, config: GuardConfig, done: Done) -> Done:
+        """``done`` with a warning in Reason and Data when this guard's prefix overlaps another
+        guard's (guard.prefixes), or with ``PrefixCheck`` when the check could not be made."""
         policy = config.policy
         registry = self._prefix_registry()
         if registry is None or not policy.neptune_endpoint or policy.job_ids or not policy.kinds & ML_KINDS:
-            return
+            return done
         prefix = policy.job_id_prefix or EVERY_ID
-        warning, problem = registry.check_and_record(policy.neptune_endpoint, _owner(event), prefix)
-        data = dict(self.resource.Data or {})
+        warning, problem = registry.check_and_record(policy.neptune_endpoint, _owner(request.event), prefix)
+        data = dict(done.data)
+        reason = done.reason
         if warning:
             log.warning("job-id prefix overlaps another guard's", extra={"warning": warning})
             data["Warning"] = warning[:400]
-            self.resource.Reason = warning
+            reason = warning
         if problem:
             data["PrefixCheck"] = f"unavailable: {problem}"
-        self.resource.Data = data
+        return Done(done.physical_id, data, reason)
 
-    def _forget_prefix(self, event: Mapping[str, Any], config: GuardConfig) -> None:
+    def _forget_prefix(self, request: Request, config: GuardConfig) -> None:
         registry = self._prefix_registry()
         if registry is not None and config.policy.neptune_endpoint:
-            registry.forget_quietly(config.policy.neptune_endpoint, _owner(event))
+            registry.forget_quietly(config.policy.neptune_endpoint, _owner(request.event))
 
-    def _preflight(self, config: GuardConfig) -> None:
+    def _preflight(self, config: GuardConfig, invocation: Invocation) -> dict[str, str]:
+        """The outstanding jobs in scope (Data.Outstanding); GuardError if they cannot be listed."""
         if not config.preflight:
-            return
-        seconds = min(PREFLIGHT_SECONDS, self.resource.work_deadline_seconds())
+            return {}
+        seconds = min(PREFLIGHT_SECONDS, invocation.work_seconds())
         policy = config.policy
         report = engine.list_jobs(policy, deadline=Deadline.after(seconds), clients=self._clients.for_policy(policy))
         if report.errors:
             raise GuardError(f"Preflight failed: {safe_summary(report.errors[0])}")
-        self.resource.Data = {"Outstanding": str(sum(1 for r in report.results if r.outstanding))}
+        return {"Outstanding": str(sum(1 for r in report.results if r.outstanding))}
 
     # -- Delete -----------------------------------------------------------------------------
-    def on_delete(self, event: dict[str, Any], context: Any) -> str:
-        pid = str(event.get("PhysicalResourceId") or "")
-        props = event.get("ResourceProperties")
-        self.resource.fail_on_error = fail_on_error_of(props)
+    def on_delete(self, request: Request, invocation: Invocation) -> Outcome:
+        pid = request.physical_resource_id or ""
         try:
-            config = GuardConfig.from_properties(props)
+            config = GuardConfig.from_properties(request.properties)
         except ConfigError:
             config = None
-        if config is None or not created_by_this_guard(event, config):
+        if config is None or not created_by_this_guard(request.event, config):
             # A Delete after a failed Create (its marker id), an id this guard never created,
             # or properties that are not valid (a blank scope never means "everything"):
             # there is nothing of ours to stop. Touch no job.
             log.info("delete of a resource this guard did not create: nothing to do", extra={"physical_id": pid})
-            self.resource.Data = {"Skipped": "not created by this guard"}
-            return pid
-        case = self._delete_case(event, config)
+            return Done(pid, {"Skipped": "not created by this guard"})
+        case = self._delete_case(request, config, invocation)
         if not case.sweep:
-            if case.error is None and pid == physical_id(event):
+            if case.error is None and pid == physical_id(request.event):
                 # The current guard is going while its stack stays (removed from the template, or
                 # an Update that added it rolling back): its prefix is no longer in use. (A
                 # legacy id's cleanup keeps the entry: the same guard lives on under the new id.)
-                self._forget_prefix(event, config)
+                self._forget_prefix(request, config)
             return self._not_a_teardown(case, config, pid)
-        if case.removed is None or pid == physical_id(event):  # (a legacy id's guard lives on)
-            self._forget_prefix(event, config)
+        if case.removed is None or pid == physical_id(request.event):  # (a legacy id's guard lives on)
+            self._forget_prefix(request, config)
         removed = case.removed.data() if case.removed else {}
         if case.removed:  # an update's cleanup that also removes guarded targets: their jobs only
             config = case.removed.narrow(config)
-        self.resource.fail_on_error = config.fail_on_error
         # A cluster removed from the install since Create: nothing here may touch it (its
         # grant is gone too); the answer says so, SUCCESS or FAILED as FailOnError asks.
         self._require_configured_cluster(config.policy)
-        overall_deadline = self._overall_deadline(event, config)
-        budget = min(overall_deadline - time.time(), self.resource.work_deadline_seconds())
+        return self._sweep(request, config, invocation, removed)
+
+    def _sweep(self, request: Request, config: GuardConfig, invocation: Invocation, removed: dict[str, str]) -> Outcome:
+        """Cancel the jobs in scope once per request, wait, and answer, or hand the wait over.
+        ``removed``: Data naming the targets an update's cleanup removes (the scope's narrowing)."""
+        pid = request.physical_resource_id or ""
+        overall_deadline = self._overall_deadline(request, config)
+        budget = min(overall_deadline - time.time(), invocation.work_seconds())
         deadline = Deadline.after(max(0.0, budget))
-        cancelled = self._cancel_once(event, config.policy, deadline)
+        cancelled = self._cancel_once(request.event, config.policy, deadline)
         if config.policy.dry_run:
             return self._dry_run(cancelled, pid)
         clients = self._clients.for_policy(config.policy)
         report = engine.wait_for(cancelled, config.policy, deadline=deadline, clients=clients, progress=self._progress)
+        data = {**_data(report), **removed}
         left = overall_deadline - time.time()
-        if report.still_running and left > MIN_HANDOVER_SECONDS and self.resource.polling_available:
+        if report.still_running and left > MIN_HANDOVER_SECONDS and invocation.can_poll:
             # Not the verdict yet: jobs still stopping now are not "still stopping at the deadline".
             self._report(replace(report, waited=False))
-            self.resource.Data = {**_data(report), **removed, DATA_DEADLINE: str(int(overall_deadline))}
-            self.resource.request_polling(fallback=self._verdict(report, config))
             log.info("jobs still stopping: handing over to polling", extra={"still_running": len(report.still_running)})
-            return pid
+            carried = {**data, DATA_DEADLINE: str(int(overall_deadline))}
+            return Pending(pid, carried, fallback=_verdict(report, config, pid, data))
         self._report(report)
-        self.resource.Data = {**_data(report), **removed}
-        return self._finish(report, config, pid, data_set=True)
+        return _verdict(report, config, pid, data)
 
-    def _overall_deadline(self, event: Mapping[str, Any], config: GuardConfig) -> float:
+    def _overall_deadline(self, request: Request, config: GuardConfig) -> float:
         """Epoch seconds: MaxWaitSeconds from the FIRST delivery of this request."""
         if self._requests is not None:
             try:
-                return self._requests.deadline(event, config.max_wait_seconds)
+                return self._requests.deadline(request.event, config.max_wait_seconds)
             except (ClientError, BotoCoreError) as exc:
                 self.table_faults += 1
                 log.error("request table unavailable: the deadline runs from this delivery: %s", exc)
         return time.time() + config.max_wait_seconds
 
-    def _delete_case(self, event: Mapping[str, Any], config: GuardConfig) -> DeleteCase:
+    def _delete_case(self, request: Request, config: GuardConfig, invocation: Invocation) -> DeleteCase:
         """guard.stack decides, its reads retried within the time this request allows."""
-        stack_id = str(event.get("StackId") or "")
+        stack_id = request.stack_id
         if self._cfn is None:
             self._cfn = cloudformation_client(stack_id)
-        seconds = min(config.max_wait_seconds, self.resource.work_deadline_seconds())
+        seconds = min(config.max_wait_seconds, invocation.work_seconds())
         endpoint = config.policy.neptune_endpoint or ""
         return delete_case(
             self._cfn,
@@ -258,74 +275,55 @@ class Guard:
             cluster_identifier=lambda: self._clusters.require(endpoint, field="NeptuneEndpoint").identifier,
         )
 
-    def _not_a_teardown(self, case: DeleteCase, config: GuardConfig, pid: str) -> str:
+    @staticmethod
+    def _not_a_teardown(case: DeleteCase, config: GuardConfig, pid: str) -> Outcome:
         """A Delete while the stack lives on (an Update's cleanup or rollback, the guard removed
         from the template), or one whose case cannot be read: cancel nothing."""
         if case.error is not None:
             reason = case.reason
-            self.resource.Data = {"Skipped": case.skipped}
+            data = {"Skipped": case.skipped}
             if config.fail_on_error:
-                raise GuardError(reason)
-            self.resource.Reason = reason
+                return Failed(reason, data)
             log.error("stack status unknown: cancelled nothing", extra={"error": case.error})
-            return pid
+            return Done(pid, data, reason)
         log.info("the stack is not being deleted: cancelled nothing", extra={"stack_status": case.status})
-        self.resource.Data = {"Skipped": f"stack is {case.status}, not being deleted"}
-        return pid
+        return Done(pid, {"Skipped": f"stack is {case.status}, not being deleted"})
 
-    def _dry_run(self, report: Report, pid: str) -> str:
+    def _dry_run(self, report: Report, pid: str) -> Done:
         """DryRun: what this teardown would cancel, reported (Data, Reason, logs, metrics); nothing
         cancelled or waited for, and SUCCESS whatever was seen, FailOnError or not: a preview never blocks a delete."""
         self._report(report)
-        would = [f"{r.ref.kind}:{r.ref.job_id}" for r in report.results if r.outcome is Outcome.WOULD_CANCEL]
-        self.resource.Data = {**_data(report), "DryRun": "true"}
+        would = [f"{r.ref.kind}:{r.ref.job_id}" for r in report.results if r.outcome is JobOutcome.WOULD_CANCEL]
         reason = f"DryRun: cancelled nothing; would cancel {len(would)} job(s)"
         reason += f" ({', '.join(would[:3])}{', ...' if len(would) > 3 else ''})" if would else ""
-        self.resource.Reason = reason if report.ok else f"{reason}; {describe_problems(report)}"
         log.info("dry run: cancelled nothing", extra={"would_cancel": len(would)})
-        return pid
+        data = {**_data(report), "DryRun": "true"}
+        return Done(pid, data, reason if report.ok else f"{reason}; {describe_problems(report)}")
 
-    def on_poll_delete(self, event: dict[str, Any], context: Any) -> str | None:
-        pid = str(event.get("PhysicalResourceId") or "")
-        config = self._config(event)
-        carried = dict(self.resource.Data or {})
+    def on_poll_delete(self, request: Request, invocation: Invocation) -> Outcome:
+        """A polling tick: wait a bounded slice for the scope to stop, then answer or go on."""
+        pid = request.physical_resource_id or ""
+        config = self._config(request)
+        carried = dict(request.carried or {})
         removed = Removed.from_data(carried)
         if removed:  # the first invocation swept only the targets the cleanup removes
             config = removed.narrow(config)
-        overall_deadline = float(carried.get(DATA_DEADLINE, 0))
-        budget = min(overall_deadline - time.time(), self.resource.work_deadline_seconds(), self._poll_tick_seconds)
+        overall_deadline = float(carried.pop(DATA_DEADLINE, 0))
+        budget = min(overall_deadline - time.time(), invocation.work_seconds(), self._poll_tick_seconds)
         report = engine.wait_for_scope(
             config.policy,
             deadline=Deadline.after(max(0.0, budget)),
             clients=self._clients.for_policy(config.policy),
             progress=self._progress,
         )
-        if report.still_running and time.time() < overall_deadline:
-            log.info("still stopping; next tick", extra={"still_running": len(report.still_running)})
-            return None
-        self._report(report)
-        carried.pop(DATA_DEADLINE, None)
-        carried.pop("PhysicalResourceId", None)
         # The cancel counts come from the first invocation; what is still running now comes
         # from this tick.
-        self.resource.Data = {**carried, **_wait_data(report)}
-        return self._finish(report, config, pid, data_set=True)
-
-    def _finish(self, report: Report, config: GuardConfig, pid: str, *, data_set: bool = False) -> str:
-        if not data_set:
-            self.resource.Data = _data(report)
-        status, reason = self._verdict(report, config)
-        if status == FAILED:
-            raise GuardError(reason)
-        self.resource.Reason = reason
-        return pid
-
-    @staticmethod
-    def _verdict(report: Report, config: GuardConfig) -> tuple[str, str]:
-        if report.ok:
-            return SUCCESS, ""
-        reason = describe_problems(report)
-        return (FAILED if config.fail_on_error else SUCCESS), reason
+        data = {**carried, **_wait_data(report)}
+        if report.still_running and time.time() < overall_deadline:
+            log.info("still stopping; next tick", extra={"still_running": len(report.still_running)})
+            return Pending(pid, request.carried or {}, fallback=_verdict(report, config, pid, data))
+        self._report(report)
+        return _verdict(report, config, pid, data)
 
     def _cancel_without_idempotency(self, event: Mapping[str, Any], policy: Policy, deadline: Deadline) -> Report:
         return engine.cancel_in_scope(
@@ -335,6 +333,15 @@ class Guard:
     def _report(self, report: Report) -> None:
         if self._on_report is not None:
             self._on_report(report)
+
+
+def _verdict(report: Report, config: GuardConfig, pid: str, data: Mapping[str, str]) -> Done | Failed:
+    """The answer a report earns: SUCCESS when ok; else the problems in Reason, FAILED only
+    with FailOnError."""
+    if report.ok:
+        return Done(pid, data)
+    reason = describe_problems(report)
+    return Failed(reason, data) if config.fail_on_error else Done(pid, data, reason)
 
 
 def check_list_bounds(props: object) -> None:

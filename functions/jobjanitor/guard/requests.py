@@ -6,11 +6,12 @@ idempotency records, in the same table, are keyed by function name: no collision
 - ``deadline``: the overall deadline (epoch seconds), written by the FIRST delivery of the
   request only (``if_not_exists``): a redelivery by CloudFormation or Lambda never restarts
   ``MaxWaitSeconds``;
-- ``request``: the request as crhelper's polling needs it (ResponseURL, properties, the
-  polling rule and permission, the Data carried between ticks). It stays here: the polling
-  rule's Input holds only :func:`poll_input`, the item's key, so the presigned ResponseURL
-  (a credential that answers for the guard) never reaches EventBridge, and the Input is a
-  few dozen characters whatever the properties (EventBridge's limit is 8,192).
+- ``request``: the request as the polling ticks need it (ResponseURL, properties, the
+  polling rule and permission, the Data carried between ticks: :mod:`jobjanitor.protocol.polling`).
+  It stays here: the polling rule's Input holds only :func:`poll_input`, the item's key, so
+  the presigned ResponseURL (a credential that answers for the guard) never reaches
+  EventBridge, and the Input is a few dozen characters whatever the properties (EventBridge's
+  limit is 8,192).
 
 Records expire (DynamoDB TTL on ``expiration``) well after CloudFormation's one-hour limit.
 """
@@ -41,10 +42,6 @@ def request_key(event: Mapping[str, Any]) -> str:
 def poll_input(event: Mapping[str, Any]) -> str:
     """The polling rule's Input: the key of the stored request, nothing else."""
     return json.dumps({POLL_KEY: request_key(event)})
-
-
-def is_poll_tick(event: object) -> bool:
-    return isinstance(event, dict) and isinstance(event.get(POLL_KEY), str) and "ResponseURL" not in event
 
 
 class RequestStore:
@@ -80,7 +77,7 @@ class RequestStore:
         return float(response["Attributes"]["deadline"]["N"])
 
     def save(self, event: Mapping[str, Any]) -> None:
-        """Keep the request (with crhelper's polling fields) for the polling ticks."""
+        """Keep the request (with its polling fields) for the polling ticks."""
         self._client.update_item(
             TableName=self.table_name,
             Key={"id": {"S": request_key(event)}},

@@ -1,13 +1,10 @@
 """Delivering a custom-resource response to CloudFormation's presigned ResponseURL.
 
-crhelper's own sender (crhelper.utils._send_response) is replaced because it
-- always opens an HTTPS connection (no local receiver can take it),
-- retries in a ``while True`` loop and never checks the HTTP status, so a Lambda can
-  spin until its timeout on a URL that will never accept the PUT,
-- logs the presigned URL at DEBUG, which is a bearer credential for the response.
-
-This sender makes bounded attempts with exponential backoff and full jitter, stops at a
-deadline, treats only 2xx as delivered, and never logs the URL (only its host).
+Used only by :class:`jobjanitor.protocol.custom_resource.Answer`, the one place that answers.
+Bounded attempts with exponential backoff and full jitter, stopping at a deadline; only a 2xx
+counts as delivered; the URL is never logged (only its host): it is a bearer credential that
+answers for the resource. (crhelper's sender, which this replaced, retried in a ``while True``
+loop, never checked the HTTP status and logged the URL at DEBUG: docs/design.md.)
 """
 
 from __future__ import annotations
@@ -22,12 +19,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-log = logging.getLogger("jobjanitor.guard.response")
+log = logging.getLogger("jobjanitor.protocol.response")
 
 # CloudFormation rejects a response body over 4,096 bytes.
 MAX_BODY_BYTES = 4096
-# Reasons are kept short enough that crhelper's "keep the last 240 characters" cut never
-# applies, and the start of the message (the part that names the problem) survives.
+# Reasons are kept short, and cut keeping their start (the part that names the problem).
 MAX_REASON_CHARS = 250
 # encode_body never shortens a Reason below this (enough for "jobjanitor: ...").
 MIN_REASON_CHARS = 20

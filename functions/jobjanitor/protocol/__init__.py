@@ -1,0 +1,1 @@
+"""The CloudFormation custom-resource protocol, owned by jobjanitor (docs/design.md says why)."""
