@@ -24,7 +24,7 @@ botocore's own retry machinery, on the client's ``needs-retry`` event:
    (at most :data:`READ_TIMEOUT_S`), set through botocore's per-request ``read_timeout``
    context on ``request-created``; the connect timeout is short (:data:`CONNECT_TIMEOUT_S`). A
    slow endpoint near the deadline therefore costs at most the time left plus the connect
-   timeout, which the guard's answer reserve covers (see ``guard/resource.py``).
+   timeout, which the guard's answer reserve covers (see ``protocol/custom_resource.py``).
 
 The standard handler is unregistered by its ``unique_id`` (``retry-config-<service>``) and an
 equivalent one, built from the same :mod:`botocore.retries.standard` parts with our checker

@@ -204,7 +204,7 @@ def cluster_for_endpoint(endpoint: str, clusters: Sequence[NeptuneCluster]) -> N
 
 
 # The parameter of jobjanitor's template that feeds JOBJANITOR_NEPTUNE_CLUSTERS.
-# What of an error's text a CloudFormation Reason keeps (guard/response.py MAX_REASON_CHARS).
+# What of an error's text a CloudFormation Reason keeps (protocol/response.py MAX_REASON_CHARS).
 REASON_CHARS = 250
 TEMPLATE_PARAMETER = "NeptuneClusterResourceIds"
 

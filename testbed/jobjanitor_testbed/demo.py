@@ -4,7 +4,7 @@
 2. Starts jobs of every kind through the real Start APIs, as a user's stack would: some in
    the guard's scope, some of another stack, some already finished.
 3. Sends the guard a Create, then a Delete, exactly as CloudFormation does, with a local
-   receiver standing in for the presigned S3 ResponseURL (and fires crhelper's polling rule
+   receiver standing in for the presigned S3 ResponseURL (and fires the guard's polling rule
    as EventBridge would, if the guard hands over).
 4. Prints the jobs found, the cancels, the waits, the final states and the response.
 5. Scene 2: a stack with no guard (a Neptune cluster and a Glue ML transform in moto's
@@ -156,7 +156,7 @@ def run(*, stop_delay: float, per_kind: int, latency_ms: float, color: bool, lam
         deleted = deliver(delete_event, receiver, timeout=lambda_timeout)
         answered = deleted.response.received_at if deleted.response else time.time()
         if deleted.ticks:
-            print(f"  (the wait continued through {deleted.ticks} crhelper polling tick(s))")
+            print(f"  (the wait continued through {deleted.ticks} polling tick(s))")
 
         _heading(style, "CloudFormation got this response")
         print("  " + json.dumps(deleted.body, indent=2).replace("\n", "\n  "))
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         "--lambda-timeout",
         type=float,
         default=900.0,
-        help="the guard's Lambda timeout; below ~20 s the wait continues through crhelper polling",
+        help="the guard's Lambda timeout; below ~20 s the wait continues through polling",
     )
     parser.add_argument("--no-color", action="store_true")
     args = parser.parse_args(argv)

@@ -1,9 +1,9 @@
 """Drive the guard's Lambda handler as CloudFormation and EventBridge would.
 
 - :func:`prepare_aws` creates what the deployed stack would have: the Powertools
-  idempotency table, and the guard function itself in moto's Lambda (crhelper's polling adds
+  idempotency table, and the guard function itself in moto's Lambda (the guard's polling adds
   a permission to it).
-- :func:`deliver` invokes the handler with a request; while crhelper's polling rule exists,
+- :func:`deliver` invokes the handler with a request; while the guard's polling rule exists,
   it fires the rule's target with its Input, exactly as EventBridge would, until
   CloudFormation (the :class:`~jobjanitor_testbed.cfn.ResponseReceiver`) has its answer.
 

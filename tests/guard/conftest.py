@@ -1,7 +1,7 @@
 """Fixtures for driving the guard as CloudFormation would (see jobjanitor_testbed.guard_driver).
 
 Everything AWS goes to the test bed's moto server (DynamoDB for idempotency, Events and
-Lambda for crhelper's polling, Glue); Neptune goes to the emulator; responses go to a
+Lambda for the guard's polling, Glue); Neptune goes to the emulator; responses go to a
 loopback receiver standing in for the presigned S3 URL.
 """
 

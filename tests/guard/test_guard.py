@@ -359,7 +359,7 @@ def test_polling_setup_failing_half_way_leaves_nothing_behind(
     testbed = guard_env
     testbed.lifecycle.stop_delay = 600.0
     neptune, glue, jobs, stack, properties, pid = guarded(testbed, receiver)
-    # crhelper's rule is created (Events works), then AddPermission fails (Lambda unreachable).
+    # The polling rule is created (Events works), then AddPermission fails (Lambda unreachable).
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", "http://127.0.0.1:9")
     monkeypatch.setattr(guard_app, "_app", None)
     delivery = deliver(make_event("Delete", properties, receiver, stack=stack, physical_id=pid), receiver, timeout=14)

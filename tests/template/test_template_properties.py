@@ -55,7 +55,7 @@ def test_functions(resources: dict[str, Any]) -> None:
 
 def test_lambda_permission_scoped_to_the_guard_itself(resources: dict[str, Any]) -> None:
     statements = resources["GuardFunction"]["Properties"]["Policies"][0]["Statement"]
-    for sid in ("CrhelperPollingInvokePermissionOnItself", "CrhelperPollingRemovePermissionOnItself"):
+    for sid in ("GuardPollingInvokePermissionOnItself", "GuardPollingRemovePermissionOnItself"):
         (stmt,) = [s for s in statements if isinstance(s, dict) and s.get("Sid") == sid]
         text, variables = stmt["Resource"]["Fn::Sub"]
         assert text.endswith(":function:${Name}-guard")
