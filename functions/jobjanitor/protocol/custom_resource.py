@@ -30,7 +30,7 @@ from typing import Any
 from jobjanitor.deadline import CURRENT_DEADLINE, Deadline
 from jobjanitor.endpoints import safe_summary
 from jobjanitor.protocol.polling import Polling, is_tick
-from jobjanitor.protocol.response import put_response, shorten_reason
+from jobjanitor.protocol.response import put_response, redact, shorten_reason
 
 log = logging.getLogger("jobjanitor.protocol")
 
@@ -46,7 +46,6 @@ TIMER_RESERVE_SECONDS = 4.0
 CALL_MARGIN_SECONDS = 1.0
 TIMED_OUT = "jobjanitor: the Lambda deadline was reached before the work finished; see the logs"
 NO_ANSWER = "jobjanitor: internal error, no response was produced; see the logs"
-REDACTED = "[ResponseURL]"
 
 
 class RequestType(StrEnum):
@@ -188,9 +187,8 @@ class Handlers:
     def for_request(self, request: Request) -> Handler:
         if request.is_poll_tick:
             return self.poll[request.request_type]
-        return {RequestType.CREATE: self.create, RequestType.UPDATE: self.update, RequestType.DELETE: self.delete}[
-            request.request_type
-        ]
+        by_type = {RequestType.CREATE: self.create, RequestType.UPDATE: self.update, RequestType.DELETE: self.delete}
+        return by_type[request.request_type]
 
 
 # -- the one answer ---------------------------------------------------------------------------
@@ -202,14 +200,6 @@ def failed_create_id(event: Mapping[str, Any], prefix: str) -> str:
 
 def _traceback(exc: BaseException, url: str) -> str:
     return redact("".join(traceback.format_exception(exc)), url)
-
-
-def redact(text: str, url: str) -> str:
-    """``text`` without the presigned URL (whole, or without its query string)."""
-    for secret in (url, url.split("?", 1)[0]):
-        if secret:
-            text = text.replace(secret, REDACTED)
-    return text
 
 
 class Answer:
@@ -298,6 +288,9 @@ class Provider:
         self._on_request = on_request
 
     def __call__(self, event: object, context: Any) -> None:
+        if not is_tick(event) and not (isinstance(event, Mapping) and _text(event, "ResponseURL")):
+            log.error("not a custom-resource request (no ResponseURL): nothing can be answered")
+            return
         remaining = context.get_remaining_time_in_millis() / 1000.0
         lambda_deadline = time.monotonic() + remaining
         token = CURRENT_DEADLINE.set(Deadline.after(remaining - TIMER_RESERVE_SECONDS - CALL_MARGIN_SECONDS))
@@ -334,7 +327,7 @@ class Provider:
             return Request.parse(event, carried=carried)
         except RequestError as error:
             if not isinstance(event, Mapping) or "ResponseURL" in error.fields:
-                log.error("not a custom-resource request (no ResponseURL): nothing can be answered")
+                log.error("a stored request without a ResponseURL: nothing can be answered")
                 return None
             log.error("malformed custom-resource request", extra={"problem": error.problem})
             answer = self._answer(event, str(event["ResponseURL"]), context, lambda_deadline)

@@ -28,6 +28,15 @@ MAX_REASON_CHARS = 250
 # encode_body never shortens a Reason below this (enough for "jobjanitor: ...").
 MIN_REASON_CHARS = 20
 TRUNCATED_KEY = "Truncated"
+REDACTED = "[ResponseURL]"
+
+
+def redact(text: str, url: str) -> str:
+    """``text`` without the presigned ``url`` (whole, or without its query string)."""
+    for secret in (url, url.split("?", 1)[0]):
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
 def shorten_reason(reason: str, limit: int = MAX_REASON_CHARS) -> str:
