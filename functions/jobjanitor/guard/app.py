@@ -19,7 +19,7 @@ from jobjanitor.guard.idempotency import IdempotentCancel
 from jobjanitor.guard.logic import Guard
 from jobjanitor.guard.requests import RequestStore
 from jobjanitor.observability import log_progress, logger, metrics, publish_report
-from jobjanitor.protocol.custom_resource import Provider, Request
+from jobjanitor.protocol.custom_resource import Handlers, Provider, Request, RequestType
 from jobjanitor.protocol.polling import Polling
 
 # A failed Create answers with this prefix and a hash of the request (the Delete that follows
@@ -51,8 +51,12 @@ class GuardApp:
             clients=clients,
             clusters=self.clusters,
         )
+        guard = self.guard
         self.provider = Provider(
-            self.guard.handlers(),
+            # Only a Delete waits (in polling ticks); Create and Update answer at once.
+            Handlers(
+                guard.on_create, guard.on_update, guard.on_delete, poll={RequestType.DELETE: guard.on_poll_delete}
+            ),
             polling=self.polling,
             # FailOnError as far as it can be read: a Delete answers FAILED only when it is true
             # (FAILED strands the user's stack in DELETE_FAILED).

@@ -38,23 +38,19 @@ from jobjanitor.clusters import ClusterRegistry
 from jobjanitor.deadline import Deadline
 from jobjanitor.endpoints import safe_summary
 from jobjanitor.errors import ConfigError
+from jobjanitor.guard.answers import dry_run_answer, not_a_teardown, report_data, verdict, wait_data
 from jobjanitor.guard.config import GuardConfig, created_by_this_guard, physical_id
-from jobjanitor.guard.prefixes import EVERY_ID, PrefixRegistry
+from jobjanitor.guard.prefixes import GuardPrefixes
 from jobjanitor.guard.requests import RequestStore
 from jobjanitor.guard.stack import DeleteCase, Removed, cloudformation_client, delete_case, read_budget
-from jobjanitor.model import JobKindName
-from jobjanitor.model import Outcome as JobOutcome
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.protocol.custom_resource import (
     Done,
-    Failed,
     Failure,
-    Handlers,
     Invocation,
     Outcome,
     Pending,
     Request,
-    RequestType,
 )
 from jobjanitor.report import Report
 
@@ -74,8 +70,6 @@ DATA_DEADLINE = "DeadlineEpoch"
 # (400 KB at most) for the polling ticks, and a guard's scope is a stack's own jobs.
 LIST_BOUNDS = {"JobIds": 1000, "GlueTransformIds": 100}
 MAX_LIST_ITEM_CHARS = 256
-
-ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
 
 
 class GuardError(Failure):
@@ -105,26 +99,18 @@ class Guard:
         self._on_report = on_report
         self._poll_tick_seconds = poll_tick_seconds
         self._cfn: Any = None  # CloudFormation client (DescribeStacks), built on the first Delete
-        self._registry: PrefixRegistry | None = None  # other guards' prefixes, built on first use
-
-    def handlers(self) -> Handlers:
-        """What the protocol calls for each request type (only a Delete waits in polling)."""
-        return Handlers(
-            create=self.on_create,
-            update=self.on_update,
-            delete=self.on_delete,
-            poll={RequestType.DELETE: self.on_poll_delete},
-        )
+        self._prefixes = GuardPrefixes(idempotency_table())  # other guards' prefixes, read on first use
 
     # -- Create / Update ------------------------------------------------------------------
     def on_create(self, request: Request, invocation: Invocation) -> Outcome:
         config = self._config(request, bounded=True)
-        data = self._preflight(config, invocation)
-        return self._checked_prefix(request, config, Done(physical_id(request.event), data))
+        outstanding = self._preflight(config, invocation)  # first: a failed preflight records no prefix
+        data, reason = self._prefixes.check(config.policy, _owner(request.event))
+        return Done(physical_id(request.event), {**outstanding, **data}, reason)
 
     def on_update(self, request: Request, invocation: Invocation) -> Outcome:
         config = self._config(request, bounded=True)
-        data = self._preflight(config, invocation)
+        outstanding = self._preflight(config, invocation)
         new_id = physical_id(request.event)
         old_id = request.physical_resource_id or ""
         if new_id != old_id:
@@ -132,7 +118,8 @@ class Guard:
             # stable id. The Delete CloudFormation sends for the old id arrives while the stack
             # is UPDATE_COMPLETE_CLEANUP_IN_PROGRESS, and cancels nothing (see on_delete).
             log.warning("moving the guard to its stable id", extra={"old_id": old_id, "new_id": new_id})
-        return self._checked_prefix(request, config, Done(new_id, data))
+        data, reason = self._prefixes.check(config.policy, _owner(request.event))
+        return Done(new_id, {**outstanding, **data}, reason)
 
     def _config(self, request: Request, *, bounded: bool = False) -> GuardConfig:
         props = request.properties
@@ -147,43 +134,6 @@ class Guard:
         cluster's: the guard touches only clusters its install is granted."""
         if policy.neptune_endpoint and policy.kinds & NEPTUNE_KINDS:
             self._clusters.require(policy.neptune_endpoint, field="NeptuneEndpoint")
-
-    def _prefix_registry(self) -> PrefixRegistry | None:
-        table = idempotency_table()
-        if table is None:
-            return None
-        if self._registry is None:
-            import boto3  # noqa: PLC0415 - lazy: cold start
-
-            from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
-
-            client = bounded_by_deadline(boto3.client("dynamodb", config=plumbing_config()))
-            self._registry = PrefixRegistry(table, client)
-        return self._registry
-
-    def _checked_prefix(self, request: Request, config: GuardConfig, done: Done) -> Done:
-        """``done`` with a warning in Reason and Data when this guard's prefix overlaps another
-        guard's (guard.prefixes), or with ``PrefixCheck`` when the check could not be made."""
-        policy = config.policy
-        registry = self._prefix_registry()
-        if registry is None or not policy.neptune_endpoint or policy.job_ids or not policy.kinds & ML_KINDS:
-            return done
-        prefix = policy.job_id_prefix or EVERY_ID
-        warning, problem = registry.check_and_record(policy.neptune_endpoint, _owner(request.event), prefix)
-        data = dict(done.data)
-        reason = done.reason
-        if warning:
-            log.warning("job-id prefix overlaps another guard's", extra={"warning": warning})
-            data["Warning"] = warning[:400]
-            reason = warning
-        if problem:
-            data["PrefixCheck"] = f"unavailable: {problem}"
-        return Done(done.physical_id, data, reason)
-
-    def _forget_prefix(self, request: Request, config: GuardConfig) -> None:
-        registry = self._prefix_registry()
-        if registry is not None and config.policy.neptune_endpoint:
-            registry.forget_quietly(config.policy.neptune_endpoint, _owner(request.event))
 
     def _preflight(self, config: GuardConfig, invocation: Invocation) -> dict[str, str]:
         """The outstanding jobs in scope (Data.Outstanding); GuardError if they cannot be listed."""
@@ -215,10 +165,10 @@ class Guard:
                 # The current guard is going while its stack stays (removed from the template, or
                 # an Update that added it rolling back): its prefix is no longer in use. (A
                 # legacy id's cleanup keeps the entry: the same guard lives on under the new id.)
-                self._forget_prefix(request, config)
-            return self._not_a_teardown(case, config, pid)
+                self._prefixes.forget(config.policy, _owner(request.event))
+            return not_a_teardown(case, config, pid)
         if case.removed is None or pid == physical_id(request.event):  # (a legacy id's guard lives on)
-            self._forget_prefix(request, config)
+            self._prefixes.forget(config.policy, _owner(request.event))
         removed = case.removed.data() if case.removed else {}
         if case.removed:  # an update's cleanup that also removes guarded targets: their jobs only
             config = case.removed.narrow(config)
@@ -236,19 +186,20 @@ class Guard:
         deadline = Deadline.after(max(0.0, budget))
         cancelled = self._cancel_once(request.event, config.policy, deadline)
         if config.policy.dry_run:
-            return self._dry_run(cancelled, pid)
+            self._report(cancelled)
+            return dry_run_answer(cancelled, pid)
         clients = self._clients.for_policy(config.policy)
         report = engine.wait_for(cancelled, config.policy, deadline=deadline, clients=clients, progress=self._progress)
-        data = {**_data(report), **removed}
+        data = {**report_data(report), **removed}
         left = overall_deadline - time.time()
         if report.still_running and left > MIN_HANDOVER_SECONDS and invocation.can_poll:
             # Not the verdict yet: jobs still stopping now are not "still stopping at the deadline".
             self._report(replace(report, waited=False))
             log.info("jobs still stopping: handing over to polling", extra={"still_running": len(report.still_running)})
             carried = {**data, DATA_DEADLINE: str(int(overall_deadline))}
-            return Pending(pid, carried, fallback=_verdict(report, config, pid, data))
+            return Pending(pid, carried, fallback=verdict(report, config, pid, data))
         self._report(report)
-        return _verdict(report, config, pid, data)
+        return verdict(report, config, pid, data)
 
     def _overall_deadline(self, request: Request, config: GuardConfig) -> float:
         """Epoch seconds: MaxWaitSeconds from the FIRST delivery of this request."""
@@ -275,31 +226,6 @@ class Guard:
             cluster_identifier=lambda: self._clusters.require(endpoint, field="NeptuneEndpoint").identifier,
         )
 
-    @staticmethod
-    def _not_a_teardown(case: DeleteCase, config: GuardConfig, pid: str) -> Outcome:
-        """A Delete while the stack lives on (an Update's cleanup or rollback, the guard removed
-        from the template), or one whose case cannot be read: cancel nothing."""
-        if case.error is not None:
-            reason = case.reason
-            data = {"Skipped": case.skipped}
-            if config.fail_on_error:
-                return Failed(reason, data)
-            log.error("stack status unknown: cancelled nothing", extra={"error": case.error})
-            return Done(pid, data, reason)
-        log.info("the stack is not being deleted: cancelled nothing", extra={"stack_status": case.status})
-        return Done(pid, {"Skipped": f"stack is {case.status}, not being deleted"})
-
-    def _dry_run(self, report: Report, pid: str) -> Done:
-        """DryRun: what this teardown would cancel, reported (Data, Reason, logs, metrics); nothing
-        cancelled or waited for, and SUCCESS whatever was seen, FailOnError or not: a preview never blocks a delete."""
-        self._report(report)
-        would = [f"{r.ref.kind}:{r.ref.job_id}" for r in report.results if r.outcome is JobOutcome.WOULD_CANCEL]
-        reason = f"DryRun: cancelled nothing; would cancel {len(would)} job(s)"
-        reason += f" ({', '.join(would[:3])}{', ...' if len(would) > 3 else ''})" if would else ""
-        log.info("dry run: cancelled nothing", extra={"would_cancel": len(would)})
-        data = {**_data(report), "DryRun": "true"}
-        return Done(pid, data, reason if report.ok else f"{reason}; {describe_problems(report)}")
-
     def on_poll_delete(self, request: Request, invocation: Invocation) -> Outcome:
         """A polling tick: wait a bounded slice for the scope to stop, then answer or go on."""
         pid = request.physical_resource_id or ""
@@ -318,12 +244,12 @@ class Guard:
         )
         # The cancel counts come from the first invocation; what is still running now comes
         # from this tick.
-        data = {**carried, **_wait_data(report)}
+        data = {**carried, **wait_data(report)}
         if report.still_running and time.time() < overall_deadline:
             log.info("still stopping; next tick", extra={"still_running": len(report.still_running)})
-            return Pending(pid, request.carried or {}, fallback=_verdict(report, config, pid, data))
+            return Pending(pid, request.carried or {}, fallback=verdict(report, config, pid, data))
         self._report(report)
-        return _verdict(report, config, pid, data)
+        return verdict(report, config, pid, data)
 
     def _cancel_without_idempotency(self, event: Mapping[str, Any], policy: Policy, deadline: Deadline) -> Report:
         return engine.cancel_in_scope(
@@ -333,15 +259,6 @@ class Guard:
     def _report(self, report: Report) -> None:
         if self._on_report is not None:
             self._on_report(report)
-
-
-def _verdict(report: Report, config: GuardConfig, pid: str, data: Mapping[str, str]) -> Done | Failed:
-    """The answer a report earns: SUCCESS when ok; else the problems in Reason, FAILED only
-    with FailOnError."""
-    if report.ok:
-        return Done(pid, data)
-    reason = describe_problems(report)
-    return Failed(reason, data) if config.fail_on_error else Done(pid, data, reason)
 
 
 def check_list_bounds(props: object) -> None:
@@ -359,35 +276,6 @@ def check_list_bounds(props: object) -> None:
         long = next((str(i) for i in items if len(str(i)) > MAX_LIST_ITEM_CHARS), None)
         if long is not None:
             raise ConfigError(name, f"entries must be at most {MAX_LIST_ITEM_CHARS} characters, got {len(long)}")
-
-
-def describe_problems(report: Report) -> str:
-    """A Reason that starts with what matters: counts, then the first job named. Text that came
-    from a service (error messages) is cut to a short, printable summary (safe_summary)."""
-    parts: list[str] = []
-    if report.incomplete:
-        parts.append(f"discovery incomplete, jobs may be missed ({safe_summary(report.incomplete[0], 140)})")
-    if report.errors:
-        parts.append(f"{len(report.errors)} discovery error(s) (first: {safe_summary(report.errors[0], 100)})")
-    if report.failures:
-        first = report.failures[0]
-        error = safe_summary(first.error or "", 100)
-        parts.append(f"{len(report.failures)} cancel(s) failed (first: {first.ref.kind} {first.ref.job_id}: {error})")
-    if report.still_running:
-        first_ref = report.still_running[0]
-        parts.append(
-            f"{len(report.still_running)} job(s) still running at the deadline "
-            f"(first: {first_ref.kind} {first_ref.job_id})"
-        )
-    return "; ".join(parts) or "ok"
-
-
-def _data(report: Report) -> dict[str, str]:
-    return {str(k): str(v) for k, v in report.summary().items()}
-
-
-def _wait_data(report: Report) -> dict[str, str]:
-    return {"StillRunning": str(len(report.still_running))}
 
 
 def _owner(event: Mapping[str, Any]) -> str:

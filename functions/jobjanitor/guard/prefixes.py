@@ -21,14 +21,17 @@ from typing import Any
 
 from jobjanitor.endpoints import safe_summary
 from jobjanitor.kinds.base import error_text
+from jobjanitor.model import JobKindName
+from jobjanitor.policy import Policy
 
 log = logging.getLogger("jobjanitor.guard")
 
-__all__ = ["EVERY_ID", "KEY_PREFIX", "PrefixRegistry", "overlaps"]
+__all__ = ["EVERY_ID", "KEY_PREFIX", "GuardPrefixes", "PrefixRegistry", "overlaps"]
 
 KEY_PREFIX = "jobjanitor#guard-prefixes#"
 EVERY_ID = "*"  # a guard without JobIdPrefix: every Neptune ML job on the endpoint
 _SHOWN = 3
+ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
 
 
 def overlaps(mine: str, others: Mapping[str, str]) -> list[str]:
@@ -111,3 +114,46 @@ class PrefixRegistry:
             self.forget(endpoint, owner)
         except Exception as error:  # the entry is advice: a leftover only causes a warning later
             log.warning("could not remove this guard's prefix entry", extra={"error": safe_summary(error_text(error))})
+
+
+class GuardPrefixes:
+    """A guard's use of the registry: built on first use, and only with the table. ``owner`` is
+    the guard's stack and logical id (``<StackId>|<LogicalResourceId>``)."""
+
+    def __init__(self, table_name: str | None) -> None:
+        self._table_name = table_name
+        self._registry: PrefixRegistry | None = None
+
+    def _get(self) -> PrefixRegistry | None:
+        if self._table_name is None:
+            return None
+        if self._registry is None:
+            import boto3  # noqa: PLC0415 - lazy: cold start
+
+            from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
+
+            client = bounded_by_deadline(boto3.client("dynamodb", config=plumbing_config()))
+            self._registry = PrefixRegistry(self._table_name, client)
+        return self._registry
+
+    def check(self, policy: Policy, owner: str) -> tuple[dict[str, str], str]:
+        """Record this guard's prefix; Data and a Reason for its answer: ``Warning`` (and the
+        Reason) when the prefix overlaps another guard's, ``PrefixCheck`` when the check could
+        not be made. Only a guard of Neptune ML jobs by prefix has one to check."""
+        registry = self._get()
+        if registry is None or not policy.neptune_endpoint or policy.job_ids or not policy.kinds & ML_KINDS:
+            return {}, ""
+        prefix = policy.job_id_prefix or EVERY_ID
+        warning, problem = registry.check_and_record(policy.neptune_endpoint, owner, prefix)
+        data: dict[str, str] = {}
+        if warning:
+            log.warning("job-id prefix overlaps another guard's", extra={"warning": warning})
+            data["Warning"] = warning[:400]
+        if problem:
+            data["PrefixCheck"] = f"unavailable: {problem}"
+        return data, warning or ""
+
+    def forget(self, policy: Policy, owner: str) -> None:
+        registry = self._get()
+        if registry is not None and policy.neptune_endpoint:
+            registry.forget_quietly(policy.neptune_endpoint, owner)
