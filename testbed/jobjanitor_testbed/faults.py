@@ -48,6 +48,7 @@ class Decision:
     code: str | None = None
     status: int | None = None
     message: str | None = None
+    fault: str | None = None  # what the log calls it, when not the action ("stopped": a stopped cluster)
 
 
 @dataclass
@@ -198,7 +199,8 @@ class LogEntry:
     timestamp: float  # wall-clock time.time() when the request arrived
     duration: float  # seconds from arrival to the end of the answer (includes injected latency)
     error_code: str | None = None  # exception name sent back, if any
-    fault: str | None = None  # "drop", "throttle", "error", "inject" when injected, else None
+    fault: str | None = None  # "drop", "throttle", "error", "inject" when injected, "stopped", else None
+    endpoint: str | None = None  # the Neptune listener that took it (writer, reader, instance URL)
 
 
 @dataclass
@@ -224,6 +226,7 @@ class RequestLog:
         error_code: str | None = None,
         fault: str | None = None,
         method: str | None = None,
+        endpoint: str | None = None,
     ) -> list[LogEntry]:
         """Entries matching every given filter, oldest first."""
         with self._lock:
@@ -236,6 +239,7 @@ class RequestLog:
             and (error_code is None or e.error_code == error_code)
             and (fault is None or e.fault == fault)
             and (method is None or e.method == method)
+            and (endpoint is None or e.endpoint == endpoint)
         ]
 
     def count(self, **filters: object) -> int:

@@ -264,11 +264,17 @@ def delete_stack(stack: str, driver: HookDriver, *, types: Sequence[str] = TARGE
 
 
 # ---------------------------------------------------------------- a stack without any guard
-def teardown_stack_template(*, cluster: bool = True, transform: bool = True, name: str = "dedupe") -> dict[str, Any]:
-    """A consumer stack with a Neptune cluster and/or a Glue ML transform, and no guard."""
+def teardown_stack_template(
+    *, cluster: bool = True, transform: bool = True, name: str = "dedupe", cluster_identifier: str | None = None
+) -> dict[str, Any]:
+    """A consumer stack with a Neptune cluster (its DBClusterIdentifier, when given) and/or a
+    Glue ML transform, and no guard."""
     resources: dict[str, Any] = {}
     if cluster:
-        resources["GraphCluster"] = {"Type": "AWS::Neptune::DBCluster", "Properties": {"IamAuthEnabled": True}}
+        properties: dict[str, Any] = {"IamAuthEnabled": True}
+        if cluster_identifier:
+            properties["DBClusterIdentifier"] = cluster_identifier
+        resources["GraphCluster"] = {"Type": "AWS::Neptune::DBCluster", "Properties": properties}
     if transform:
         resources["MatchTransform"] = {
             "Type": "AWS::Glue::MLTransform",

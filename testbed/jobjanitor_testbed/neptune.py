@@ -58,6 +58,18 @@ JSON ``{"code", "requestId", "detailedMessage", "message"}`` with the model's HT
 - IAM mode: unsigned requests, or SigV4 credential scopes naming a service other than
   ``neptune-db``: 403 AccessDeniedException. (Signatures are not verified.)
 
+Endpoints of one cluster, and a stopped cluster
+-----------------------------------------------
+The emulator's own URL is the cluster (writer) endpoint. :meth:`NeptuneEmulator.add_listener`
+opens another endpoint of the same cluster (same jobs, faults and log): a reader endpoint or a
+reader instance's endpoint (``read_only=True``: what starts or cancels a job answers
+:data:`READ_REPLICA_ERROR`, 405 MethodNotAllowedException: Neptune answers a cancel on a read
+replica with 405, which code it sends is not confirmed), or the writer instance's. Each log entry
+names the listener that took it (``endpoint``). ``stopped = True`` is a stopped cluster: every
+listener closes each connection without an answer (logged as dropped, fault ``stopped``); the
+jobs stay as they are (``jobjanitor_testbed.clusters.stop_cluster`` also marks the cluster
+``stopped`` in DescribeDBClusters).
+
 SageMaker underneath (see :mod:`jobjanitor_testbed.moto_sagemaker`)
 -------------------------------------------------------------------
 Starting or seeding an ML job starts the SageMaker jobs it runs on, in moto's SageMaker
@@ -927,11 +939,13 @@ class _Handler(FastParseMixin, BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         op, kind, job_id, known = _route(self.command, url.path, query)
         operation = op or f"{self.command} {url.path}"
-        decision = emulator.faults.decide(operation)
+        decision = Decision("drop", fault="stopped") if emulator.stopped else emulator.faults.decide(operation)
         sleep_latency(decision)
         outcome: dict[str, Any] | NeptuneError | None = None
         if decision.action != "drop":
             outcome = _fault_error(decision, op) or (self._authorise() if emulator.iam else None)
+            if outcome is None and self.server.read_only and self.command in ("POST", "DELETE") and op is not None:
+                outcome = READ_REPLICA_ERROR
             if outcome is None:
                 outcome = self._answer(op, (kind, job_id, known), url.query, raw)
         # Log before answering, so a client that got its answer finds the entry already there.
@@ -945,7 +959,8 @@ class _Handler(FastParseMixin, BaseHTTPRequestHandler):
                 timestamp=arrived,
                 duration=time.perf_counter() - t0,
                 error_code=outcome.code if isinstance(outcome, NeptuneError) else None,
-                fault=decision.action if decision.action != "pass" else None,
+                fault=decision.fault or (decision.action if decision.action != "pass" else None),
+                endpoint=self.server.url,
             )
         )
         if outcome is None:
@@ -954,6 +969,12 @@ class _Handler(FastParseMixin, BaseHTTPRequestHandler):
             self._error(outcome)
         else:
             self._send(200, outcome)
+
+
+# What a read-only listener answers to a start or a cancel (the code is not confirmed).
+READ_REPLICA_ERROR = NeptuneError(
+    "MethodNotAllowedException", "Writes are not allowed on a read replica instance.", 405
+)
 
 
 def _fault_error(decision: Decision, operation: str | None) -> NeptuneError | None:
@@ -973,6 +994,12 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
     allow_reuse_address = True
     emulator: NeptuneEmulator
+    read_only = False  # a reader: refuses starts and cancels (READ_REPLICA_ERROR)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
 
 
 class NeptuneEmulator:
@@ -1003,8 +1030,10 @@ class NeptuneEmulator:
         self.iam = iam
         # The test bed's other /testbed/* endpoints: (method, path, body) -> (status, answer).
         self.control: Callable[[str, str, bytes], tuple[int, dict[str, Any]]] | None = None
+        self.stopped = False  # a stopped cluster: no listener answers (see the module docstring)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._listeners: list[tuple[_Server, threading.Thread]] = []
 
     # ---- server
 
@@ -1019,7 +1048,24 @@ class NeptuneEmulator:
         self._thread.start()
         return self
 
+    def add_listener(self, *, host: str | None = None, port: int = 0, read_only: bool = True) -> str:
+        """Another endpoint of this cluster, sharing its jobs, faults and log: a reader (or a
+        reader instance), or with ``read_only=False`` the writer instance. Returns its URL.
+        ``host`` defaults to the emulator's (a reader endpoint shares the cluster's port, so
+        it needs another loopback address, e.g. 127.0.0.2: Linux answers on all of 127/8)."""
+        server = _Server((host or self.host, port), _Handler)
+        server.emulator, server.read_only = self, read_only
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="neptune-listener", daemon=True)
+        thread.start()
+        self._listeners.append((server, thread))
+        return server.url
+
     def stop(self) -> None:
+        for server, thread in self._listeners:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+        self._listeners.clear()
         if self._server is None:
             return
         self._server.shutdown()
@@ -1055,7 +1101,9 @@ class NeptuneEmulator:
         self.state.ml_not_found_style = value
 
     def reset(self) -> None:
-        """Drop all jobs and log entries and clear faults (IAM mode and the not-found style stay)."""
+        """Drop all jobs and log entries, clear faults and start a stopped cluster (IAM mode, the
+        not-found style and the listeners stay)."""
+        self.stopped = False
         self.state.reset()
         self.log.clear()
         self.faults.clear()
