@@ -6,8 +6,21 @@ their DB cluster identifiers (``graph-prod``) or resource ids (``cluster-ABCD...
 ``DescribeDBClusters`` (engine ``neptune``) and ``DescribeDBInstances`` into
 :class:`NeptuneCluster` values carrying every data-API endpoint of each cluster: the cluster
 (writer) endpoint, the reader endpoint and each instance's endpoint. Those endpoints are the
-only ones the guard and the sweeper accept (:func:`cluster_for_endpoint`); a blank, unknown or
-ambiguous entry is a :class:`ConfigError` naming the variable, never "no filter".
+only ones the guard and the sweeper accept (:func:`cluster_for_endpoint`); jobs are listed and
+cancelled at the cluster's writer endpoint whichever of them was given (a reader refuses
+cancels). A blank or malformed entry is a :class:`ConfigError` naming the variable, never "no
+filter".
+
+An entry names a cluster by exactly one rule, :func:`names_cluster`, which every caller uses
+(the hook, the guard, the sweeper): a resource id (``cluster-`` and upper-case letters and
+digits) compares exactly with ``DbClusterResourceId``, and only with it; anything else is a
+DB cluster identifier, compared case-folded with ``DBClusterIdentifier``. So ``cluster-ABC``
+never names a cluster whose identifier is ``cluster-abc``.
+
+An entry that names no cluster any more (a consumer stack that owned its cluster was deleted)
+is **missing**: :func:`resolve_clusters` reports it and resolves the rest, so the clusters
+that exist keep their protection. What each caller then answers is its own decision
+(docs/guard.md, docs/sweeper.md, docs/hook.md).
 
 Neptune's management API is RDS's (``boto3.client("neptune")``; IAM actions
 ``rds:DescribeDBClusters`` and ``rds:DescribeDBInstances``). Lists are paginated with
@@ -20,6 +33,7 @@ endpoint check's business (:mod:`jobjanitor.endpoints`), not this module's.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -35,14 +49,20 @@ __all__ = [
     "CLUSTERS_ENV",
     "MAX_CLUSTERS",
     "TEMPLATE_PARAMETER",
+    "ClusterGone",
     "ClusterRegistry",
     "NeptuneCluster",
+    "Resolved",
     "cluster_for_endpoint",
     "configured_clusters",
     "find_cluster",
     "host_port",
+    "names_cluster",
     "parse_cluster_list",
+    "resolve_clusters",
 ]
+
+log = logging.getLogger("jobjanitor.clusters")
 
 CLUSTERS_ENV = "JOBJANITOR_NEPTUNE_CLUSTERS"
 # Local stand-ins (the test bed) are reached over http at these exact scheme://host:port.
@@ -71,14 +91,33 @@ class NeptuneCluster:
         return self.endpoints[0]
 
     def data_endpoint(self, env: Mapping[str, str] | None = None) -> str:
-        """The URL a data-API client should use for this cluster: its writer endpoint, or the
-        allow-listed local stand-in (``JOBJANITOR_ALLOWED_ENDPOINTS``) at the same host:port."""
+        """The URL a data-API client should use for this cluster, whichever of its endpoints it
+        was given: its writer endpoint, or the allow-listed local stand-in
+        (``JOBJANITOR_ALLOWED_ENDPOINTS``) at the same host:port."""
         allowed = (env if env is not None else os.environ).get(ALLOWED_ENDPOINTS_ENV, "")
         writer = host_port(self.writer_endpoint)
         for candidate in (item.strip() for item in allowed.split(",")):
             if candidate and host_port(candidate) == writer:
                 return candidate.rstrip("/")
         return self.writer_endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """The configured clusters that exist, and the entries that name no cluster any more."""
+
+    clusters: tuple[NeptuneCluster, ...]
+    missing: tuple[str, ...] = ()
+
+
+def names_cluster(entry: str, identifier: str, resource_id: str) -> bool:
+    """Whether the configured ``entry`` names the cluster ``identifier`` (DBClusterIdentifier)
+    with ``resource_id`` (DbClusterResourceId). The one comparison every caller uses: a
+    resource id compares exactly, and only with the resource id; an identifier compares
+    case-folded with the identifier (Neptune keeps identifiers in lower case)."""
+    if _RESOURCE_ID.match(entry):
+        return entry == resource_id
+    return entry.lower() == identifier.lower()
 
 
 def parse_cluster_list(value: str | None) -> tuple[str, ...]:
@@ -105,33 +144,46 @@ def parse_cluster_list(value: str | None) -> tuple[str, ...]:
     return tuple(entries)
 
 
-def configured_clusters(neptune_client: Any, value: str | None = None) -> tuple[NeptuneCluster, ...]:
+def resolve_clusters(neptune_client: Any, value: str | None = None) -> Resolved:
     """Resolve ``value`` (default: the ``JOBJANITOR_NEPTUNE_CLUSTERS`` environment variable)
-    with ``neptune_client`` (``boto3.client("neptune")``). Unknown entries, and entries naming a
-    cluster that is not a Neptune cluster, raise :class:`ConfigError`; AWS faults propagate."""
+    with ``neptune_client`` (``boto3.client("neptune")``): the clusters that exist, and the
+    entries that name no Neptune cluster in this account and region (missing: logged here, and
+    reported by the caller). A malformed list raises :class:`ConfigError`; AWS faults propagate."""
     if value is None:
         value = os.environ.get(CLUSTERS_ENV)
     entries = parse_cluster_list(value)
     if not entries:
-        return ()
+        return Resolved(())
     by_entry: dict[str, dict[str, Any]] = {}
     for cluster in _neptune_clusters(neptune_client):
+        identifier, resource_id = str(cluster.get("DBClusterIdentifier")), str(cluster.get("DbClusterResourceId"))
         for entry in entries:
-            if entry in (cluster.get("DbClusterResourceId"), cluster.get("DBClusterIdentifier")) or (
-                not _RESOURCE_ID.match(entry) and entry.lower() == str(cluster.get("DBClusterIdentifier"))
-            ):
+            if names_cluster(entry, identifier, resource_id):
                 by_entry[entry] = cluster
-    unknown = [entry for entry in entries if entry not in by_entry]
-    if unknown:
-        raise ConfigError(
-            CLUSTERS_ENV,
-            f"no Neptune cluster {unknown[0]!r} in this account and region "
-            "(DescribeDBClusters knows no such identifier or resource id)",
+    missing = tuple(entry for entry in entries if entry not in by_entry)
+    if missing:
+        log.warning(
+            "configured Neptune clusters no longer exist (DescribeDBClusters knows no such identifier or resource "
+            "id): they are skipped",
+            extra={"missing": list(missing), "variable": CLUSTERS_ENV},
         )
     chosen: dict[str, dict[str, Any]] = {}
     for cluster in by_entry.values():
         chosen.setdefault(str(cluster["DBClusterIdentifier"]), cluster)
-    return _resolve(neptune_client, chosen)
+    return Resolved(_resolve(neptune_client, chosen), missing)
+
+
+def configured_clusters(neptune_client: Any, value: str | None = None) -> tuple[NeptuneCluster, ...]:
+    """:func:`resolve_clusters` for a caller that needs every entry: a missing one raises
+    :class:`ConfigError` naming it."""
+    resolved = resolve_clusters(neptune_client, value)
+    if resolved.missing:
+        raise ConfigError(
+            CLUSTERS_ENV,
+            f"no Neptune cluster {resolved.missing[0]!r} in this account and region "
+            "(DescribeDBClusters knows no such identifier or resource id)",
+        )
+    return resolved.clusters
 
 
 def find_cluster(neptune_client: Any, endpoint: str) -> NeptuneCluster | None:
@@ -151,6 +203,8 @@ def _neptune_clusters(neptune_client: Any) -> list[dict[str, Any]]:
 
 
 def _resolve(neptune_client: Any, chosen: dict[str, dict[str, Any]]) -> tuple[NeptuneCluster, ...]:
+    if not chosen:  # DescribeDBInstances refuses an empty filter
+        return ()
     instances = _instance_endpoints(neptune_client, list(chosen))
     resolved: list[NeptuneCluster] = []
     for identifier, cluster in chosen.items():
@@ -209,10 +263,16 @@ REASON_CHARS = 250
 TEMPLATE_PARAMETER = "NeptuneClusterResourceIds"
 
 
+class ClusterGone(ConfigError):
+    """The endpoint's cluster is not among the clusters that exist, and configured entries are
+    missing: it may well be one of them. Nothing on it can be listed or cancelled."""
+
+
 class ClusterRegistry:
     """The configured clusters of one execution environment: resolved on first use, and
     again when an endpoint is not found (an instance added since, or a cluster that was still
-    being created), so a new instance's endpoint is accepted without a cold start.
+    being created), so a new instance's endpoint is accepted without a cold start. Entries that
+    name no cluster any more are :attr:`missing` and skipped; the rest keep serving.
 
     ``client_factory`` makes the management-API client (``boto3.client("neptune")``) only
     when a Neptune endpoint has to be checked: Glue-only requests never pay for it."""
@@ -228,7 +288,7 @@ class ClusterRegistry:
             self._error, self.entries = error, ()
         self._client_factory = client_factory
         self._client: Any = None
-        self._clusters: tuple[NeptuneCluster, ...] | None = None
+        self._resolved: Resolved | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -238,22 +298,34 @@ class ClusterRegistry:
         def client() -> Any:
             import boto3  # noqa: PLC0415 - lazy: cold start
 
-            return boto3.client("neptune")
+            from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
+
+            # Throttling and 5xx are retried, every attempt bounded by the current deadline.
+            return bounded_by_deadline(boto3.client("neptune", config=plumbing_config()))
 
         return cls(value, client)
 
-    def clusters(self, *, refresh: bool = False) -> tuple[NeptuneCluster, ...]:
+    def resolve(self, *, refresh: bool = False) -> Resolved:
         if self._error is not None:
             raise self._error
         with self._lock:
-            if self._clusters is None or refresh:
+            if self._resolved is None or refresh:
                 if not self.entries:
-                    self._clusters = ()
+                    self._resolved = Resolved(())
                 else:
                     if self._client is None:
                         self._client = self._client_factory()
-                    self._clusters = configured_clusters(self._client, self.value)
-            return self._clusters
+                    self._resolved = resolve_clusters(self._client, self.value)
+            return self._resolved
+
+    def clusters(self, *, refresh: bool = False) -> tuple[NeptuneCluster, ...]:
+        """The configured clusters that exist (missing entries are skipped: :attr:`missing`)."""
+        return self.resolve(refresh=refresh).clusters
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The entries the last resolution found no cluster for (without resolving)."""
+        return self._resolved.missing if self._resolved else ()
 
     def _identify(self, endpoint: str) -> NeptuneCluster | None:
         """Best effort, only to name the cluster in the error about it: a failure here must
@@ -267,28 +339,50 @@ class ClusterRegistry:
 
     def known(self) -> tuple[NeptuneCluster, ...]:
         """The clusters resolved so far, without resolving (for naming metrics)."""
-        return self._clusters or ()
+        return self._resolved.clusters if self._resolved else ()
 
     def require(self, endpoint: str, *, field: str) -> NeptuneCluster:
-        """The configured cluster serving ``endpoint``; ConfigError naming ``field`` if none does."""
+        """The configured cluster serving ``endpoint`` (any of its endpoints); ConfigError
+        naming ``field`` if none does (:class:`ClusterGone` when configured entries are missing
+        and the endpoint's cluster may be one of them)."""
         if self._error is not None:
             raise self._error
         found = cluster_for_endpoint(endpoint, self.clusters()) if self.entries else None
         if found is None and self.entries:
             found = cluster_for_endpoint(endpoint, self.clusters(refresh=True))
-        if found is None:
-            named = self._identify(endpoint)
-            what = f"{named.identifier} ({named.resource_id})" if named else endpoint
-            new_id = named.resource_id if named else "<its cluster resource id>"
-            # CloudFormation shows about 250 characters of a Reason: name the current list only
-            # when it fits, so the command to run is never cut.
-            for current in (",".join(self.entries), "<the ids it has>"):
-                value = f"{current},{new_id}" if current else new_id
-                message = (
-                    f"{what} is not among jobjanitor's clusters: add it: "
-                    f'`sam deploy --parameter-overrides {TEMPLATE_PARAMETER}="{value}"`'
-                )
-                if len(field) + 2 + len(message) <= REASON_CHARS:
-                    break
-            raise ConfigError(field, message)
-        return found
+        if found is not None:
+            return found
+        named = self._identify(endpoint)
+        if named is None and self.missing:
+            raise ClusterGone(field, _gone_message(endpoint, self.missing))
+        raise ConfigError(field, self._not_configured(named, endpoint, field))
+
+    def _not_configured(self, named: NeptuneCluster | None, endpoint: str, field: str) -> str:
+        what = f"{named.identifier} ({named.resource_id})" if named else endpoint
+        new_id = named.resource_id if named else "<its cluster resource id>"
+        # CloudFormation shows about 250 characters of a Reason: name the current list only
+        # when it fits, so the command to run is never cut.
+        message = ""
+        for current in (",".join(self.entries), "<the ids it has>"):
+            value = f"{current},{new_id}" if current else new_id
+            message = (
+                f"{what} is not among jobjanitor's clusters: add it: "
+                f'`sam deploy --parameter-overrides {TEMPLATE_PARAMETER}="{value}"`'
+            )
+            if len(field) + 2 + len(message) <= REASON_CHARS:
+                break
+        return message
+
+
+def _gone_message(endpoint: str, missing: Sequence[str]) -> str:
+    """Which missing entry the endpoint's cluster is: the identifier its host starts with
+    (``<identifier>.cluster-…``) when one matches, else it may be any of them. Kept short: a
+    CloudFormation Reason shows about 250 characters."""
+    host = (host_port(endpoint) or ("", 0))[0]
+    known = [e for e in missing if not _RESOURCE_ID.match(e) and e.lower() == host.split(".", 1)[0]]
+    lost = "no job on it can be cancelled; its Neptune ML jobs may still run in SageMaker"
+    if known:
+        return f"this endpoint's cluster {known[0]!r} no longer exists: {lost}"
+    names = ", ".join(repr(e) for e in missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+    which = f"cluster {names} no longer exists" if len(missing) == 1 else f"clusters {names} no longer exist"
+    return f"configured {which}, and none that exists serves this endpoint: {lost}"

@@ -13,6 +13,12 @@ port 8182 unless another is given. A local test bed (plain http on loopback) is 
 when its exact ``scheme://host:port`` is listed in ``JOBJANITOR_ALLOWED_ENDPOINTS`` (a comma
 list): the test bed's helpers set it; the template never does.
 
+Which endpoint of a cluster a host is can be read from its form (:func:`not_the_writer`): the
+cluster (writer) endpoint ``<cluster>.cluster-<id>.…``, the reader endpoint ``cluster-ro-``, a
+custom endpoint ``cluster-custom-``, an instance ``<instance>.<id>.…``. Readers refuse cancels,
+and an instance is a reader or becomes one after a failover: jobs are cancelled at the cluster
+endpoint only.
+
 Errors coming back from an endpoint are the endpoint's words: :func:`safe_summary` cuts them
 to a short, printable summary before they reach a CloudFormation Reason.
 """
@@ -25,7 +31,15 @@ from urllib.parse import urlsplit
 
 from jobjanitor.errors import ConfigError
 
-__all__ = ["ALLOWED_ENDPOINTS_ENV", "DEFAULT_PORT", "allowed_endpoints", "safe_summary", "validate_neptune_endpoint"]
+__all__ = [
+    "ALLOWED_ENDPOINTS_ENV",
+    "DEFAULT_PORT",
+    "allowed_endpoints",
+    "not_the_writer",
+    "require_writer",
+    "safe_summary",
+    "validate_neptune_endpoint",
+]
 
 ALLOWED_ENDPOINTS_ENV = "JOBJANITOR_ALLOWED_ENDPOINTS"
 DEFAULT_PORT = 8182
@@ -35,6 +49,9 @@ _NEPTUNE_HOST = re.compile(
     r"^(?:[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?\.){2,}"
     r"(?P<region>[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-\d{1,2})\.neptune\.amazonaws\.com(?P<cn>\.cn)?$"
 )
+# <first label>.<second label>.<region>.neptune.amazonaws.com[.cn]: the second label says which
+# endpoint of the cluster it is (cluster-<id>, cluster-ro-<id>, cluster-custom-<id>, or <id>).
+_ROLE = re.compile(r"^(?P<name>[^.]+)\.(?P<role>cluster-ro-|cluster-custom-|cluster-)?(?P<id>[^.]+)\.(?P<rest>.+)$")
 _SHOWN = 80  # how much of a refused value an error message repeats
 _UNSAFE = re.compile(r"[^A-Za-z0-9 .,:;_()\[\]/=+#@'-]+")
 
@@ -85,6 +102,36 @@ def validate_neptune_endpoint(value: str, *, field: str) -> str:
     if port is not None and not 0 < port < 65536:
         raise ConfigError(field, f"port must be between 1 and 65535, got {shown(text)}")
     return f"https://{host}:{port or DEFAULT_PORT}"
+
+
+def not_the_writer(endpoint: str) -> str | None:
+    """Why ``endpoint`` (an ``https://`` Neptune endpoint) is not a cluster's writer endpoint,
+    naming the endpoint to use instead; None when it is one, or its host is not in Neptune's
+    form (an allow-listed test bed)."""
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").lower()
+    match = _ROLE.match(host) if _NEPTUNE_HOST.match(host) else None
+    if match is None or match["role"] == "cluster-":
+        return None
+    port = parts.port or DEFAULT_PORT
+    writer = f"https://{{cluster}}.cluster-{match['id']}.{match['rest']}:{port}"
+    if match["role"] == "cluster-ro-":
+        use = writer.format(cluster=match["name"])
+        return f"{shown(endpoint)} is a reader endpoint, and readers refuse cancels: use the cluster endpoint {use}"
+    why = (
+        "a custom endpoint, which may route to readers (readers refuse cancels)"
+        if match["role"]
+        else "an instance endpoint: readers refuse cancels, and an instance becomes a reader after a failover"
+    )
+    return f"{shown(endpoint)} is {why}: use the cluster endpoint {writer.format(cluster='<cluster>')}"
+
+
+def require_writer(endpoint: str | None, *, field: str) -> None:
+    """ConfigError naming ``field`` and the endpoint to use when ``endpoint`` is a Neptune
+    endpoint other than a cluster's writer endpoint (:func:`not_the_writer`)."""
+    advice = not_the_writer(endpoint) if endpoint else None
+    if advice:
+        raise ConfigError(field, advice)
 
 
 def _normalise_exact(text: str) -> str | None:

@@ -159,6 +159,19 @@ def publish_report(
     metrics.add_metric(name="SweepStillStopping", unit=MetricUnit.Count, value=len(report.still_running))
 
 
+def publish_missing_clusters(missing: Sequence[str], *, source: str) -> None:
+    """Configured clusters (``JOBJANITOR_NEPTUNE_CLUSTERS``) that no longer exist: a warning
+    naming them and ``ClustersMissing`` (service dimension only, for alarms). Nothing when none."""
+    if not missing:
+        return
+    logger.warning(
+        "configured Neptune clusters no longer exist: skipped (remove them from NeptuneClusterResourceIds)",
+        missing=list(missing),
+        source=source,
+    )
+    metrics.add_metric(name="ClustersMissing", unit=MetricUnit.Count, value=len(missing))
+
+
 def _target_of(ref: JobRef, clusters: Sequence[NeptuneCluster]) -> str:
     if not ref.kind.is_neptune:
         return GLUE_TARGET

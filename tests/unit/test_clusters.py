@@ -9,12 +9,17 @@ import boto3
 import pytest
 from jobjanitor.clusters import (
     CLUSTERS_ENV,
+    ClusterGone,
     ClusterRegistry,
     NeptuneCluster,
+    Resolved,
     cluster_for_endpoint,
     configured_clusters,
+    names_cluster,
     parse_cluster_list,
+    resolve_clusters,
 )
+from jobjanitor.endpoints import not_the_writer
 from jobjanitor.errors import ConfigError
 from jobjanitor_testbed.clusters import create_cluster
 from moto import mock_aws
@@ -217,3 +222,63 @@ def test_a_malformed_list_fails_each_use_not_the_construction() -> None:
         with pytest.raises(ConfigError) as caught:
             use()
         assert caught.value.field == CLUSTERS_ENV
+
+
+@pytest.mark.parametrize(
+    ("entry", "identifier", "resource_id", "names"),
+    [
+        ("cluster-ABC123", "graph-a", "cluster-ABC123", True),
+        ("cluster-ABC123", "cluster-abc123", "cluster-ZZZ999", False),  # a resource id never names an identifier
+        ("cluster-abc123", "cluster-abc123", "cluster-ZZZ999", True),  # lower case: an identifier
+        ("GRAPH-A", "graph-a", "cluster-X", True),  # identifiers fold case
+        ("graph-a", "graph-b", "cluster-X", False),
+        ("cluster-ABC12", "graph-a", "cluster-ABC123", False),
+    ],
+)
+def test_names_cluster_compares_resource_ids_exactly_and_identifiers_case_folded(
+    entry: str, identifier: str, resource_id: str, names: bool
+) -> None:
+    assert names_cluster(entry, identifier, resource_id) is names
+
+
+def test_a_missing_entry_is_reported_and_the_rest_resolved(neptune: Any) -> None:
+    make_cluster(neptune, "graph-a")
+    resolved = resolve_clusters(neptune, "graph-a,graph-gone,cluster-GONE1")
+    assert [c.identifier for c in resolved.clusters] == ["graph-a"]
+    assert resolved.missing == ("graph-gone", "cluster-GONE1")
+    assert resolve_clusters(neptune, "graph-gone") == Resolved((), ("graph-gone",))
+
+
+def test_the_registry_names_the_missing_cluster_an_endpoint_belonged_to(neptune: Any) -> None:
+    make_cluster(neptune, "graph-a")
+    registry = ClusterRegistry("graph-a,graph-b,graph-c", lambda: neptune)
+    with pytest.raises(ClusterGone) as caught:
+        registry.require("https://graph-b.cluster-xyz.us-east-1.neptune.amazonaws.com:8182", field="NeptuneEndpoint")
+    assert caught.value.message.startswith("this endpoint's cluster 'graph-b' no longer exists: ")
+    with pytest.raises(ClusterGone) as unsure:
+        registry.require("https://other.cluster-xyz.us-east-1.neptune.amazonaws.com:8182", field="NeptuneEndpoint")
+    assert unsure.value.message.startswith("configured clusters 'graph-b', 'graph-c' no longer exist, and none")
+    assert registry.missing == ("graph-b", "graph-c")
+    assert [c.identifier for c in registry.clusters()] == ["graph-a"]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "advice"),
+    [
+        ("https://g.cluster-abc.us-east-1.neptune.amazonaws.com:8182", None),
+        ("https://g.cluster-ro-abc.us-east-1.neptune.amazonaws.com:8182", "https://g.cluster-abc.us-east-1."),
+        (
+            "https://i-1.abc.us-east-1.neptune.amazonaws.com:8183",
+            "https://<cluster>.cluster-abc.us-east-1.neptune.amazonaws.com:8183",
+        ),
+        ("https://c.cluster-custom-abc.eu-west-1.neptune.amazonaws.com:8182", "may route to readers"),
+        ("http://127.0.0.1:8182", None),  # a test bed: no form to read
+    ],
+)
+def test_not_the_writer_names_the_cluster_endpoint_to_use(endpoint: str, advice: str | None) -> None:
+    said = not_the_writer(endpoint)
+    if advice is None:
+        assert said is None
+    else:
+        assert said is not None
+        assert advice in said
