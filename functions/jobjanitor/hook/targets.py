@@ -10,17 +10,24 @@ naming only the jobs that run on it.
 - ``AWS::Glue::MLTransform``: the physical id is the transform id; the scope is every task
   run of that transform.
 - A cluster or transform the deployment is not configured for gives no policy: the hook
-  answers SUCCESS and touches nothing. So does a resource that is already gone or was never
-  created.
+  answers SUCCESS and touches nothing. So does a resource that was never created.
+- A cluster that cannot be reached for a reason no retry changes is answered at once with
+  SUCCESS, whose message names it and what cannot be seen (Neptune ML jobs started on it may
+  still run in SageMaker): a cluster that no longer exists, or one DescribeDBClusters says is
+  ``stopped`` or ``stopping`` (its endpoints do not answer until someone starts it). Answering
+  IN_PROGRESS or FAILED would only block the deletion (with ``Fail``) until someone starts a
+  cluster that is being deleted.
 
 The configured clusters (``JOBJANITOR_NEPTUNE_CLUSTERS``, parsed by :mod:`jobjanitor.clusters`)
-are matched by the identifier or resource id they name, without resolving the whole list
-(``configured_clusters`` raises for an entry it cannot find): a configured cluster that an
-earlier teardown already deleted must not make the hook fail for the next one.
+are matched with :func:`jobjanitor.clusters.names_cluster` (resource ids exactly, identifiers
+case-folded) against the one cluster being deleted, without resolving the whole list: a
+configured cluster that an earlier teardown already deleted must not make the hook fail for
+the next one.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from jobjanitor.clients import install_retry_policy
-from jobjanitor.clusters import CLUSTERS_ENV, NeptuneCluster
+from jobjanitor.clusters import CLUSTERS_ENV, NeptuneCluster, names_cluster
 from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.hook.request import NEPTUNE_CLUSTER, HookRequest
 from jobjanitor.kinds.base import error_code
@@ -38,9 +45,19 @@ from jobjanitor.policy import NEPTUNE_KINDS, Policy
 if TYPE_CHECKING:
     from jobjanitor.hook.config import HookConfig
 
+log = logging.getLogger("jobjanitor.hook")
+
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 8.0
 MAX_ATTEMPTS = 4
+# DescribeDBClusters statuses in which the data API does not answer and will not within the
+# hook's invocations: only someone starting the cluster changes them.
+UNREACHABLE_STATUSES = frozenset({"stopped", "stopping"})
+# What no listing can show once the data API cannot answer.
+UNSEEN = (
+    "no job on it can be listed or cancelled: Neptune ML jobs started on it earlier may still run in SageMaker "
+    "(processing, training and transform jobs): stop them there"
+)
 
 
 class ResolutionError(Exception):
@@ -104,17 +121,21 @@ class Resolver:
             found = neptune_client.describe_db_clusters(DBClusterIdentifier=identifier)["DBClusters"]
         except ClientError as error:
             if error_code(error) == "DBClusterNotFoundFault":
-                return Target(label, None, "it no longer exists: nothing to stop")
+                return Target(label, None, f"it no longer exists (DescribeDBClusters): {UNSEEN}")
             raise ResolutionError(f"DescribeDBClusters {identifier}: {error}") from error
         if len(found) != 1 or found[0].get("Engine") != "neptune":
             raise ResolutionError(f"DescribeDBClusters {identifier} did not return exactly one Neptune cluster")
         cluster = found[0]
-        names = {name.lower() for name in self.config.clusters}
         resource_id = str(cluster.get("DbClusterResourceId") or "")
-        if identifier.lower() not in names and resource_id.lower() not in names:
+        named = str(cluster.get("DBClusterIdentifier") or identifier)
+        if not any(names_cluster(entry, named, resource_id) for entry in self.config.clusters):
             return Target(
                 label, None, f"it is not one of the clusters this deployment is configured for ({CLUSTERS_ENV})"
             )
+        status = str(cluster.get("Status") or "")
+        if status in UNREACHABLE_STATUSES:
+            log.warning("the cluster is %s: answered at once", status, extra={"cluster": identifier})
+            return Target(label, None, f"it is {status} (DescribeDBClusters), so its endpoints do not answer: {UNSEEN}")
         host, port = cluster.get("Endpoint"), cluster.get("Port")
         if not host or not port:
             raise ResolutionError(f"DescribeDBClusters {identifier} gave no endpoint and port")
