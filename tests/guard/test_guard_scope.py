@@ -281,7 +281,7 @@ def test_create_warns_when_its_prefix_overlaps_another_guards(guard_env: Any, re
     assert "Warning" not in unique["Data"], unique["Data"]
     # A guard with no prefix reaches every ML job on the endpoint: it overlaps everyone.
     everything = create(testbed, receiver, base, stack_id("ops"))
-    assert "every Neptune ML job on the endpoint" in everything["Data"]["Warning"]
+    assert "every Neptune ML job on the cluster" in everything["Data"]["Warning"]
     # Once stack ml-staging is deleted, its prefix is no longer in use.
     delete = make_event(
         "Delete", {**base, "JobIdPrefix": "ml-staging-"}, receiver, stack=staging_stack,

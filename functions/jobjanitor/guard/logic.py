@@ -43,6 +43,7 @@ from jobjanitor.guard.config import GuardConfig, created_by_this_guard, physical
 from jobjanitor.guard.prefixes import GuardPrefixes
 from jobjanitor.guard.requests import RequestStore
 from jobjanitor.guard.stack import DeleteCase, Removed, cloudformation_client, delete_case, read_budget
+from jobjanitor.observability import publish_missing_clusters
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.protocol.custom_resource import (
     Done,
@@ -99,7 +100,7 @@ class Guard:
         self._on_report = on_report
         self._poll_tick_seconds = poll_tick_seconds
         self._cfn: Any = None  # CloudFormation client (DescribeStacks), built on the first Delete
-        self._prefixes = GuardPrefixes(idempotency_table())  # other guards' prefixes, read on first use
+        self._prefixes = GuardPrefixes(idempotency_table(), self._clusters)  # other guards' prefixes, on first use
 
     # -- Create / Update ------------------------------------------------------------------
     def on_create(self, request: Request, invocation: Invocation) -> Outcome:
@@ -126,14 +127,7 @@ class Guard:
         if bounded:
             check_list_bounds(props)
         config = GuardConfig.from_properties(props)
-        self._require_configured_cluster(config.policy)
-        return config
-
-    def _require_configured_cluster(self, policy: Policy) -> None:
-        """ConfigError (naming NeptuneEndpoint) unless the endpoint is one of a configured
-        cluster's: the guard touches only clusters its install is granted."""
-        if policy.neptune_endpoint and policy.kinds & NEPTUNE_KINDS:
-            self._clusters.require(policy.neptune_endpoint, field="NeptuneEndpoint")
+        return at_writer(config, self._clusters)
 
     def _preflight(self, config: GuardConfig, invocation: Invocation) -> dict[str, str]:
         """The outstanding jobs in scope (Data.Outstanding); GuardError if they cannot be listed."""
@@ -172,9 +166,10 @@ class Guard:
         removed = case.removed.data() if case.removed else {}
         if case.removed:  # an update's cleanup that also removes guarded targets: their jobs only
             config = case.removed.narrow(config)
-        # A cluster removed from the install since Create: nothing here may touch it (its
-        # grant is gone too); the answer says so, SUCCESS or FAILED as FailOnError asks.
-        self._require_configured_cluster(config.policy)
+        # A cluster removed from the install since Create, or one that no longer exists: nothing
+        # here may touch it (its grant is gone too) or can (it is gone); the answer says so,
+        # SUCCESS or FAILED as FailOnError asks.
+        config = at_writer(config, self._clusters)
         return self._sweep(request, config, invocation, removed)
 
     def _sweep(self, request: Request, config: GuardConfig, invocation: Invocation, removed: dict[str, str]) -> Outcome:
@@ -259,6 +254,25 @@ class Guard:
     def _report(self, report: Report) -> None:
         if self._on_report is not None:
             self._on_report(report)
+
+
+def at_writer(config: GuardConfig, clusters: ClusterRegistry) -> GuardConfig:
+    """ConfigError (naming NeptuneEndpoint) unless the endpoint is one of a configured
+    cluster's: the guard touches only clusters its install is granted. Returns ``config`` with
+    the policy at that cluster's writer endpoint, whichever of its endpoints (reader, instance)
+    was given: readers refuse cancels. Configured clusters that no longer exist are reported
+    (log, ClustersMissing) and skipped; :class:`~jobjanitor.clusters.ClusterGone` says when
+    this guard's endpoint may be one of theirs."""
+    policy = config.policy
+    if not policy.neptune_endpoint or not policy.kinds & NEPTUNE_KINDS:
+        return config
+    try:
+        writer = clusters.require(policy.neptune_endpoint, field="NeptuneEndpoint").data_endpoint()
+    finally:
+        publish_missing_clusters(clusters.missing, source="guard")
+    if writer != policy.neptune_endpoint:
+        log.info("jobs are listed and cancelled at the cluster's writer endpoint", extra={"writer": writer})
+    return replace(config, policy=replace(policy, neptune_endpoint=writer))
 
 
 def check_list_bounds(props: object) -> None:

@@ -1,13 +1,18 @@
-"""Which job-id prefixes other guards use on the same Neptune endpoint, to warn about overlaps.
+"""Which job-id prefixes other guards use on the same Neptune cluster, to warn about overlaps.
 
 A prefix selects every Neptune ML job whose id starts with it, whoever started the job: the
 guard of stack ``ml`` with prefix ``ml-`` also reaches stack ``ml-staging``'s ``ml-staging-…``
-jobs. So each guard records its prefix, per endpoint, in the jobjanitor table (one item per
-endpoint, ``jobjanitor#guard-prefixes#<endpoint>``, a map of ``<stack id>|<logical id>`` to
-prefix; ``*`` for a guard without a prefix, which reaches every ML job on the endpoint). On
-Create and Update it reads the others and warns, in its answer's Reason and ``Data.Warning``,
-when its prefix is a prefix of another one in use or another one is a prefix of its own. A
-teardown removes the guard's entry.
+jobs. So each guard records its prefix, per cluster, in the jobjanitor table (one item per
+cluster, ``jobjanitor#guard-prefixes#<cluster resource id>``, a map of ``<stack id>|<logical
+id>`` to prefix; ``*`` for a guard without a prefix, which reaches every ML job on the cluster).
+The cluster is the resolved one (:mod:`jobjanitor.clusters`), so guards given its cluster,
+reader or instance endpoints share one item. On Create and Update a guard reads the others and
+warns, in its answer's Reason and ``Data.Warning``, when its prefix is a prefix of another one
+in use or another one is a prefix of its own. A teardown removes the guard's entry.
+
+Items of earlier versions were keyed by the endpoint string a guard was given
+(``jobjanitor#guard-prefixes#<endpoint>``): the one under the cluster's writer endpoint, where
+most guards point, is read too, and a guard's own old entry is removed on its teardown.
 
 This is advice, not a gate: the registry sees only guards served by this jobjanitor install,
 and a failure to read or write it is logged and reported in ``Data.PrefixCheck``, never fatal.
@@ -15,10 +20,12 @@ and a failure to read or write it is logged and reported in ``Data.PrefixCheck``
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
+from jobjanitor.clusters import ClusterRegistry, NeptuneCluster
 from jobjanitor.endpoints import safe_summary
 from jobjanitor.kinds.base import error_text
 from jobjanitor.model import JobKindName
@@ -29,7 +36,7 @@ log = logging.getLogger("jobjanitor.guard")
 __all__ = ["EVERY_ID", "KEY_PREFIX", "GuardPrefixes", "PrefixRegistry", "overlaps"]
 
 KEY_PREFIX = "jobjanitor#guard-prefixes#"
-EVERY_ID = "*"  # a guard without JobIdPrefix: every Neptune ML job on the endpoint
+EVERY_ID = "*"  # a guard without JobIdPrefix: every Neptune ML job on the cluster
 _SHOWN = 3
 ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
 
@@ -52,77 +59,102 @@ def _stack_name(owner: str) -> str:
 
 
 class PrefixRegistry:
-    """The prefixes in use per endpoint, in a DynamoDB table with partition key ``id``."""
+    """The prefixes in use per cluster, in a DynamoDB table with partition key ``id``."""
 
     def __init__(self, table_name: str, client: Any) -> None:
         self.table_name = table_name
         self._client = client
 
-    def _key(self, endpoint: str) -> dict[str, dict[str, str]]:
-        return {"id": {"S": f"{KEY_PREFIX}{endpoint}"}}
+    @staticmethod
+    def _key(name: str) -> dict[str, dict[str, str]]:
+        return {"id": {"S": f"{KEY_PREFIX}{name}"}}
 
-    def others(self, endpoint: str, owner: str) -> dict[str, str]:
-        item = self._client.get_item(TableName=self.table_name, Key=self._key(endpoint), ConsistentRead=True)
+    def _entries(self, name: str) -> dict[str, str]:
+        item = self._client.get_item(TableName=self.table_name, Key=self._key(name), ConsistentRead=True)
         entries = item.get("Item", {}).get("prefixes", {}).get("M", {})
-        return {k: v["S"] for k, v in entries.items() if k != owner and "S" in v}
+        return {k: v["S"] for k, v in entries.items() if "S" in v}
 
-    def record(self, endpoint: str, owner: str, prefix: str) -> None:
+    def others(self, cluster: NeptuneCluster, owner: str) -> dict[str, str]:
+        found = self._entries(cluster.data_endpoint())  # an earlier version's item (see the module docstring)
+        found.update(self._entries(cluster.resource_id))
+        return {k: v for k, v in found.items() if k != owner}
+
+    def record(self, cluster: NeptuneCluster, owner: str, prefix: str) -> None:
+        key = self._key(cluster.resource_id)
         self._client.update_item(
             TableName=self.table_name,
-            Key=self._key(endpoint),
+            Key=key,
             UpdateExpression="SET prefixes = if_not_exists(prefixes, :empty)",
             ExpressionAttributeValues={":empty": {"M": {}}},
         )
         self._client.update_item(
             TableName=self.table_name,
-            Key=self._key(endpoint),
+            Key=key,
             UpdateExpression="SET prefixes.#owner = :prefix",
             ExpressionAttributeNames={"#owner": owner},
             ExpressionAttributeValues={":prefix": {"S": prefix}},
         )
 
-    def forget(self, endpoint: str, owner: str) -> None:
-        self._client.update_item(
-            TableName=self.table_name,
-            Key=self._key(endpoint),
-            UpdateExpression="REMOVE prefixes.#owner",
-            ExpressionAttributeNames={"#owner": owner},
-        )
+    def forget(self, name: str, owner: str) -> None:
+        # No entry of this guard under this key: nothing to remove (and no empty item made).
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=self._key(name),
+                UpdateExpression="REMOVE prefixes.#owner",
+                ConditionExpression="attribute_exists(prefixes.#owner)",
+                ExpressionAttributeNames={"#owner": owner},
+            )
 
-    def check_and_record(self, endpoint: str, owner: str, prefix: str) -> tuple[str | None, str | None]:
+    def check_and_record(self, cluster: NeptuneCluster, owner: str, prefix: str) -> tuple[str | None, str | None]:
         """(warning, problem): ``warning`` when ``prefix`` overlaps another guard's on the
-        endpoint; ``problem`` when the registry could not be read or written."""
+        cluster; ``problem`` when the registry could not be read or written."""
         try:
-            found = overlaps(prefix, self.others(endpoint, owner))
-            self.record(endpoint, owner, prefix)
+            found = overlaps(prefix, self.others(cluster, owner))
+            self.record(cluster, owner, prefix)
         except Exception as error:  # advice only: never fails a Create
             problem = safe_summary(error_text(error), 120)
             log.warning("could not check the prefixes of other guards", extra={"error": problem})
             return None, problem
         if not found:
             return None, None
-        what = "every Neptune ML job on the endpoint" if prefix == EVERY_ID else f"JobIdPrefix {prefix!r}"
+        what = "every Neptune ML job on the cluster" if prefix == EVERY_ID else f"JobIdPrefix {prefix!r}"
         shown = ", ".join(found[:_SHOWN]) + (f" and {len(found) - _SHOWN} more" if len(found) > _SHOWN else "")
         return (
-            f"{what} overlaps other guards' prefixes on this endpoint: {shown}; each guard would cancel the "
-            "other's jobs. Use a prefix no other stack can share (the stack id's UUID part).",
+            f"{what} overlaps other guards' prefixes on this cluster ({cluster.identifier}): {shown}; each guard "
+            "would cancel the other's jobs. Use a prefix no other stack can share (the stack id's UUID part).",
             None,
         )
 
-    def forget_quietly(self, endpoint: str, owner: str) -> None:
-        try:
-            self.forget(endpoint, owner)
-        except Exception as error:  # the entry is advice: a leftover only causes a warning later
-            log.warning("could not remove this guard's prefix entry", extra={"error": safe_summary(error_text(error))})
+    def forget_quietly(self, cluster: NeptuneCluster | None, owner: str, given_endpoint: str) -> None:
+        """Remove the guard's entry: under its cluster (when it can be resolved) and under the
+        endpoint it was given (an earlier version's item)."""
+        for name in ([cluster.resource_id] if cluster else []) + [given_endpoint]:
+            try:
+                self.forget(name, owner)
+            except Exception as error:  # the entry is advice: a leftover only causes a warning later
+                problem = safe_summary(error_text(error))
+                log.warning("could not remove this guard's prefix entry", extra={"error": problem})
 
 
 class GuardPrefixes:
     """A guard's use of the registry: built on first use, and only with the table. ``owner`` is
-    the guard's stack and logical id (``<StackId>|<LogicalResourceId>``)."""
+    the guard's stack and logical id (``<StackId>|<LogicalResourceId>``); ``clusters`` resolves
+    its endpoint to its cluster (the item's key)."""
 
-    def __init__(self, table_name: str | None) -> None:
+    def __init__(self, table_name: str | None, clusters: ClusterRegistry) -> None:
         self._table_name = table_name
+        self._clusters = clusters
         self._registry: PrefixRegistry | None = None
+
+    def _cluster(self, endpoint: str) -> NeptuneCluster | None:
+        """The configured cluster of ``endpoint`` (resolved already: no AWS call), or None,
+        quietly: the registry is advice, and the request's own checks report real problems."""
+        try:
+            return self._clusters.require(endpoint, field="NeptuneEndpoint")
+        except Exception as error:  # advice only, see the docstring
+            log.info("no configured cluster for the prefix registry", extra={"error": safe_summary(str(error))})
+            return None
 
     def _get(self) -> PrefixRegistry | None:
         if self._table_name is None:
@@ -143,8 +175,11 @@ class GuardPrefixes:
         registry = self._get()
         if registry is None or not policy.neptune_endpoint or policy.job_ids or not policy.kinds & ML_KINDS:
             return {}, ""
+        cluster = self._cluster(policy.neptune_endpoint)
+        if cluster is None:
+            return {}, ""
         prefix = policy.job_id_prefix or EVERY_ID
-        warning, problem = registry.check_and_record(policy.neptune_endpoint, owner, prefix)
+        warning, problem = registry.check_and_record(cluster, owner, prefix)
         data: dict[str, str] = {}
         if warning:
             log.warning("job-id prefix overlaps another guard's", extra={"warning": warning})
@@ -156,4 +191,4 @@ class GuardPrefixes:
     def forget(self, policy: Policy, owner: str) -> None:
         registry = self._get()
         if registry is not None and policy.neptune_endpoint:
-            registry.forget_quietly(policy.neptune_endpoint, owner)
+            registry.forget_quietly(self._cluster(policy.neptune_endpoint), owner, policy.neptune_endpoint)
