@@ -138,7 +138,6 @@ def test_bad_configuration_fails_every_invocation_naming_the_variable(
         ("JOBJANITOR_MAX_AGE", ""),
         ("JOBJANITOR_MAX_AGE", "soon"),
         ("JOBJANITOR_NEPTUNE_ENDPOINT", "https://cluster:8182"),  # replaced by the cluster list
-        ("JOBJANITOR_NEPTUNE_CLUSTERS", "graph-unknown"),
         ("JOBJANITOR_NEPTUNE_CLUSTERS", "testbed-graph,,graph-b"),
         ("JOBJANITOR_KINDS", "neptune-loader,spark"),
         ("JOBJANITOR_DRY_RUN", "perhaps"),

@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from jobjanitor.clusters import CLUSTERS_ENV, ClusterRegistry, NeptuneCluster
+from jobjanitor.clusters import CLUSTERS_ENV, ClusterRegistry, NeptuneCluster, Resolved
 from jobjanitor.config import parse_bool, parse_duration, parse_kinds, parse_list
 from jobjanitor.errors import ConfigError
-from jobjanitor.policy import Policy
+from jobjanitor.model import JobKindName
+from jobjanitor.policy import NEPTUNE_KINDS, Policy
 
 ENV = {
     "kinds": "JOBJANITOR_KINDS",
@@ -50,14 +51,19 @@ class SweeperConfig:
     # The Neptune clusters swept (JOBJANITOR_NEPTUNE_CLUSTERS); the policy's endpoint is the
     # first one's, each run sweeps every one (sweeper.logic.sections).
     clusters: tuple[NeptuneCluster, ...] = ()
+    # Configured entries that name no cluster any more: reported by every run, never swept.
+    missing: tuple[str, ...] = ()
+    # The Neptune kinds configured while none of the configured clusters exists: set aside
+    # from the policy (which cannot hold them without an endpoint), reported as missing.
+    set_aside: frozenset[JobKindName] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], clusters: Sequence[NeptuneCluster] | None = None) -> SweeperConfig:
         """``clusters``: the resolved JOBJANITOR_NEPTUNE_CLUSTERS (resolved here when None)."""
         if env.get(LEGACY_ENDPOINT, "").strip():
             raise ConfigError(LEGACY_ENDPOINT, f"no longer read: list the clusters to sweep in {CLUSTERS_ENV}")
-        if clusters is None:
-            clusters = ClusterRegistry.from_env(env).clusters()
+        resolved = ClusterRegistry.from_env(env).resolve() if clusters is None else Resolved(tuple(clusters))
+        clusters = resolved.clusters
 
         def get(field: str) -> str | None:
             value = env.get(ENV[field], "").strip()
@@ -75,8 +81,13 @@ class SweeperConfig:
             raise ConfigError(ENV["min_age"], "required: the sweeper cancels only jobs older than this (e.g. 6h)")
         if parse_duration(ENV["min_age"], get("min_age")) < timedelta(minutes=1):
             raise ConfigError(ENV["min_age"], "must be at least 1m")
+        kinds: object = get("kinds")
+        set_aside: frozenset[JobKindName] = frozenset()
+        if resolved.missing and not clusters:
+            glue = bool(get("glue_transform_ids") or get("glue_transform_name_prefix"))
+            kinds, set_aside = _without_neptune(get("kinds"), resolved.missing, glue=glue)
         policy = Policy.build(
-            kinds=get("kinds"),
+            kinds=kinds,
             neptune_endpoint=clusters[0].data_endpoint(env) if clusters else None,
             neptune_iam_role_arn=get("neptune_iam_role_arn"),
             glue_region=get("glue_region"),
@@ -94,6 +105,8 @@ class SweeperConfig:
             stack_tag_prefix=env.get(STACK_TAG_PREFIX, "").strip() or "jobjanitor:",
             table_name=env.get(TABLE, "").strip() or None,
             clusters=tuple(clusters),
+            missing=resolved.missing,
+            set_aside=set_aside,
         )
 
     def narrowed(self, narrow: object) -> Policy:
@@ -108,8 +121,46 @@ class SweeperConfig:
         changes: dict[str, Any] = {}
         for name, narrower in _NARROWERS.items():
             if name in narrow:
-                changes.update(narrower(self.policy, narrow[name]))
+                value = self._without_set_aside(narrow[name]) if name == "kinds" else narrow[name]
+                changes.update(narrower(self.policy, value))
         return replace(self.policy, **changes)
+
+    def _without_set_aside(self, value: object) -> object:
+        """A schedule's kinds less those set aside (their clusters are missing, and reported)."""
+        if not self.set_aside:
+            return value
+        kept = sorted(str(k) for k in parse_kinds("narrow.kinds", value) - self.set_aside)
+        if not kept:
+            raise ConfigError(
+                "narrow.kinds",
+                f"names only Neptune kinds, and no configured cluster exists any more ({', '.join(self.missing)})",
+            )
+        return kept
+
+    def missing_for(self, narrow: object) -> tuple[str, ...]:
+        """The missing clusters a scheduled run reports: all of them, unless the schedule's
+        kinds name no Neptune kind."""
+        if isinstance(narrow, Mapping) and "kinds" in narrow:
+            return self.missing if parse_kinds("narrow.kinds", narrow["kinds"]) & NEPTUNE_KINDS else ()
+        return self.missing
+
+
+def _without_neptune(
+    kinds: str | None, missing: Sequence[str], *, glue: bool
+) -> tuple[list[str], frozenset[JobKindName]]:
+    """The configured kinds but the Neptune ones, and those (no configured cluster exists, so no
+    policy can hold them). Nothing left to sweep is an error naming the missing clusters.
+    ``kinds`` None is the default: the Neptune kinds, and Glue's when ``glue`` transforms are set."""
+    glue_kind = {JobKindName.GLUE_ML_TASK_RUN} if glue else set()
+    chosen = parse_kinds(ENV["kinds"], kinds) if kinds is not None else NEPTUNE_KINDS | glue_kind
+    rest = sorted(str(k) for k in chosen - NEPTUNE_KINDS)
+    if not rest:
+        raise ConfigError(
+            CLUSTERS_ENV,
+            f"no configured cluster exists any more ({', '.join(missing)}: DescribeDBClusters knows no such "
+            f"cluster), and {ENV['kinds']} selects nothing else to sweep",
+        )
+    return rest, chosen & NEPTUNE_KINDS
 
 
 def _kinds(policy: Policy, value: object) -> dict[str, Any]:

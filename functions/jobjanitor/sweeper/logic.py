@@ -14,7 +14,9 @@
   that timed out is retried once its in-progress record expires with the Lambda deadline.
 - Every configured Neptune cluster is swept on each run (``JOBJANITOR_NEPTUNE_CLUSTERS``), in
   parallel, each its own section of the result and its own ``target`` metric dimension; Glue ML
-  task runs are one more section. A stack deletion sweeps the one cluster the stack names
+  task runs are one more section. A configured cluster that no longer exists (resolved once per
+  execution environment) is a section with ``ok: false`` that says so, and ``ClustersMissing``;
+  the rest are swept. A stack deletion sweeps the one cluster the stack names
   (``<prefix>neptune-endpoint``; optional when the sweeper serves a single cluster).
 - The engine's deadline is the Lambda's remaining time less a margin: it never runs past it.
 """
@@ -41,7 +43,7 @@ from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.errors import ConfigError
 from jobjanitor.idempotency import idempotent_on_table
 from jobjanitor.model import JobKindName
-from jobjanitor.observability import log_progress, publish_report
+from jobjanitor.observability import log_progress, publish_missing_clusters, publish_report
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 from jobjanitor.sagemaker_dating import SageMakerDating
@@ -57,6 +59,11 @@ IDEMPOTENCY_EXPIRES_SECONDS = 6 * 3600
 STACK_TAGS = ("neptune-endpoint", "job-id-prefix", "glue-transforms", "kinds")
 GLUE_SECTION = "glue"
 JOB_ID_PREFIX_ENV = ENV["job_id_prefix"]
+# A configured cluster that no longer exists: its section of every scheduled run.
+MISSING = (
+    "configured in JOBJANITOR_NEPTUNE_CLUSTERS but no longer exists (DescribeDBClusters knows no such cluster): not "
+    "swept; Neptune ML jobs started on it may still run in SageMaker. Remove it from NeptuneClusterResourceIds"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +126,24 @@ class Sweeper:
         if self.idempotency is not None:
             self.idempotency.register_lambda_context(context)
         trigger_data = {"kind": trigger.kind, "key": trigger.key}
+        # Configured clusters that no longer exist: each run reports them (a section, a metric).
+        missing = self.config.missing_for(trigger.narrow) if trigger.stack_id is None else ()
         try:
-            return self._sweep_once(trigger=trigger_data, policy=policy, deadline=deadline, clusters=clusters)
+            return self._sweep_once(
+                trigger=trigger_data, policy=policy, deadline=deadline, clusters=clusters, missing=missing
+            )
         except IdempotencyAlreadyInProgressError:
             log.warning("duplicate delivery while the first is still sweeping: nothing to do", extra=trigger_data)
             return {"status": "duplicate-in-progress", "key": trigger.key}
 
     def _sweep(
-        self, *, trigger: dict[str, str], policy: Policy, deadline: Deadline, clusters: Sequence[NeptuneCluster]
+        self,
+        *,
+        trigger: dict[str, str],
+        policy: Policy,
+        deadline: Deadline,
+        clusters: Sequence[NeptuneCluster],
+        missing: Sequence[str] = (),
     ) -> dict[str, Any]:
         parts = sections(policy, clusters)
 
@@ -145,6 +162,9 @@ class Sweeper:
             reports = dict(zip((p.name for p in parts), pool.map(run, parts), strict=True))
         for name, report in reports.items():
             publish_report(report, source="sweeper", target=name)
+        publish_missing_clusters(missing, source="sweeper")
+        for entry in missing:
+            reports[entry] = Report(errors=[f"{entry}: {MISSING}"])
         return result_of(trigger, policy, reports)
 
     # -- scopes ---------------------------------------------------------------------------
