@@ -28,6 +28,7 @@ from jobjanitor.cli_args import (
     parser,
 )
 from jobjanitor.cli_confirm import NO_TERMINAL, ask, confined_to_plan, describe_plan, planned_ids, with_plan
+from jobjanitor.endpoints import require_writer
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
 from jobjanitor.policy import DEFAULT_MAX_WAIT_SECONDS, Policy
@@ -209,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = subparsers[args.command]
     try:
         policy = _policy(args)
+        require_writer(policy.neptune_endpoint, field="--neptune-endpoint")  # readers refuse cancels
         tunnel = parse_via(args.via, policy.neptune_endpoint) if args.via is not None else None
         region = signing_region(args.region, policy.neptune_endpoint)
         connection = Connection(args.profile, region, endpoint_overrides(args.endpoint_url or []), tunnel)
