@@ -47,7 +47,7 @@ def test_a_resource_id_never_names_a_cluster_whose_identifier_is_its_lower_case(
     assert all_in(stacks.neptune_b, on_lookalike, sc.RUNNING) == []
     # The configured cluster, named by its resource id, is still served.
     assert driver.run(neptune_event(stacks)).status == "SUCCESS"
-    assert all_in(stacks.neptune_a, on_configured, sc.STOPPED) == []
+    assert all_in(stacks.neptune_a, on_configured, sc.STOPPING_OR_STOPPED) == []
 
 
 def test_an_identifier_entry_folds_case(
@@ -57,7 +57,7 @@ def test_an_identifier_entry_folds_case(
     fresh_hook()
     on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
     assert driver.run(neptune_event(stacks)).status == "SUCCESS"
-    assert all_in(stacks.neptune_a, on_a, sc.STOPPED) == []
+    assert all_in(stacks.neptune_a, on_a, sc.STOPPING_OR_STOPPED) == []
 
 
 # -- 10. a stopped cluster, a cluster that is gone: answered at once -----------------------
