@@ -353,6 +353,7 @@ def test_delete_reports_in_metrics_and_logs(
     assert all(line["outcome"] == "cancelled" for line in actions)
 
 
+@pytest.mark.usefixtures("deadlines_on_testbed_clock")  # the guard waits on the test bed's time
 def test_polling_setup_failing_half_way_leaves_nothing_behind(
     guard_env: Any, receiver: ResponseReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
