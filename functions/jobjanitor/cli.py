@@ -30,14 +30,13 @@ from jobjanitor.cli_args import (
 from jobjanitor.cli_confirm import NO_TERMINAL, ask, confined_to_plan, describe_plan, planned_ids, with_plan
 from jobjanitor.endpoints import require_writer
 from jobjanitor.errors import ConfigError
-from jobjanitor.model import JobKindName
+from jobjanitor.model import ML_KINDS
 from jobjanitor.policy import DEFAULT_MAX_WAIT_SECONDS, Policy
 from jobjanitor.report import Report
 from jobjanitor.tunnel import Tunnel, attach_tunnel, parse_via
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_PROBLEMS", "EXIT_TERMINATED", "EXIT_USAGE", "main"]
 
-ML_KINDS = frozenset(k for k in JobKindName if k.value.startswith("neptune-ml-"))
 # Discovery and cancels get this long on top of --max-wait before the run gives up.
 WORK_SECONDS = 300
 _NEPTUNE_HOST = re.compile(r"\.([a-z]{2}(?:-[a-z]+)+-\d+)\.neptune\.amazonaws\.com(?:\.cn)?$")
@@ -265,7 +264,7 @@ def _run(args: argparse.Namespace, sub: argparse.ArgumentParser, policy: Policy,
     if _asks(args):
         with ProgressDisplay(sys.stderr, quiet=args.quiet, live=False).logs_only():
             # The sweep's own deadline runs from the answer.
-            plan = engine.list_jobs(policy, deadline=InterruptibleDeadline.after(WORK_SECONDS), **using)
+            plan = engine.plan(policy, deadline=InterruptibleDeadline.after(WORK_SECONDS), **using)
         confirmed = _confirm(args, policy, plan)
         if isinstance(confirmed, int):
             return confirmed
@@ -293,7 +292,7 @@ def _work(
     with interrupts.installed():
         with display:
             if args.command == "list":
-                report = engine.list_jobs(policy, deadline=deadline, **using)
+                report = engine.plan(policy, deadline=deadline, **using)
             else:
                 report = engine.sweep(policy, deadline=deadline, progress=display.progress, **using)
         report = with_plan(report, plan) if plan is not None else report

@@ -21,6 +21,16 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _MAX_DURATION_SECONDS = 10 * 365 * 86400
 
+# The install's settings the sweeper and the hook both read (template.yaml sets them once for
+# both functions): Policy field -> environment variable.
+SHARED_ENV = {
+    "neptune_iam_role_arn": "JOBJANITOR_NEPTUNE_IAM_ROLE_ARN",
+    "glue_region": "JOBJANITOR_GLUE_REGION",
+    "glue_transform_ids": "JOBJANITOR_GLUE_TRANSFORM_IDS",
+    "glue_transform_name_prefix": "JOBJANITOR_GLUE_TRANSFORM_NAME_PREFIX",
+    "clean": "JOBJANITOR_CLEAN",
+}
+
 
 def parse_bool(field: str, value: object) -> bool:
     """``True``/``False``, or a string: true/false, yes/no, 1/0, on/off (any case); ``""`` is false."""

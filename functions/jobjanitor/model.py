@@ -19,6 +19,10 @@ class JobKindName(StrEnum):
         return self.value.startswith("neptune-")
 
 
+# The Neptune ML kinds: caller-chosen ids (a job-id prefix scopes them), work run by SageMaker.
+ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
+
+
 @dataclass(frozen=True, slots=True)
 class JobRef:
     """One job. ``target`` is the Neptune endpoint or ``glue:<region>:<transformId>``;
@@ -65,8 +69,8 @@ class Outcome(StrEnum):
     FAILED = "failed"  # the cancel (or the describe it needed) failed after retries
     WOULD_CANCEL = "would_cancel"  # dry run: in scope and outstanding, left alone
     SKIPPED = "skipped"  # out of scope: see JobResult.skip_reason
-    FINISHED = "finished"  # wait_for_scope: reached a terminal status while we waited, no cancel sent
-    STILL_RUNNING = "still_running"  # wait_for_scope: still outstanding at the deadline, no cancel sent
+    FINISHED = "finished"  # no cancel sent (watched, or already stopping): reached a terminal status as we waited
+    STILL_RUNNING = "still_running"  # no cancel sent (watched, or already stopping): outstanding at the deadline
 
 
 class SkipReason(StrEnum):

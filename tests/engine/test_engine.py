@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from jobjanitor import engine
 from jobjanitor.clients import ClientCache, Clients
-from jobjanitor.engine import Deadline, JobEvent, PhaseEvent
+from jobjanitor.engine import Deadline, JobEvent, Mode, PhaseEvent
 from jobjanitor.model import JobKindName, Outcome, SkipReason
 from jobjanitor.policy import Policy
 from jobjanitor.report import Report
@@ -186,7 +186,7 @@ def test_dry_run_cancels_nothing(
     assert report.ok
 
 
-def test_list_jobs_decides_without_cancelling(
+def test_plan_decides_without_cancelling(
     aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients], transform: str
 ) -> None:
     bed = aws_env
@@ -194,7 +194,7 @@ def test_list_jobs_decides_without_cancelling(
     bed.lifecycle.stop_delay = 600.0  # still stopping whenever the engine looks, however loaded the machine
     bed.neptune.seed_ml_job("modeltransform", "jj-stopping", status="Stopping")
     policy = make_policy(kinds="all", glue_transform_ids=transform, job_id_prefix="jj-")
-    report = engine.list_jobs(policy, deadline=Deadline.after(30), clients=make_clients(policy))
+    report = engine.plan(policy, deadline=Deadline.after(30), clients=make_clients(policy))
     results = by_id(report)
     assert results["jj-load"].outcome is Outcome.WOULD_CANCEL
     assert results["jj-stopping"].outcome is Outcome.STILL_RUNNING
@@ -288,13 +288,15 @@ def test_deadline_while_stopping(
     assert [ref.job_id for ref in report.still_running] == ["slow"]
     assert not report.ok
     assert report.summary()["StillRunning"] == "1"
-    # A later tick (wait_for_scope) cancels nothing and still sees it stopping.
-    later = engine.wait_for_scope(policy, deadline=Deadline.after(0.5, testbed_clock), clients=make_clients(policy))
+    # A later tick (a watch) cancels nothing and still sees it stopping.
+    later = engine.sweep(
+        policy, mode=Mode.WATCH, deadline=Deadline.after(0.5, testbed_clock), clients=make_clients(policy)
+    )
     assert by_id(later)["slow"].outcome is Outcome.STILL_RUNNING
     assert bed.neptune.job("modeltraining", "slow").cancel_count == 1
 
 
-def test_cancel_then_wait_for_and_wait_for_scope(
+def test_cancel_then_wait_for_and_watch(
     aws_env: TestBed,
     testbed_clock: FakeClock,
     make_policy: Callable[..., Policy],
@@ -308,7 +310,7 @@ def test_cancel_then_wait_for_and_wait_for_scope(
     bed.neptune.seed_ml_job("modeltransform", "already-stopping", status="Stopping")
     policy = make_policy(kinds="neptune-ml-dataprocessing,neptune-ml-transform")
     clients = make_clients(policy)
-    cancelled = engine.cancel_in_scope(policy, deadline=Deadline.after(30, testbed_clock), clients=clients)
+    cancelled = engine.sweep(policy, wait=False, deadline=Deadline.after(30, testbed_clock), clients=clients)
     results = by_id(cancelled)
     assert results["dp"].outcome is Outcome.CANCELLED
     assert results["dp"].outstanding
@@ -329,7 +331,7 @@ def test_cancel_then_wait_for_and_wait_for_scope(
     )
     assert waited.ok
     assert waited.waited
-    again = engine.wait_for_scope(policy, deadline=Deadline.after(5, testbed_clock), clients=clients)
+    again = engine.sweep(policy, mode=Mode.WATCH, deadline=Deadline.after(5, testbed_clock), clients=clients)
     assert again.ok
     assert not [r for r in again.results if r.outcome is not Outcome.SKIPPED]
 
@@ -344,7 +346,7 @@ def test_a_full_list_makes_the_report_incomplete(
     for i in range(1024):
         bed.neptune.seed_ml_job("dataprocessing", f"dp-{i:04}", status="Completed")
     policy = make_policy(kinds="neptune-loader,neptune-ml-dataprocessing", job_id_prefix="nothing-")
-    report = engine.list_jobs(policy, deadline=Deadline.after(30), clients=make_clients(policy))
+    report = engine.plan(policy, deadline=Deadline.after(30), clients=make_clients(policy))
     assert any("neptune-loader" in w and "100" in w for w in report.incomplete)
     assert any("neptune-ml-dataprocessing" in w and "1024" in w for w in report.incomplete)
     assert not report.ok

@@ -94,6 +94,31 @@ def test_a_sweep_over_mostly_finished_jobs_keeps_describing_first(
     assert report.counts()["skipped"] == 40
 
 
+def test_describe_first_mode_reads_every_job_before_its_cancel(
+    aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
+) -> None:
+    """``Mode.DESCRIBE_FIRST`` (the hook's later invocations): past the first decisions too,
+    and however many jobs need a cancel, each job is read first; one already stopping or
+    finished gets no cancel."""
+    bed = aws_env
+    bed.lifecycle.stop_delay = 600.0  # still stopping whenever the engine looks
+    for i in range(3):
+        bed.neptune.seed_ml_job("modeltraining", f"stopping-{i}", status="Stopping")
+    bed.neptune.seed_ml_job("modeltraining", "done-0", status="Completed")
+    for i in range(30):
+        bed.neptune.seed_ml_job("modeltraining", f"run-{i:02}", status="InProgress")
+    policy = make_policy(kinds="neptune-ml-training", wait=False, concurrency=1)
+    bed.neptune_log.clear()
+    report = engine.sweep(
+        policy, mode=engine.Mode.DESCRIBE_FIRST, deadline=Deadline.after(30), clients=make_clients(policy)
+    )
+    assert bed.neptune_log.count(operation="GetMLModelTrainingJob") == 34
+    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob") == 30
+    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob", status=200) == 30
+    counts = report.counts()
+    assert (counts["cancelled"], counts["still_running"], counts["skipped"]) == (30, 3, 1)
+
+
 def test_an_age_filter_describes_first(
     aws_env: TestBed, make_policy: Callable[..., Policy], make_clients: Callable[[Policy], Clients]
 ) -> None:
@@ -153,7 +178,7 @@ def test_wait_for_a_cancelled_report_polls_each_job_once_after_one_probe(
         bed.neptune.seed_ml_job("modeltransform", f"tf-{i:02}", status="InProgress")
     policy = make_policy(kinds="neptune-ml-transform")
     clients = make_clients(policy)
-    cancelled = engine.cancel_in_scope(policy, deadline=Deadline.after(30), clients=clients)
+    cancelled = engine.sweep(policy, wait=False, deadline=Deadline.after(30), clients=clients)
     bed.neptune_log.clear()
     waited = engine.wait_for(cancelled, policy, deadline=Deadline.after(30), clients=clients)
     assert waited.ok

@@ -298,6 +298,30 @@ def test_a_duplicate_while_the_first_is_at_work_watches_without_cancelling(
     assert second["clientRequestToken"] == event["clientRequestToken"]
 
 
+def test_a_later_invocation_reads_each_job_once_and_cancels_only_what_is_not_stopping(
+    stacks: Any, testbed: Any
+) -> None:
+    """After an IN_PROGRESS answer the earlier invocations have cancelled, so most jobs are
+    stopping: the next one describes every job first, once, in one engine run, and cancels only
+    a job not yet stopping (a cancel that failed, a job started since)."""
+    lifecycle.configure(stop_delay=24 * 3600.0)  # a job cancelled earlier is still stopping
+    ids = [sc.start_ml_job(stacks.neptune_a, "neptune-ml-training", f"x-later-{i}") for i in range(4)]
+    stopping, running = ids[:2], ids[2:]
+    for job_id in stopping:
+        stacks.neptune_a.cancel_ml_model_training_job(id=job_id)
+    testbed.neptune_log.clear()
+
+    answer = invoke(neptune_event(stacks, invocation=2, callback_context={"inProgressAnswers": 1}))
+
+    assert answer["hookStatus"] == "SUCCESS", answer
+    log = testbed.neptune_log.entries()
+    cancelled = {job_id for job_id in ids for e in log if e.method == "DELETE" and job_id in e.path}
+    assert cancelled == set(running), "a job still stopping got a second cancel"
+    for job_id in running:
+        reads = [e.method for e in log if e.path.rstrip("/").endswith(job_id)]
+        assert reads[: reads.index("DELETE")] == ["GET"], f"{job_id}: {reads}"
+
+
 def test_an_aws_fault_while_resolving_is_retried_at_the_next_invocation(
     stacks: Any, driver: HookDriver, testbed: Any
 ) -> None:

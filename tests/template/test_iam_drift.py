@@ -171,8 +171,8 @@ def reachable(entry: str) -> tuple[set[str], set[str]]:
 
 @cache
 def own_function_names() -> frozenset[str]:
-    """Names of every function and method our package defines (engine.list_jobs is ours, not
-    glue:ListJobs)."""
+    """Names of every function and method our package defines (a method of ours named like an
+    operation, say ``list_jobs``, is not glue:ListJobs)."""
     names: set[str] = set()
     for path in (CODE_ROOT / PACKAGE).rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

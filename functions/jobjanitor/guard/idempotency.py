@@ -37,6 +37,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from jobjanitor import engine
 from jobjanitor.clients import ClientCache
 from jobjanitor.deadline import Deadline
+from jobjanitor.engine import Mode
 from jobjanitor.policy import Policy
 from jobjanitor.report import Report
 
@@ -109,8 +110,8 @@ class IdempotentCancel:
         persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=dynamodb)
 
         def cancel_step(*, request: dict[str, str], policy: Policy, deadline: Deadline) -> dict[str, Any]:
-            report = engine.cancel_in_scope(
-                policy, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
+            report = engine.sweep(
+                policy, wait=False, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
             )
             if report.failures or report.errors or report.incomplete:
                 raise _Incomplete(report)
@@ -136,12 +137,16 @@ class IdempotentCancel:
             return incomplete.report
         except IdempotencyAlreadyInProgressError:
             log.warning("duplicate delivery while the first is cancelling: waiting without cancelling")
-            return engine.wait_for_scope(
-                policy, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
+            return engine.sweep(
+                policy,
+                mode=Mode.WATCH,
+                deadline=deadline,
+                clients=self._clients.for_policy(policy),
+                progress=self._progress,
             )
         except IdempotencyPersistenceLayerError as exc:
             self.persistence_faults += 1
             log.error("idempotency table unavailable; cancelling without it: %s", exc)
-            return engine.cancel_in_scope(
-                policy, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
+            return engine.sweep(
+                policy, wait=False, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
             )

@@ -37,6 +37,7 @@ from jobjanitor.clients import ClientCache
 from jobjanitor.clusters import ClusterRegistry
 from jobjanitor.deadline import Deadline
 from jobjanitor.endpoints import safe_summary
+from jobjanitor.engine import Mode
 from jobjanitor.errors import ConfigError
 from jobjanitor.guard.answers import dry_run_answer, not_a_teardown, report_data, verdict, wait_data
 from jobjanitor.guard.config import GuardConfig, created_by_this_guard, physical_id
@@ -135,7 +136,7 @@ class Guard:
             return {}
         seconds = min(PREFLIGHT_SECONDS, invocation.work_seconds())
         policy = config.policy
-        report = engine.list_jobs(policy, deadline=Deadline.after(seconds), clients=self._clients.for_policy(policy))
+        report = engine.plan(policy, deadline=Deadline.after(seconds), clients=self._clients.for_policy(policy))
         if report.errors:
             raise GuardError(f"Preflight failed: {safe_summary(report.errors[0])}")
         return {"Outstanding": str(sum(1 for r in report.results if r.outstanding))}
@@ -231,8 +232,9 @@ class Guard:
             config = removed.narrow(config)
         overall_deadline = float(carried.pop(DATA_DEADLINE, 0))
         budget = min(overall_deadline - time.time(), invocation.work_seconds(), self._poll_tick_seconds)
-        report = engine.wait_for_scope(
+        report = engine.sweep(
             config.policy,
+            mode=Mode.WATCH,
             deadline=Deadline.after(max(0.0, budget)),
             clients=self._clients.for_policy(config.policy),
             progress=self._progress,
@@ -247,8 +249,8 @@ class Guard:
         return verdict(report, config, pid, data)
 
     def _cancel_without_idempotency(self, event: Mapping[str, Any], policy: Policy, deadline: Deadline) -> Report:
-        return engine.cancel_in_scope(
-            policy, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
+        return engine.sweep(
+            policy, wait=False, deadline=deadline, clients=self._clients.for_policy(policy), progress=self._progress
         )
 
     def _report(self, report: Report) -> None:

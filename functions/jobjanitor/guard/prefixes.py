@@ -28,7 +28,7 @@ from typing import Any
 from jobjanitor.clusters import ClusterRegistry, NeptuneCluster
 from jobjanitor.endpoints import safe_summary
 from jobjanitor.kinds.base import error_text
-from jobjanitor.model import JobKindName
+from jobjanitor.model import ML_KINDS
 from jobjanitor.policy import Policy
 
 log = logging.getLogger("jobjanitor.guard")
@@ -38,7 +38,6 @@ __all__ = ["EVERY_ID", "KEY_PREFIX", "GuardPrefixes", "PrefixRegistry", "overlap
 KEY_PREFIX = "jobjanitor#guard-prefixes#"
 EVERY_ID = "*"  # a guard without JobIdPrefix: every Neptune ML job on the cluster
 _SHOWN = 3
-ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
 
 
 def overlaps(mine: str, others: Mapping[str, str]) -> list[str]:

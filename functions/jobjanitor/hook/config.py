@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from jobjanitor.clusters import CLUSTERS_ENV, parse_cluster_list
-from jobjanitor.config import parse_bool, parse_int, parse_list
+from jobjanitor.config import SHARED_ENV, parse_bool, parse_int, parse_list
 from jobjanitor.errors import ConfigError
 from jobjanitor.policy import MAX_CONCURRENCY
-from jobjanitor.sweeper.config import ENV as SHARED_ENV
 
 MODE = "JOBJANITOR_HOOK_MODE"
 CALLBACK_DELAY = "JOBJANITOR_HOOK_CALLBACK_DELAY_SECONDS"

@@ -51,6 +51,7 @@ from typing import Any
 from jobjanitor import engine
 from jobjanitor.clients import ClientCache, Clients
 from jobjanitor.deadline import CURRENT_DEADLINE, Deadline, LambdaContextLike
+from jobjanitor.engine import Mode
 from jobjanitor.errors import ConfigError
 from jobjanitor.hook.config import AUDIT, HookConfig
 from jobjanitor.hook.request import (
@@ -134,12 +135,14 @@ class Hook:
         policy = replace(target.policy, max_wait=max(1.0, deadline.remaining()))
         clients = self.clients.for_policy(policy)
         if not cancel:
-            report = engine.wait_for_scope(policy, deadline=deadline, clients=clients, progress=self._progress)
-        elif request.in_progress_answers == 0:
-            report = engine.cancel_in_scope(policy, deadline=deadline, clients=clients, progress=self._progress)
-            report = engine.wait_for(report, policy, deadline=deadline, clients=clients, progress=self._progress)
+            report = engine.sweep(policy, mode=Mode.WATCH, deadline=deadline, clients=clients, progress=self._progress)
         else:
-            report = self._cancel_what_is_not_stopping(policy, deadline, clients)
+            # A later invocation describes first: the earlier ones cancelled, so most jobs are
+            # stopping already, and a job still stopping gets no second cancel.
+            mode = Mode.CANCEL if request.in_progress_answers == 0 else Mode.DESCRIBE_FIRST
+            report = engine.sweep(
+                policy, mode=mode, wait=False, deadline=deadline, clients=clients, progress=self._progress
+            )
             report = engine.wait_for(report, policy, deadline=deadline, clients=clients, progress=self._progress)
         if self._on_report is not None:
             self._on_report(report, target)
@@ -165,7 +168,7 @@ class Hook:
         """TeardownHook=Audit: what a teardown would cancel, reported; nothing cancelled."""
         policy = replace(policy, dry_run=True, wait=False)
         clients = self.clients.for_policy(policy)
-        report = engine.cancel_in_scope(policy, deadline=deadline, clients=clients, progress=self._progress)
+        report = engine.sweep(policy, mode=Mode.DRY_RUN, deadline=deadline, clients=clients, progress=self._progress)
         if self._on_report is not None:
             self._on_report(report, target)
         would = [f"{r.ref.kind}:{r.ref.job_id}" for r in report.results if r.outcome is Outcome.WOULD_CANCEL]
@@ -179,25 +182,6 @@ class Hook:
         if would:
             head += f": {id_list(would, MAX_MESSAGE - len(head) - 2)}"
         return answer(request.token, SUCCESS, head)
-
-    def _cancel_what_is_not_stopping(self, policy: Policy, deadline: Deadline, clients: Clients) -> Report:
-        """A later invocation: the earlier ones cancelled, so look first and cancel only what is
-        outstanding and not stopping (a queued load that started since, a cancel that failed):
-        the engine cancels first, and would send every job still stopping a second cancel."""
-        seen = engine.list_jobs(policy, deadline=deadline, clients=clients)
-        to_cancel = frozenset(r.ref.job_id for r in seen.results if r.outcome is Outcome.WOULD_CANCEL)
-        if not to_cancel:
-            return seen
-        narrowed = replace(policy, job_ids=to_cancel)
-        cancelled = engine.cancel_in_scope(narrowed, deadline=deadline, clients=clients, progress=self._progress)
-        results = [r for r in seen.results if r.outcome is not Outcome.WOULD_CANCEL]
-        results += [r for r in cancelled.results if r.outcome is not Outcome.SKIPPED]
-        return Report(
-            results=results,
-            warnings=seen.warnings + cancelled.warnings,
-            errors=seen.errors + cancelled.errors,
-            incomplete=list(dict.fromkeys(seen.incomplete + cancelled.incomplete)),
-        )
 
     def not_done(
         self,

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from jobjanitor.clusters import CLUSTERS_ENV, ClusterRegistry, NeptuneCluster, Resolved
-from jobjanitor.config import parse_bool, parse_duration, parse_kinds, parse_list
+from jobjanitor.config import SHARED_ENV, parse_bool, parse_duration, parse_kinds, parse_list
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
@@ -23,13 +23,9 @@ ENV = {
     "kinds": "JOBJANITOR_KINDS",
     # Not read: the endpoints are the configured clusters' (errors about them name the list).
     "neptune_endpoint": CLUSTERS_ENV,
-    "neptune_iam_role_arn": "JOBJANITOR_NEPTUNE_IAM_ROLE_ARN",
-    "glue_region": "JOBJANITOR_GLUE_REGION",
-    "glue_transform_ids": "JOBJANITOR_GLUE_TRANSFORM_IDS",
-    "glue_transform_name_prefix": "JOBJANITOR_GLUE_TRANSFORM_NAME_PREFIX",
+    **SHARED_ENV,  # the Neptune role, the Glue Region and transforms, clean
     "job_id_prefix": "JOBJANITOR_JOB_ID_PREFIX",
     "min_age": "JOBJANITOR_MAX_AGE",
-    "clean": "JOBJANITOR_CLEAN",
     "dry_run": "JOBJANITOR_DRY_RUN",
     "concurrency": "JOBJANITOR_CONCURRENCY",
 }

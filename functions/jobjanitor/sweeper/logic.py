@@ -42,7 +42,7 @@ from jobjanitor.deadline import Deadline
 from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.errors import ConfigError
 from jobjanitor.idempotency import idempotent_on_table
-from jobjanitor.model import JobKindName
+from jobjanitor.model import ML_KINDS, JobKindName
 from jobjanitor.observability import log_progress, publish_missing_clusters, publish_report
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
@@ -238,7 +238,7 @@ def declared_scope(
     if transforms and not set(transforms) <= set(base.glue_transform_ids):
         raise ConfigError(tag("glue-transforms"), "names transforms this sweeper is not configured for")
     kinds = _stack_kinds(base, declared, job_prefix, transforms, tag)
-    ml = bool(kinds & _ML_KINDS)
+    ml = bool(kinds & ML_KINDS)
     endpoint_tag = declared["neptune-endpoint"].strip() if "neptune-endpoint" in declared else None
     cluster = cluster_of(tag("neptune-endpoint"), endpoint_tag, job_prefix if ml else None)
     if ml:
@@ -262,9 +262,6 @@ def declared_scope(
     return policy, (cluster,) if cluster and ml else ()
 
 
-_ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)
-
-
 def _require_configured_prefix(base: Policy, field: str) -> None:
     """JOBJANITOR_JOB_ID_PREFIX ``*`` (the template's default) lets the schedule sweep every id,
     but a tag could then claim any team's prefix, with no age limit: stacks claim Neptune ML
@@ -286,7 +283,7 @@ def _stack_kinds(
 ) -> set[JobKindName]:
     """The kinds a stack's tags select (see :func:`stack_scope`): never loads."""
     if "kinds" not in declared:
-        kinds: set[JobKindName] = {k for k in base.kinds if k in _ML_KINDS} if job_prefix is not None else set()
+        kinds: set[JobKindName] = {k for k in base.kinds if k in ML_KINDS} if job_prefix is not None else set()
         if job_prefix is not None and not kinds:
             raise ConfigError(tag("job-id-prefix"), "this sweeper is not configured for Neptune ML jobs")
         if transforms:
@@ -304,7 +301,7 @@ def _stack_kinds(
     outside = named - base.kinds
     if outside:
         raise ConfigError(tag("kinds"), f"kinds this sweeper is not configured for: {', '.join(sorted(outside))}")
-    if named & _ML_KINDS and job_prefix is None:
+    if named & ML_KINDS and job_prefix is None:
         raise ConfigError(tag("job-id-prefix"), "the Neptune ML kinds named in kinds need a job-id prefix")
     if JobKindName.GLUE_ML_TASK_RUN in named and not transforms:
         raise ConfigError(tag("glue-transforms"), "glue-ml-task-run named in kinds needs the stack's transforms")

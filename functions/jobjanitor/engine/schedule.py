@@ -1,0 +1,117 @@
+"""When to poll a stopping job: learnt per kind from what earlier polls saw.
+
+Rather than a fixed back-off, the polls follow the stop delay observed per kind: one job (the
+probe) is polled, fast at first and backing off, until a job of that kind is seen stopped; then
+every job of the kind is polled once, that long after its cancel. Times are seconds on one
+monotonic clock, given by the caller (the scheduler reads no clock itself).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from jobjanitor.model import JobKindName
+
+POLL_INTERVAL_S = 1.0  # the longest pause between two polls of one stopping job
+FIRST_POLL_S = 0.05  # a kind's first probe after its cancel; the shortest pause between polls
+POLL_GROWTH = 1.5  # a job still stopping after t seconds is polled again about t/2 later
+
+
+@dataclass
+class Cadence:
+    """When to poll the stopping jobs of one kind, learnt from what polls saw (seconds since
+    a job's cancel). Until one job of the kind is seen stopped, one job (the probe) is polled,
+    fast at first and backing off, and the kind's other jobs are held; then every job is
+    polled ``upper`` after its cancel: once, unless it takes longer than the jobs seen so far.
+    A stop that takes longer than ``POLL_INTERVAL_S`` releases the held jobs: each is then
+    polled on its own, backing off to every ``POLL_INTERVAL_S``."""
+
+    upper: float | None = None  # the stop delay is at most this (a job seen stopped)
+    lower: float = 0.0  # ... and more than this (a job seen still stopping)
+    probe: int | None = None
+    held: list[int] = field(default_factory=list)
+
+    def holds(self, i: int) -> bool:
+        if self.releases:
+            return False
+        if self.probe is None:
+            self.probe = i
+        return self.probe != i
+
+    @property
+    def releases(self) -> bool:
+        """Every job of the kind is polled on its own schedule: a job was seen stopped, or a
+        stop takes longer than ``POLL_INTERVAL_S``."""
+        return self.upper is not None or self.lower > POLL_INTERVAL_S
+
+
+class Waiter:
+    """Stopping jobs (by index), each with the time of its next poll. ``kind_of`` names a job's
+    kind, whose :class:`Cadence` it follows."""
+
+    def __init__(self, kind_of: Callable[[int], JobKindName]) -> None:
+        self._kind_of = kind_of
+        self._heap: list[tuple[float, int, int]] = []
+        self._seq = itertools.count()
+        self._cadence: dict[JobKindName, Cadence] = {}
+        self._since: dict[int, tuple[float, float]] = {}  # cancel sent, cancel answered
+        self.pending: set[int] = set()
+
+    def _c(self, i: int) -> Cadence:
+        return self._cadence.setdefault(self._kind_of(i), Cadence())
+
+    def _push(self, due: float, i: int) -> None:
+        heapq.heappush(self._heap, (due, next(self._seq), i))
+
+    def _first_due(self, i: int) -> float:
+        _, answered = self._since[i]
+        c = self._c(i)
+        if c.upper is not None:
+            # The cancel took effect before it was answered: this late, the job has had the
+            # longest delay seen so far (wherever, between sending and answer, it took effect).
+            return answered + c.upper
+        return answered + max(FIRST_POLL_S, c.lower * POLL_GROWTH)
+
+    def add(self, i: int, sent: float, answered: float) -> None:
+        """Job ``i``, whose cancel was sent at ``sent`` and answered at ``answered``."""
+        self._since[i] = (sent, answered)
+        self.pending.add(i)
+        self._push(self._first_due(i), i)
+
+    def next_due(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float) -> int | None:
+        """A job due for a poll at ``now`` (its kind's held jobs stay held), or None."""
+        while self._heap and self._heap[0][0] <= now:
+            _, _, i = heapq.heappop(self._heap)
+            c = self._c(i)
+            if c.holds(i):
+                c.held.append(i)
+                continue
+            return i
+        return None
+
+    def seen(self, i: int, *, stopped: bool | None, sent: float, answered: float) -> None:
+        """A poll of job ``i`` sent at ``sent``, answered at ``answered``: the job had stopped,
+        was still stopping, or (None) the describe failed."""
+        c = self._c(i)
+        cancel_sent, cancel_answered = self._since[i]
+        if stopped:
+            self.pending.discard(i)
+            if c.upper is None:
+                c.upper = answered - cancel_sent
+        else:
+            if stopped is False:
+                c.lower = max(c.lower, sent - cancel_answered)
+                if c.upper is not None:
+                    c.upper = max(c.upper, c.lower)  # slower than the jobs seen before
+            since = answered - cancel_answered
+            self._push(answered + min(POLL_INTERVAL_S, max(FIRST_POLL_S, since * (POLL_GROWTH - 1))), i)
+        if c.held and c.releases:
+            held, c.held = c.held, []
+            for j in held:
+                self._push(self._first_due(j), j)
