@@ -130,7 +130,7 @@ def _ages(args: argparse.Namespace, policy: Policy, session: Any, connection: Co
     dating = SageMakerDating(session.client("sagemaker", endpoint_url=connection.endpoints.get("sagemaker")))
     first_seen = None
     if args.first_seen_table:
-        from jobjanitor.ages import DynamoDBFirstSeen  # noqa: PLC0415
+        from jobjanitor.store.first_seen import DynamoDBFirstSeen  # noqa: PLC0415
 
         dynamodb: Any = session.client("dynamodb", endpoint_url=connection.endpoints.get("dynamodb"))
         first_seen = DynamoDBFirstSeen(args.first_seen_table, client=dynamodb, read_only=args.command == "list")

@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from clirun import run_cli
-from jobjanitor.ages import DynamoDBFirstSeen
 from jobjanitor.cli import main
 from jobjanitor.model import JobKindName, JobRef
+from jobjanitor.store.first_seen import DynamoDBFirstSeen
 from jobjanitor_testbed import moto_glue
 from jobjanitor_testbed.scenario import create_transform
 from jobjanitor_testbed.server import TestBed

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from jobjanitor import engine
-from jobjanitor.ages import DynamoDBFirstSeen
 from jobjanitor.clients import Clients
 from jobjanitor.deadline import Deadline
 from jobjanitor.model import JobKindName, JobRef, Outcome, SkipReason
 from jobjanitor.policy import Policy
+from jobjanitor.store.first_seen import DynamoDBFirstSeen
 from jobjanitor_testbed.server import TestBed
 
 TABLE = "jobjanitor-idempotency"

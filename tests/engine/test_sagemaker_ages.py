@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import boto3
 import pytest
 from jobjanitor import engine
-from jobjanitor.ages import DynamoDBFirstSeen
 from jobjanitor.model import JobKindName, JobRef, Outcome, SkipReason, UnderlyingJob
 from jobjanitor.policy import Policy
 from jobjanitor.sagemaker_dating import SageMakerDating, sagemaker_job
+from jobjanitor.store.first_seen import DynamoDBFirstSeen
 from jobjanitor_testbed.scenario import ML_KINDS
 from jobjanitor_testbed.server import TestBed
 

@@ -17,10 +17,10 @@ from jobjanitor.clusters import ClusterRegistry
 from jobjanitor.guard.config import fail_on_error_of
 from jobjanitor.guard.idempotency import IdempotentCancel
 from jobjanitor.guard.logic import Guard
-from jobjanitor.guard.requests import RequestStore
 from jobjanitor.observability import log_progress, logger, metrics, publish_report
 from jobjanitor.protocol.custom_resource import Handlers, Provider, Request, RequestType
 from jobjanitor.protocol.polling import Polling
+from jobjanitor.store.requests import RequestStore
 
 # A failed Create answers with this prefix and a hash of the request (the Delete that follows
 # is then recognised as one of nothing this guard created).

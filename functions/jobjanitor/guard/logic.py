@@ -42,7 +42,6 @@ from jobjanitor.errors import ConfigError
 from jobjanitor.guard.answers import dry_run_answer, not_a_teardown, report_data, verdict, wait_data
 from jobjanitor.guard.config import GuardConfig, created_by_this_guard, physical_id
 from jobjanitor.guard.prefixes import GuardPrefixes
-from jobjanitor.guard.requests import RequestStore
 from jobjanitor.guard.stack import DeleteCase, Removed, cloudformation_client, delete_case, read_budget
 from jobjanitor.observability import publish_missing_clusters
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
@@ -55,6 +54,7 @@ from jobjanitor.protocol.custom_resource import (
     Request,
 )
 from jobjanitor.report import Report
+from jobjanitor.store.requests import RequestStore
 
 log = logging.getLogger("jobjanitor.guard")
 

@@ -2,9 +2,10 @@
 
 A prefix selects every Neptune ML job whose id starts with it, whoever started the job: the
 guard of stack ``ml`` with prefix ``ml-`` also reaches stack ``ml-staging``'s ``ml-staging-…``
-jobs. So each guard records its prefix, per cluster, in the jobjanitor table (one item per
-cluster, ``jobjanitor#guard-prefixes#<cluster resource id>``, a map of ``<stack id>|<logical
-id>`` to prefix; ``*`` for a guard without a prefix, which reaches every ML job on the cluster).
+jobs. So each guard records its prefix, per cluster, in the jobjanitor table
+(:mod:`jobjanitor.store.prefixes`: one item per cluster, ``jobjanitor#guard-prefixes#<cluster
+resource id>``, a map of ``<stack id>|<logical id>`` to prefix; ``*`` for a guard without a
+prefix, which reaches every ML job on the cluster).
 The cluster is the resolved one (:mod:`jobjanitor.clusters`), so guards given its cluster,
 reader or instance endpoints share one item. On Create and Update a guard reads the others and
 warns, in its answer's Reason and ``Data.Warning``, when its prefix is a prefix of another one
@@ -20,7 +21,6 @@ and a failure to read or write it is logged and reported in ``Data.PrefixCheck``
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -30,12 +30,13 @@ from jobjanitor.endpoints import safe_summary
 from jobjanitor.kinds.base import error_text
 from jobjanitor.model import ML_KINDS
 from jobjanitor.policy import Policy
+from jobjanitor.store.prefixes import PrefixStore
+from jobjanitor.store.table import dynamodb_client
 
 log = logging.getLogger("jobjanitor.guard")
 
-__all__ = ["EVERY_ID", "KEY_PREFIX", "GuardPrefixes", "PrefixRegistry", "overlaps"]
+__all__ = ["EVERY_ID", "GuardPrefixes", "PrefixRegistry", "overlaps"]
 
-KEY_PREFIX = "jobjanitor#guard-prefixes#"
 EVERY_ID = "*"  # a guard without JobIdPrefix: every Neptune ML job on the cluster
 _SHOWN = 3
 
@@ -58,52 +59,22 @@ def _stack_name(owner: str) -> str:
 
 
 class PrefixRegistry:
-    """The prefixes in use per cluster, in a DynamoDB table with partition key ``id``."""
+    """The prefixes in use per cluster (the items: :class:`jobjanitor.store.prefixes.PrefixStore`)."""
 
     def __init__(self, table_name: str, client: Any) -> None:
         self.table_name = table_name
-        self._client = client
-
-    @staticmethod
-    def _key(name: str) -> dict[str, dict[str, str]]:
-        return {"id": {"S": f"{KEY_PREFIX}{name}"}}
-
-    def _entries(self, name: str) -> dict[str, str]:
-        item = self._client.get_item(TableName=self.table_name, Key=self._key(name), ConsistentRead=True)
-        entries = item.get("Item", {}).get("prefixes", {}).get("M", {})
-        return {k: v["S"] for k, v in entries.items() if "S" in v}
+        self._store = PrefixStore(table_name, client)
 
     def others(self, cluster: NeptuneCluster, owner: str) -> dict[str, str]:
-        found = self._entries(cluster.data_endpoint())  # an earlier version's item (see the module docstring)
-        found.update(self._entries(cluster.resource_id))
+        found = self._store.entries(cluster.data_endpoint())  # an earlier version's item (see the module docstring)
+        found.update(self._store.entries(cluster.resource_id))
         return {k: v for k, v in found.items() if k != owner}
 
     def record(self, cluster: NeptuneCluster, owner: str, prefix: str) -> None:
-        key = self._key(cluster.resource_id)
-        self._client.update_item(
-            TableName=self.table_name,
-            Key=key,
-            UpdateExpression="SET prefixes = if_not_exists(prefixes, :empty)",
-            ExpressionAttributeValues={":empty": {"M": {}}},
-        )
-        self._client.update_item(
-            TableName=self.table_name,
-            Key=key,
-            UpdateExpression="SET prefixes.#owner = :prefix",
-            ExpressionAttributeNames={"#owner": owner},
-            ExpressionAttributeValues={":prefix": {"S": prefix}},
-        )
+        self._store.record(cluster.resource_id, owner, prefix)
 
     def forget(self, name: str, owner: str) -> None:
-        # No entry of this guard under this key: nothing to remove (and no empty item made).
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
-            self._client.update_item(
-                TableName=self.table_name,
-                Key=self._key(name),
-                UpdateExpression="REMOVE prefixes.#owner",
-                ConditionExpression="attribute_exists(prefixes.#owner)",
-                ExpressionAttributeNames={"#owner": owner},
-            )
+        self._store.forget(name, owner)
 
     def check_and_record(self, cluster: NeptuneCluster, owner: str, prefix: str) -> tuple[str | None, str | None]:
         """(warning, problem): ``warning`` when ``prefix`` overlaps another guard's on the
@@ -159,12 +130,7 @@ class GuardPrefixes:
         if self._table_name is None:
             return None
         if self._registry is None:
-            import boto3  # noqa: PLC0415 - lazy: cold start
-
-            from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
-
-            client = bounded_by_deadline(boto3.client("dynamodb", config=plumbing_config()))
-            self._registry = PrefixRegistry(self._table_name, client)
+            self._registry = PrefixRegistry(self._table_name, dynamodb_client())
         return self._registry
 
     def check(self, policy: Policy, owner: str) -> tuple[dict[str, str], str]:

@@ -3,7 +3,7 @@
 A handler that returns :class:`~jobjanitor.protocol.custom_resource.Pending` is handed over
 here (:meth:`Polling.hand_over`): a rule (``rate(N minutes)``), an invoke permission for it,
 and a target whose Input is ``{"JobJanitorPollRequest": "<key>"}``. The request itself, with
-its presigned ResponseURL, stays in the KMS-encrypted table (:mod:`jobjanitor.guard.requests`):
+its presigned ResponseURL, stays in the KMS-encrypted table (:mod:`jobjanitor.store.requests`):
 anyone allowed ``events:ListTargetsByRule`` reads the Input, and a few hundred property values
 would pass EventBridge's 8,192-character Input limit. Each tick (:meth:`Polling.resume`) reads
 the request back; when the handler answers, :meth:`Polling.remove` deletes the rule, its
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeGuard
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.guard.requests import KEY_PREFIX, POLL_KEY, RequestStore, poll_input, request_hash
+from jobjanitor.store.requests import POLL_KEY, RequestStore, hash_of, poll_input, request_hash
 
 if TYPE_CHECKING:
     from jobjanitor.protocol.custom_resource import Pending, Request
@@ -171,7 +171,7 @@ class Polling:
             return None
         if stored is None:
             log.error("polling tick for a request that is no longer stored: removing its rule")
-            self._remove(_name(key.removeprefix(KEY_PREFIX)), function_name)
+            self._remove(_name(hash_of(key) or key), function_name)
             return None
         carried = stored.get(CARRIED)
         carried = {str(k): str(v) for k, v in carried.items()} if isinstance(carried, dict) else {}

@@ -34,7 +34,7 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from jobjanitor import engine
-from jobjanitor.ages import Dating, DynamoDBFirstSeen, FirstSeen
+from jobjanitor.ages import Dating, FirstSeen
 from jobjanitor.clients import ClientCache
 from jobjanitor.clusters import NeptuneCluster, cluster_for_endpoint
 from jobjanitor.config import parse_kinds, parse_list
@@ -47,6 +47,7 @@ from jobjanitor.observability import log_progress, publish_missing_clusters, pub
 from jobjanitor.policy import NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 from jobjanitor.sagemaker_dating import SageMakerDating
+from jobjanitor.store.first_seen import DynamoDBFirstSeen
 from jobjanitor.sweeper.config import ENV, EVERY_ID, SweeperConfig
 from jobjanitor.sweeper.events import Trigger, classify
 

@@ -1,0 +1,74 @@
+"""The first-seen ledger (see :mod:`jobjanitor.ages`): when jobjanitor first saw a job outstanding.
+
+One item per job, keyed ``jobjanitor#first-seen#<target>#<kind>#<parent>#<job id>``
+(:func:`jobjanitor.store.table.key`), holding ``first_seen`` (epoch seconds).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from jobjanitor.model import JobRef
+from jobjanitor.store.table import Table, key
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+NAMESPACE = "first-seen"
+# The ledger is written on every sweep: ride out throttling like the service clients do.
+LEDGER_MAX_ATTEMPTS = 8
+# Keep an entry well past any sensible max age; DynamoDB's TTL removes it after.
+DEFAULT_TTL = timedelta(days=30)
+
+
+def first_seen_key(ref: JobRef) -> str:
+    return key(NAMESPACE, ref.target, ref.kind.value, ref.parent or "", ref.job_id)
+
+
+def _ledger_client() -> Any:
+    import boto3  # noqa: PLC0415 - lazy: cold start
+    from botocore.config import Config  # noqa: PLC0415
+
+    return boto3.client(
+        "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": LEDGER_MAX_ATTEMPTS})
+    )
+
+
+class DynamoDBFirstSeen:
+    """The ledger in the table (partition key ``id``, TTL attribute ``expiration``).
+
+    One conditional ``UpdateItem`` per job: ``if_not_exists`` keeps the first sighting, and
+    the TTL moves forward while the job is still seen.
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: DynamoDBClient | None = None,
+        ttl: timedelta = DEFAULT_TTL,
+        read_only: bool = False,
+    ) -> None:
+        self.table_name = table_name
+        self._table = Table(table_name, client if client is not None else _ledger_client())
+        self.ttl = ttl
+        self.read_only = read_only  # look up sightings, never record one (jobjanitor list)
+
+    def key(self, ref: JobRef) -> str:
+        return first_seen_key(ref)
+
+    def first_seen(self, ref: JobRef, now: datetime) -> datetime:
+        if self.read_only:
+            item = self._table.get(self.key(ref))
+            return datetime.fromtimestamp(int(item["first_seen"]["N"]), UTC) if item else now
+        attributes = self._table.update(
+            self.key(ref),
+            "SET first_seen = if_not_exists(first_seen, :now), expiration = :expiration",
+            values={
+                ":now": {"N": str(int(now.timestamp()))},
+                ":expiration": {"N": str(int((now + self.ttl).timestamp()))},
+            },
+            returning=True,
+        )
+        return datetime.fromtimestamp(int(attributes["first_seen"]["N"]), UTC)
