@@ -85,10 +85,10 @@ class RequestStore:
             },
             returning=True,
         )
-        deadline = attributes["deadline"]["N"]
-        if deadline == fresh:  # started here: unless an earlier version's item started it before
-            deadline = self._legacy_deadline(event) or deadline
-        return float(deadline)
+        deadline = float(attributes["deadline"]["N"])
+        if deadline == float(fresh):  # started here: unless an earlier version's item started it before
+            deadline = float(self._legacy_deadline(event) or deadline)
+        return deadline
 
     def _legacy_deadline(self, event: Mapping[str, Any]) -> str | None:
         """The deadline an earlier version stored for ``event``, carried to this version's item."""
