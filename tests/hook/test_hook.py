@@ -326,9 +326,7 @@ def test_an_aws_fault_while_resolving_is_retried_at_the_next_invocation(
     stacks: Any, driver: HookDriver, testbed: Any
 ) -> None:
     on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
-    # CloudFormation's query protocol names the operation in the POST body, which the test bed's
-    # fault filter does not read: "POST /" is the first query-protocol call, DescribeStackResource.
-    testbed.faults_aws.inject("InternalFailure", status=500, times=4, operations=["POST /"])
+    testbed.faults_aws.inject("InternalFailure", status=500, times=4, operations=["DescribeStackResource"])
 
     run = driver.run(neptune_event(stacks))
 
