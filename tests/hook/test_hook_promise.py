@@ -191,7 +191,7 @@ def test_audit_answers_success_even_when_it_cannot_look(stacks: Any, testbed: An
         assert answer["hookStatus"] == "SUCCESS", field
         assert f"malformed request: {field}:" in answer["message"]
         assert "nothing cancelled" in answer["message"]
-    testbed.faults_aws.inject("InternalFailure", status=500, times=8, operations=["POST /"])
+    testbed.faults_aws.inject("InternalFailure", status=500, times=8, operations=["DescribeStackResource"])
     answer = invoke(neptune_event(stacks))
     assert answer["hookStatus"] == "SUCCESS"
     assert "could not resolve GraphCluster" in answer["message"]
