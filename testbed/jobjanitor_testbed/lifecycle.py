@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 class Lifecycle:
     job_duration: float = 3600.0
     stop_delay: float = 2.0
-    # Glue runs report STARTING for this long before RUNNING.
+    # Glue runs report STARTING, and Neptune ML endpoints Creating, for this long before
+    # RUNNING / InService.
     starting_delay: float = 0.5
     clock: Callable[[], float] = field(default=time.time, repr=False)
 

@@ -24,6 +24,15 @@ in place, the way :mod:`jobjanitor_testbed.moto_glue` extends Glue:
 
 Cancelling the Neptune ML job needs no call here: the SageMaker status is derived from it.
 
+Neptune ML inference endpoints (:func:`create_endpoint`) are a SageMaker model, endpoint
+config and endpoint, made through moto's own backend methods with the test bed's clock as
+their CreationTime. The endpoint's ``EndpointStatus`` is read from its Neptune endpoint on
+every DescribeEndpoint/ListEndpoints (Creating, InService, Updating, Failed, Deleting: the same
+strings); once the Neptune endpoint's deletion has finished, the endpoint is removed from moto
+(and, unless the Neptune side leaves them behind, its config and model: see
+:mod:`jobjanitor_testbed.neptune_endpoints`). A DeleteEndpoint sent to SageMaker directly
+removes the endpoint only, as SageMaker does; the Neptune side is not told.
+
 Not modelled: the phases of a real Neptune ML job (a training job's processing step ends
 before its tuning job starts; here all its SageMaker jobs share one status and one
 CreationTime); the training jobs a tuning job launches beyond the one made here; training's
@@ -48,7 +57,18 @@ from moto.sagemaker.responses import SageMakerResponse
 
 from jobjanitor_testbed import lifecycle
 
-__all__ = ["Link", "SageMakerJob", "create_linked", "install", "remove_linked", "sagemaker_name"]
+__all__ = [
+    "EndpointLink",
+    "Link",
+    "SageMakerEndpoint",
+    "SageMakerJob",
+    "create_endpoint",
+    "create_linked",
+    "install",
+    "remove_endpoint",
+    "remove_linked",
+    "sagemaker_name",
+]
 
 # resource type in the ARN -> (backend collection, status attribute, end-time attribute, noun in messages)
 _RESOURCES: dict[str, tuple[str, str, str, str]] = {
@@ -325,6 +345,142 @@ def _stop(backend: SageMakerModelBackend, resource: str, name: str) -> None:
         setattr(job, end_attr, _clock_now())
 
 
+# -- inference endpoints ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class EndpointLink:
+    """How a SageMaker endpoint follows its Neptune ML endpoint: ``state()`` is the Neptune
+    endpoint's status now (None once its deletion has finished: the call removes it)."""
+
+    state: Callable[[], str | None]
+    owner: object = None
+
+
+@dataclass(frozen=True)
+class SageMakerEndpoint:
+    """The SageMaker resources under one Neptune ML endpoint (names as GetMLEndpoint gives them)."""
+
+    endpoint: str
+    endpoint_arn: str
+    config: str
+    config_arn: str
+    model: str
+    model_arn: str
+
+
+def _endpoint_links(backend: SageMakerModelBackend) -> dict[str, EndpointLink]:
+    links: dict[str, EndpointLink] | None = backend.__dict__.get("jobjanitor_endpoint_links")
+    if links is None:
+        links = {}
+        backend.__dict__["jobjanitor_endpoint_links"] = links
+    return links
+
+
+def create_endpoint(
+    account: str,
+    region: str,
+    base: str,
+    *,
+    created: float,
+    link: EndpointLink,
+    role: str,
+    instance_type: str,
+    instance_count: int,
+    kms_key: str | None = None,
+) -> SageMakerEndpoint:
+    """Create ``<base>-model``, ``<base>-config`` and the endpoint ``<base>`` in moto, dated
+    ``created``; the endpoint's status follows ``link``. Names already taken are replaced."""
+    install()
+    backend = backend_for(account, region)
+    with _LOCK:
+        links = _endpoint_links(backend)
+        taken = links.get(base)
+        if taken is not None and taken.owner is not link.owner:
+            base = sagemaker_name(base, hashlib.sha256(f"{id(link.owner)}".encode()).hexdigest()[:6])
+        model_name, config_name = sagemaker_name(base, "model"), sagemaker_name(base, "config")
+        _drop_model(backend, model_name)
+        backend.endpoint_configs.pop(config_name, None)
+        backend.endpoints.pop(base, None)
+        model = backend.create_model(
+            model_name=model_name,
+            execution_role_arn=role,
+            primary_container={"Image": "neptune-ml-inference"},
+            vpc_config=None,
+            containers=None,
+            tags=None,
+        )
+        variant = {
+            "VariantName": "AllTraffic",
+            "ModelName": model_name,
+            "InstanceType": instance_type,
+            "InitialInstanceCount": instance_count,
+        }
+        config = backend.create_endpoint_config(
+            endpoint_config_name=config_name,
+            production_variants=[variant],
+            data_capture_config={},
+            async_inference_config={},
+            tags=[],
+            kms_key_id=kms_key or "",
+        )
+        endpoint = backend.create_endpoint(endpoint_name=base, endpoint_config_name=config_name, tags=[])
+        for made in (model, config, endpoint):
+            made.creation_time = _naive(created)
+        endpoint.last_modified_time = endpoint.creation_time
+        links[base] = link
+        _refresh_endpoint(backend, base)
+        return SageMakerEndpoint(base, endpoint.arn, config_name, config.endpoint_config_arn, model_name, model.arn)
+
+
+def remove_endpoint(account: str, region: str, made: SageMakerEndpoint, *, config_and_model: bool = True) -> None:
+    """Delete the endpoint from moto (as its deletion finishes), and its config and model
+    unless ``config_and_model`` is False. Already gone (deleted through SageMaker) is fine."""
+    backend = backend_for(account, region)
+    with _LOCK:
+        _endpoint_links(backend).pop(made.endpoint, None)
+        backend.endpoints.pop(made.endpoint, None)
+        if config_and_model:
+            backend.endpoint_configs.pop(made.config, None)
+            _drop_model(backend, made.model)
+
+
+def _drop_model(backend: SageMakerModelBackend, name: str) -> None:
+    if any(model.model_name == name for model in backend.list_models()):
+        backend.delete_model(name)
+
+
+def _refresh_endpoint(backend: SageMakerModelBackend, name: Any) -> None:
+    link = _endpoint_links(backend).get(name)
+    if link is None:
+        return
+    status = link.state()  # may remove the endpoint (its Neptune deletion finished)
+    endpoint = backend.endpoints.get(name)
+    if endpoint is None or status is None:
+        return
+    if endpoint.endpoint_status != status:
+        endpoint.endpoint_status = status
+        endpoint.last_modified_time = _clock_now()
+    endpoint.failure_reason = "Neptune ML endpoint failed" if status == "Failed" else None
+
+
+def _describing_endpoint(original: Callable[..., Any]) -> Callable[..., Any]:
+    def describe(self: SageMakerModelBackend, endpoint_name: str) -> Any:
+        _refresh_endpoint(self, endpoint_name)
+        return original(self, endpoint_name)
+
+    describe.__wrapped__ = original  # type: ignore[attr-defined]
+    return describe
+
+
+def _listing_endpoints(original: Callable[..., Any]) -> Callable[..., Any]:
+    def listing(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
+        for name in list(_endpoint_links(self)):
+            _refresh_endpoint(self, name)
+        return original(self, *args, **kwargs)
+
+    listing.__wrapped__ = original  # type: ignore[attr-defined]
+    return listing
+
+
 # -- backend and response methods ------------------------------------------------------------
 def _describing(resource: str, original: Callable[..., Any]) -> Callable[..., Any]:
     def describe(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
@@ -387,4 +543,6 @@ def install() -> None:
         ):
             setattr(SageMakerModelBackend, method, _stopper(resource))
             setattr(SageMakerResponse, method, _r_stopper(method, param))
+        SageMakerModelBackend.describe_endpoint = _describing_endpoint(SageMakerModelBackend.describe_endpoint)  # type: ignore[method-assign]
+        SageMakerModelBackend.list_endpoints = _listing_endpoints(SageMakerModelBackend.list_endpoints)  # type: ignore[method-assign]
         _INSTALLED = True

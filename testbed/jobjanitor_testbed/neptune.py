@@ -18,8 +18,12 @@ Operations
   BadRequestException), List ``GET /ml/<kind>`` (``maxItems`` 1-1024, default 10; most
   recent first), Get ``GET /ml/<kind>/{id}``, Cancel ``DELETE /ml/<kind>/{id}`` (``clean``
   parsed case-insensitively).
-- Every other operation of the model (engine status, queries, streams, statistics, ML
-  endpoints...): 400 UnsupportedOperationException, which the model declares for all of them.
+- ML inference endpoints: CreateMLEndpoint ``POST /ml/endpoints``, ListMLEndpoints
+  ``GET /ml/endpoints``, GetMLEndpoint ``GET /ml/endpoints/{id}``, DeleteMLEndpoint
+  ``DELETE /ml/endpoints/{id}``: see :mod:`jobjanitor_testbed.neptune_endpoints` (with a
+  SageMaker endpoint, endpoint config and model underneath, in moto).
+- Every other operation of the model (engine status, queries, streams, statistics...): 400
+  UnsupportedOperationException, which the model declares for all of them.
 
 Lifecycle (lazy, computed from ``lifecycle.clock`` on every read; no background threads)
 -------------------------------------------------------------------------------------
@@ -102,7 +106,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.loaders import Loader
 
-from . import moto_sagemaker
+from . import moto_sagemaker, neptune_endpoints
 from .clock import FakeClock
 from .faults import Decision, Faults, LogEntry, RequestLog, sleep_latency
 from .httpfast import FastParseMixin
@@ -301,6 +305,7 @@ class NeptuneState:
         self._loads: OrderedDict[str, Load] = OrderedDict()
         self._ml: dict[str, OrderedDict[str, MLJob]] = {k: OrderedDict() for k in ML_KINDS}
         self._last_load_end = 0.0
+        self.endpoints = neptune_endpoints.MLEndpoints(self)
 
     def now(self) -> float:
         return self.lifecycle.now()
@@ -314,6 +319,7 @@ class NeptuneState:
                     moto_sagemaker.remove_linked(self.account, self.region, linked)
                 jobs.clear()
             self._last_load_end = 0.0
+            self.endpoints.reset()
 
     # ---- loads
 
@@ -755,6 +761,10 @@ def _route(  # noqa: PLR0911 - one return per route shape
             return op, LOADER, None, True
         op = {"GET": "GetLoaderJobStatus", "DELETE": "CancelLoaderJob"}.get(method)
         return op, LOADER, parts[1], True
+    if len(parts) in (2, 3) and parts[:2] == ["ml", neptune_endpoints.KIND]:
+        if len(parts) == 2:
+            return {"POST": "CreateMLEndpoint", "GET": "ListMLEndpoints"}.get(method), parts[1], None, True
+        return {"GET": "GetMLEndpoint", "DELETE": "DeleteMLEndpoint"}.get(method), parts[1], parts[2], True
     if len(parts) in (2, 3) and parts[0] == "ml" and parts[1] in ML_KINDS:
         noun = ML_KINDS[parts[1]]
         if len(parts) == 2:
@@ -800,6 +810,8 @@ def dispatch(  # noqa: PLR0911 - one branch per operation
         assert job_id is not None  # noqa: S101
         state.cancel_load(job_id)
         return {"status": OK}
+    if kind == neptune_endpoints.KIND:
+        return neptune_endpoints.dispatch(state.endpoints, operation, job_id, query, body)  # type: ignore[no-any-return]
     if operation.startswith("Start"):
         job = state.start_ml(kind, body)
         return {"id": job.id, "arn": state.ml_arn(job), "creationTimeInMillis": int(job.started_at * 1000)}
@@ -1113,6 +1125,15 @@ class NeptuneEmulator:
 
     def seed_load(self, load_id: str | None = None, **kwargs: Any) -> str:
         return self.state.seed_load(load_id, **kwargs)
+
+    def seed_ml_endpoint(self, endpoint_id: str | None = None, **kwargs: Any) -> str:
+        return self.state.endpoints.seed(endpoint_id, **kwargs)
+
+    def ml_endpoint(self, endpoint_id: str) -> neptune_endpoints.EndpointView:
+        return self.state.endpoints.view(endpoint_id)
+
+    def ml_endpoints(self) -> list[neptune_endpoints.EndpointView]:
+        return self.state.endpoints.views()
 
     def job(self, kind: str, job_id: str) -> JobView:
         return self.state.job(kind, job_id)

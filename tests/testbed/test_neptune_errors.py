@@ -43,6 +43,10 @@ CALLS: dict[str, Callable[[Any], Any]] = {
     "ListMLModelTransformJobs": lambda c: c.list_ml_model_transform_jobs(),
     "GetMLModelTransformJob": lambda c: c.get_ml_model_transform_job(id="x"),
     "CancelMLModelTransformJob": lambda c: c.cancel_ml_model_transform_job(id="x"),
+    "CreateMLEndpoint": lambda c: c.create_ml_endpoint(id="ep", mlModelTrainingJobId="t"),
+    "ListMLEndpoints": lambda c: c.list_ml_endpoints(),
+    "GetMLEndpoint": lambda c: c.get_ml_endpoint(id="x"),
+    "DeleteMLEndpoint": lambda c: c.delete_ml_endpoint(id="x"),
 }
 
 
@@ -151,10 +155,7 @@ def test_dropped_connections_are_retried(testbed: TestBed, neptune_client: Any) 
 
 UNIMPLEMENTED: dict[str, Callable[[Any], Any]] = {
     "GetEngineStatus": lambda c: c.get_engine_status(),
-    "ListMLEndpoints": lambda c: c.list_ml_endpoints(),
-    "CreateMLEndpoint": lambda c: c.create_ml_endpoint(id="ep"),
-    "GetMLEndpoint": lambda c: c.get_ml_endpoint(id="ep"),
-    "DeleteMLEndpoint": lambda c: c.delete_ml_endpoint(id="ep"),
+    "GetSparqlStream": lambda c: c.get_sparql_stream(),
     "ExecuteOpenCypherQuery": lambda c: c.execute_open_cypher_query(openCypherQuery="MATCH (n) RETURN n"),
     "GetGremlinQueryStatus": lambda c: c.get_gremlin_query_status(queryId="q"),
     "CancelIndexRebuild": lambda c: c.cancel_index_rebuild(rebuildId="r"),
