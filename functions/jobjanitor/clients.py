@@ -92,6 +92,8 @@ class Clients:
     neptune: NeptuneDataClient | None = None
     glue: GlueClient | None = None
     glue_region: str | None = None
+    # SageMaker, read by the neptune-ml-endpoint kind (DescribeEndpoint); None otherwise.
+    sagemaker: Any | None = None
     # One per service: the rate every call to it shares (see RateLimiter).
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
@@ -369,9 +371,10 @@ def build_clients(
     configure: Callable[[Any], None] | None = None,
     endpoint_urls: Mapping[str, str] | None = None,
 ) -> Clients:
-    """Clients for the kinds ``policy`` selects. Glue is reached the standard boto3 way
-    (profile, region, ``AWS_ENDPOINT_URL_GLUE``/``AWS_ENDPOINT_URL``) unless ``endpoint_urls``
-    names it (the CLI's ``--endpoint-url glue=URL``); Neptune at ``policy.neptune_endpoint``.
+    """Clients for the kinds ``policy`` selects. Glue (and SageMaker, for endpoints) is reached
+    the standard boto3 way (profile, region, ``AWS_ENDPOINT_URL_GLUE``/``AWS_ENDPOINT_URL``)
+    unless ``endpoint_urls`` names it (the CLI's ``--endpoint-url glue=URL``); Neptune at
+    ``policy.neptune_endpoint``.
     ``configure`` is called with each new client (tests, the CLI's tunnel)."""
     import boto3  # noqa: PLC0415 - lazy: cold start
 
@@ -400,6 +403,17 @@ def build_clients(
             configure(glue)
         clients.glue = glue
         clients.glue_region = glue.meta.region_name
+    if JobKindName.NEPTUNE_ML_ENDPOINT in policy.kinds:
+        # The endpoints' SageMaker side, in the session's region (the cluster's: the CLI signs
+        # for the region its Neptune endpoint names), or where --endpoint-url sagemaker= says.
+        url = (endpoint_urls or {}).get("sagemaker") or None
+        sagemaker: Any = session.client("sagemaker", config=config, endpoint_url=url)
+        clients.limiters["sagemaker"] = install_retry_policy(
+            sagemaker, max_attempts=max_attempts, no_retry_codes=frozenset(), backoff_scale=backoff_scale
+        )
+        if configure:
+            configure(sagemaker)
+        clients.sagemaker = sagemaker
     return clients
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from jobjanitor.errors import ConfigError
-from jobjanitor.model import JobKindName
+from jobjanitor.model import OPT_IN_KINDS, JobKindName
 
 _TRUE = frozenset({"true", "yes", "1", "on"})
 _FALSE = frozenset({"false", "no", "0", "off", ""})
@@ -100,14 +100,17 @@ def parse_list(field: str, value: object) -> tuple[str, ...]:
 
 def parse_kinds(field: str, value: object) -> frozenset[JobKindName]:
     """Kind names (see :class:`JobKindName`), comma-separated or a list; ``all`` selects every
-    kind. A blank value (``""``, ``","``, ``[]``) is an error, never "every kind"."""
+    job kind, not the opt-in kinds (:data:`OPT_IN_KINDS`: inference endpoints), which are
+    chosen only by name (``all,neptune-ml-endpoint``). A blank value (``""``, ``","``, ``[]``)
+    is an error, never "every kind"."""
     names = parse_list(field, value)
     if not names:
         valid = ", ".join(k.value for k in JobKindName)
         raise ConfigError(field, f"is blank: name job kinds ({valid}) or all")
-    if any(name.lower() == "all" for name in names):
-        return frozenset(JobKindName)
     kinds: set[JobKindName] = set()
+    if any(name.lower() == "all" for name in names):
+        kinds.update(frozenset(JobKindName) - OPT_IN_KINDS)
+        names = tuple(name for name in names if name.lower() != "all")
     for name in names:
         try:
             kinds.add(JobKindName(name.lower()))

@@ -13,11 +13,18 @@ class JobKindName(StrEnum):
     NEPTUNE_ML_TRAINING = "neptune-ml-training"
     NEPTUNE_ML_TRANSFORM = "neptune-ml-transform"
     GLUE_ML_TASK_RUN = "glue-ml-task-run"
+    # Not a job: a Neptune ML inference endpoint (a SageMaker real-time endpoint, billed per
+    # instance-hour until deleted). "Cancel" deletes it. Chosen only by name (OPT_IN_KINDS).
+    NEPTUNE_ML_ENDPOINT = "neptune-ml-endpoint"
 
     @property
     def is_neptune(self) -> bool:
         return self.value.startswith("neptune-")
 
+
+# Kinds no default selects and ``all`` does not include: deleting an inference endpoint is more
+# destructive than stopping a job (its users lose the endpoint), so its owner names the kind.
+OPT_IN_KINDS = frozenset({JobKindName.NEPTUNE_ML_ENDPOINT})
 
 # The Neptune ML kinds: caller-chosen ids (a job-id prefix scopes them), work run by SageMaker.
 ML_KINDS = frozenset(k for k in JobKindName if k.is_neptune and k is not JobKindName.NEPTUNE_LOADER)

@@ -10,15 +10,18 @@ from datetime import timedelta
 from jobjanitor.config import parse_bool, parse_duration, parse_int, parse_kinds, parse_list, parse_tags
 from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.errors import ConfigError
-from jobjanitor.model import JobKindName
+from jobjanitor.model import OPT_IN_KINDS, JobKindName
 
-__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_WAIT_SECONDS", "NEPTUNE_KINDS", "Policy"]
+__all__ = ["DEFAULT_CONCURRENCY", "DEFAULT_MAX_WAIT_SECONDS", "EVERY_ID", "NEPTUNE_KINDS", "Policy"]
 
 DEFAULT_CONCURRENCY = 16
 MAX_CONCURRENCY = 128
 DEFAULT_MAX_WAIT_SECONDS = 900
 MAX_WAIT_SECONDS = 86400
 NEPTUNE_KINDS = frozenset(k for k in JobKindName if k.is_neptune)
+# A job-id prefix of "*": every id, said explicitly (ids are letters, digits and hyphens, so no
+# real prefix is "*"). The neptune-ml-endpoint kind needs it, a prefix or ids.
+EVERY_ID = "*"
 
 _REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
@@ -29,7 +32,11 @@ _TRANSFORM_ID = re.compile(r"^[^\s]{1,255}$")
 class Policy:
     """A validated sweep policy (``__post_init__`` checks every field; :meth:`build` coerces
     raw strings first). ``min_age`` is measured from each job's own start time; a job whose
-    start time the API does not give never matches a ``min_age`` policy."""
+    start time the API does not give never matches a ``min_age`` policy.
+
+    ``every_id``: the scope reaches every caller-chosen id on purpose (a prefix of ``*``).
+    ``endpoint_min_age``: the age limit of the neptune-ml-endpoint kind (dated by its SageMaker
+    endpoint's CreationTime), when it has one of its own; else ``min_age`` applies to it too."""
 
     kinds: frozenset[JobKindName]
     neptune_endpoint: str | None = None
@@ -41,6 +48,8 @@ class Policy:
     job_id_prefix: str | None = None
     job_ids: frozenset[str] = frozenset()
     min_age: timedelta | None = None
+    every_id: bool = False
+    endpoint_min_age: timedelta | None = None
     clean: bool = False
     dry_run: bool = False
     wait: bool = True
@@ -81,12 +90,26 @@ class Policy:
             raise ConfigError("job_ids", "must not contain blank ids")
         if self.min_age is not None and self.min_age < timedelta(0):
             raise ConfigError("min_age", "must not be negative")
+        if self.endpoint_min_age is not None and self.endpoint_min_age < timedelta(0):
+            raise ConfigError("endpoint_min_age", "must not be negative")
+        if JobKindName.NEPTUNE_ML_ENDPOINT in self.kinds and not (self.job_id_prefix or self.job_ids or self.every_id):
+            raise ConfigError(
+                "job_id_prefix",
+                f"the {JobKindName.NEPTUNE_ML_ENDPOINT} kind deletes inference endpoints: scope it with a job-id "
+                f"prefix or ids, or {EVERY_ID} for every endpoint on the cluster",
+            )
         if not 0 < self.max_wait <= MAX_WAIT_SECONDS:
             raise ConfigError("max_wait", f"must be between 1 and {MAX_WAIT_SECONDS} seconds, got {self.max_wait!r}")
         if not 1 <= self.concurrency <= MAX_CONCURRENCY:
             raise ConfigError(
                 "concurrency", f"must be an integer between 1 and {MAX_CONCURRENCY}, got {self.concurrency!r}"
             )
+
+    def min_age_for(self, kind: JobKindName) -> timedelta | None:
+        """The age a job of ``kind`` must reach to be selected (None: any age)."""
+        if kind is JobKindName.NEPTUNE_ML_ENDPOINT and self.endpoint_min_age is not None:
+            return self.endpoint_min_age
+        return self.min_age
 
     @property
     def glue_scoped(self) -> bool:
@@ -106,6 +129,7 @@ class Policy:
         job_id_prefix: object = None,
         job_ids: object = None,
         min_age: object = None,
+        endpoint_min_age: object = None,
         clean: object = False,
         dry_run: object = False,
         wait: object = True,
@@ -118,8 +142,9 @@ class Policy:
         ``None`` means "not given". A scope value that is given but blank (``""``, whitespace,
         ``","``, ``[]``) is a ConfigError naming the field: blank never means "no filter".
         ``kinds`` None selects what is configured (but not neptune-loader when a job-id prefix
-        or ids narrow the scope: load ids cannot be prefixed): the Neptune kinds when an
-        endpoint is given, the Glue kind when transforms are. ``labels`` renames fields in the
+        or ids narrow the scope: load ids cannot be prefixed): the Neptune job kinds when an
+        endpoint is given (never the opt-in inference endpoints), the Glue kind when transforms
+        are. A ``job_id_prefix`` of ``*`` is ``every_id``. ``labels`` renames fields in the
         :class:`ConfigError` raised (``{"max_wait": "MaxWaitSeconds"}``).
         """
         try:
@@ -130,9 +155,11 @@ class Policy:
             if glue_transform_tags is not None and not tags:
                 raise ConfigError("glue_transform_tags", _BLANK)
             id_prefix = _scope_text(job_id_prefix, "job_id_prefix")
+            every_id = id_prefix == EVERY_ID
+            id_prefix = None if every_id else id_prefix
             ids = _scope_list(job_ids, "job_ids")
             if kinds is None:
-                chosen = set(NEPTUNE_KINDS) if endpoint else set()
+                chosen = set(NEPTUNE_KINDS - OPT_IN_KINDS) if endpoint else set()
                 if id_prefix or ids:
                     # Load ids are Neptune's, so a prefix cannot scope loads: left to a default,
                     # a prefix-scoped policy must not cancel every load on a cluster that other
@@ -147,8 +174,9 @@ class Policy:
                 kind_set = frozenset(chosen)
             else:
                 kind_set = parse_kinds("kinds", kinds)
-            if min_age is not None and isinstance(min_age, str) and not min_age.strip():
-                raise ConfigError("min_age", _BLANK)
+            for name, age in (("min_age", min_age), ("endpoint_min_age", endpoint_min_age)):
+                if isinstance(age, str) and not age.strip():
+                    raise ConfigError(name, _BLANK)
             return cls(
                 kinds=kind_set,
                 neptune_endpoint=endpoint,
@@ -160,6 +188,10 @@ class Policy:
                 job_id_prefix=id_prefix,
                 job_ids=frozenset(ids),
                 min_age=None if min_age is None else parse_duration("min_age", min_age),
+                every_id=every_id,
+                endpoint_min_age=None
+                if endpoint_min_age is None
+                else parse_duration("endpoint_min_age", endpoint_min_age),
                 clean=parse_bool("clean", clean),
                 dry_run=parse_bool("dry_run", dry_run),
                 wait=parse_bool("wait", wait),

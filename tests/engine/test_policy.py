@@ -24,7 +24,8 @@ def test_parsers() -> None:
     assert parse_duration("min_age", "3600") == timedelta(hours=1)
     assert parse_list("JobIds", " a, b,,a ") == ("a", "b")
     assert parse_list("JobIds", ["x", "y"]) == ("x", "y")
-    assert parse_kinds("Kinds", "all") == frozenset(JobKindName)
+    # Every job kind; inference endpoints only by name (deleting one is an opt-in).
+    assert parse_kinds("Kinds", "all") == frozenset(JobKindName) - {JobKindName.NEPTUNE_ML_ENDPOINT}
     assert parse_kinds("Kinds", "neptune-loader,GLUE-ML-TASK-RUN") == {
         JobKindName.NEPTUNE_LOADER,
         JobKindName.GLUE_ML_TASK_RUN,
@@ -52,7 +53,7 @@ def test_parser_errors_name_the_field(call: object, text: str) -> None:
 
 def test_policy_build_defaults_and_inference() -> None:
     policy = Policy.build(neptune_endpoint="https://db.cluster-x.eu-west-1.neptune.amazonaws.com:8182/")
-    assert policy.kinds == NEPTUNE_KINDS
+    assert policy.kinds == NEPTUNE_KINDS - {JobKindName.NEPTUNE_ML_ENDPOINT}  # endpoints: only by name
     assert policy.neptune_endpoint == "https://db.cluster-x.eu-west-1.neptune.amazonaws.com:8182"
     assert (policy.wait, policy.dry_run, policy.clean, policy.concurrency) == (True, False, False, 16)
     glue = Policy.build(glue_transform_ids="tfm-1,tfm-2", glue_region="eu-west-1")

@@ -53,6 +53,7 @@ IAM_ACTION_RENAMES: dict[tuple[str, str], str] = {
     ("neptunedata", "GetMLDataProcessingJob"): "GetMLDataProcessingJobStatus",
     ("neptunedata", "GetMLModelTrainingJob"): "GetMLModelTrainingJobStatus",
     ("neptunedata", "GetMLModelTransformJob"): "GetMLModelTransformJobStatus",
+    ("neptunedata", "GetMLEndpoint"): "GetMLEndpointStatus",
 }
 # Words in a receiver expression (``self._lambda_client``) that settle which service a method
 # name shared by several services (remove_permission: events and lambda) belongs to.
@@ -474,5 +475,6 @@ def test_config_gated_calls_are_where_the_gate_says(resources: dict[str, Any]) -
 
 def test_neptune_get_operations_map_to_status_actions() -> None:
     assert iam_action("neptunedata", "GetMLModelTrainingJob") == "neptune-db:GetMLModelTrainingJobStatus"
+    assert iam_action("neptunedata", "GetMLEndpoint") == "neptune-db:GetMLEndpointStatus"
     assert iam_action("neptunedata", "GetLoaderJobStatus") == "neptune-db:GetLoaderJobStatus"
     assert iam_action("glue", "GetMLTaskRuns") == "glue:GetMLTaskRuns"

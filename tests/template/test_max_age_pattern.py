@@ -59,11 +59,16 @@ def range_regex(lo: int, hi: int) -> str:
     return "|".join(parts)
 
 
-def expected_pattern() -> str:
+def expected_pattern(min_seconds: int = MIN_SECONDS) -> str:
     units = "|".join(
-        f"({range_regex(-(-MIN_SECONDS // factor), MAX_SECONDS // factor)}){unit}" for unit, factor in UNITS.items()
+        f"({range_regex(-(-min_seconds // factor), MAX_SECONDS // factor)}){unit}" for unit, factor in UNITS.items()
     )
     return f"^0*({units})$"
+
+
+# EndpointMaxAge (JOBJANITOR_ENDPOINT_MAX_AGE, read with neptune-ml-endpoint in the kinds): at
+# least an hour.
+ENDPOINT_MIN_SECONDS = 3600
 
 
 def template_accepts(template: dict[str, Any], value: str) -> bool:
@@ -86,6 +91,40 @@ def test_the_template_pattern_is_generated_from_the_sweepers_bounds(template: di
     assert template["Parameters"]["MaxAge"]["AllowedPattern"] == expected_pattern(), (
         f"set MaxAge's AllowedPattern to {expected_pattern()!r}"
     )
+
+
+def endpoint_sweeper_accepts(value: str) -> bool:
+    env = {
+        ENV["job_id_prefix"]: "*",
+        ENV["min_age"]: "6h",
+        ENV["kinds"]: "neptune-ml-endpoint",
+        ENV["endpoint_min_age"]: value,
+    }
+    refused: ConfigError | None = None
+    try:
+        SweeperConfig.from_env(env, clusters=[])
+    except ConfigError as error:
+        refused = error
+    # Only the age may be refused (no cluster configured: the kind's endpoint comes after).
+    assert refused is None or refused.field in (ENV["endpoint_min_age"], "neptune_endpoint"), refused
+    return refused is None or refused.field != ENV["endpoint_min_age"]
+
+
+def test_the_endpoint_age_pattern_is_generated_from_the_sweepers_bounds(template: dict[str, Any]) -> None:
+    wanted = expected_pattern(ENDPOINT_MIN_SECONDS)
+    assert template["Parameters"]["EndpointMaxAge"]["AllowedPattern"] == wanted, (
+        f"set EndpointMaxAge's AllowedPattern to {wanted!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("59m", False), ("3599s", False), ("1h", True), ("3600s", True), ("7d", True), ("3651d", False)],
+)
+def test_endpoint_age_boundaries(template: dict[str, Any], value: str, accepted: bool) -> None:
+    assert endpoint_sweeper_accepts(value) is accepted
+    pattern = template["Parameters"]["EndpointMaxAge"]["AllowedPattern"]
+    assert (re.fullmatch(pattern, value) is not None) is accepted
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,10 @@ naming only the jobs that run on it.
   request is not confirmed to carry it).
 - ``AWS::Neptune::DBCluster``: the physical id is the cluster identifier.
   ``neptune:DescribeDBClusters`` gives its resource id, endpoint and port. The scope is every
-  outstanding job of every kind on that cluster, loads included: the cluster's deletion is
-  its owner's say-so, and every job on it dies with it anyway.
+  outstanding job of every kind on that cluster, loads included, and every Neptune ML
+  inference endpoint made through it (``*``: every id): the cluster's deletion is its owner's
+  say-so, and every job on it dies with it anyway. An endpoint does not: its SageMaker
+  endpoint would bill on with no Neptune API left to delete it through.
 - ``AWS::Glue::MLTransform``: the physical id is the transform id; the scope is every task
   run of that transform.
 - A cluster or transform the deployment is not configured for gives no policy: the hook
@@ -144,6 +146,7 @@ class Resolver:
         endpoint = validate_neptune_endpoint(endpoint, field="DescribeDBClusters Endpoint")
         policy = Policy(
             kinds=NEPTUNE_KINDS,
+            every_id=True,
             neptune_endpoint=endpoint,
             neptune_iam_role_arn=self.config.neptune_iam_role_arn,
             clean=self.config.clean,

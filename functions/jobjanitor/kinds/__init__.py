@@ -19,6 +19,7 @@ REGISTRY: dict[JobKindName, str] = {
     JobKindName.NEPTUNE_ML_TRAINING: "jobjanitor.kinds.neptune_ml_training",
     JobKindName.NEPTUNE_ML_TRANSFORM: "jobjanitor.kinds.neptune_ml_transform",
     JobKindName.GLUE_ML_TASK_RUN: "jobjanitor.kinds.glue_ml_task_run",
+    JobKindName.NEPTUNE_ML_ENDPOINT: "jobjanitor.kinds.neptune_ml_endpoint",
 }
 
 

@@ -17,7 +17,7 @@ from jobjanitor.clusters import CLUSTERS_ENV, ClusterRegistry, NeptuneCluster, R
 from jobjanitor.config import SHARED_ENV, parse_bool, parse_duration, parse_kinds, parse_list
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import JobKindName
-from jobjanitor.policy import NEPTUNE_KINDS, Policy
+from jobjanitor.policy import EVERY_ID, NEPTUNE_KINDS, Policy
 
 ENV = {
     "kinds": "JOBJANITOR_KINDS",
@@ -26,13 +26,15 @@ ENV = {
     **SHARED_ENV,  # the Neptune role, the Glue Region and transforms, clean
     "job_id_prefix": "JOBJANITOR_JOB_ID_PREFIX",
     "min_age": "JOBJANITOR_MAX_AGE",
+    "endpoint_min_age": "JOBJANITOR_ENDPOINT_MAX_AGE",
     "dry_run": "JOBJANITOR_DRY_RUN",
     "concurrency": "JOBJANITOR_CONCURRENCY",
 }
 STACK_TAG_PREFIX = "JOBJANITOR_STACK_TAG_PREFIX"
-# JOBJANITOR_JOB_ID_PREFIX's explicit "every job id" (Neptune ML ids are letters, digits and
-# hyphens, so no real prefix is "*"). A blank prefix is an error, never "every id".
-EVERY_ID = "*"
+# JOBJANITOR_JOB_ID_PREFIX's explicit "every job id" is jobjanitor.policy.EVERY_ID ("*": Neptune
+# ML ids are letters, digits and hyphens, so no real prefix is "*"). A blank prefix is an error.
+# The neptune-ml-endpoint kind's age limit: an endpoint younger than this is in use, not a leftover.
+MIN_ENDPOINT_MAX_AGE = timedelta(hours=1)
 TABLE = "IDEMPOTENCY_TABLE_NAME"
 # The single endpoint of earlier versions: refused, so an old configuration does not
 # silently sweep nothing on Neptune.
@@ -72,7 +74,7 @@ class SweeperConfig:
                 f"is blank: set the Neptune ML job-id prefix to sweep, or {EVERY_ID} for every id on the "
                 "configured endpoint (blank never means 'no filter')",
             )
-        job_id_prefix = None if raw_prefix.strip() == EVERY_ID else raw_prefix.strip()
+        job_id_prefix = raw_prefix.strip()  # "*" is every id (Policy.build)
         if get("min_age") is None:
             raise ConfigError(ENV["min_age"], "required: the sweeper cancels only jobs older than this (e.g. 6h)")
         if parse_duration(ENV["min_age"], get("min_age")) < timedelta(minutes=1):
@@ -91,6 +93,7 @@ class SweeperConfig:
             glue_transform_name_prefix=get("glue_transform_name_prefix"),
             job_id_prefix=job_id_prefix,
             min_age=get("min_age"),
+            endpoint_min_age=_endpoint_max_age(get("kinds"), get("endpoint_min_age")),
             clean=get("clean") or "false",
             dry_run=get("dry_run") or "false",
             concurrency=get("concurrency") or "16",
@@ -157,6 +160,19 @@ def _without_neptune(
             f"cluster), and {ENV['kinds']} selects nothing else to sweep",
         )
     return rest, chosen & NEPTUNE_KINDS
+
+
+def _endpoint_max_age(kinds: str | None, value: str | None) -> str | None:
+    """JOBJANITOR_ENDPOINT_MAX_AGE, required (at least an hour) when the kinds name
+    neptune-ml-endpoint: an endpoint is swept by an age of its own, never by the jobs'."""
+    name = ENV["endpoint_min_age"]
+    if kinds is None or JobKindName.NEPTUNE_ML_ENDPOINT not in parse_kinds(ENV["kinds"], kinds):
+        return value
+    if value is None:
+        raise ConfigError(name, "required with neptune-ml-endpoint in the kinds: delete endpoints older than this (7d)")
+    if parse_duration(name, value) < MIN_ENDPOINT_MAX_AGE:
+        raise ConfigError(name, "must be at least 1h (an endpoint younger than that is in use, not left behind)")
+    return value
 
 
 def _kinds(policy: Policy, value: object) -> dict[str, Any]:
