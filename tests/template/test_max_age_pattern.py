@@ -106,7 +106,7 @@ def endpoint_sweeper_accepts(value: str) -> bool:
     except ConfigError as error:
         refused = error
     # Only the age may be refused (no cluster configured: the kind's endpoint comes after).
-    assert refused is None or refused.field in (ENV["endpoint_min_age"], "neptune_endpoint"), refused
+    assert refused is None or refused.field in (ENV["endpoint_min_age"], ENV["neptune_endpoint"]), refused
     return refused is None or refused.field != ENV["endpoint_min_age"]
 
 

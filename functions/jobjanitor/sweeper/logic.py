@@ -44,11 +44,11 @@ from jobjanitor.errors import ConfigError
 from jobjanitor.idempotency import idempotent_on_table
 from jobjanitor.model import ML_KINDS, JobKindName
 from jobjanitor.observability import log_progress, publish_missing_clusters, publish_report
-from jobjanitor.policy import NEPTUNE_KINDS, Policy
+from jobjanitor.policy import EVERY_ID, NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 from jobjanitor.sagemaker_dating import SageMakerDating
 from jobjanitor.store.first_seen import DynamoDBFirstSeen
-from jobjanitor.sweeper.config import ENV, EVERY_ID, SweeperConfig
+from jobjanitor.sweeper.config import ENV, SweeperConfig
 from jobjanitor.sweeper.events import Trigger, classify
 
 log = logging.getLogger("jobjanitor.sweeper")
