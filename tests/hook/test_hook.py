@@ -364,3 +364,22 @@ def test_the_example_events_are_requests_the_hook_acts_on(
         assert all_in(stacks.neptune_a, on_a, sc.STOPPING_OR_STOPPED) == []
     else:
         assert run_statuses(stacks.glue, stacks.graph["MatchTransform"], runs) == {"STOPPED"}
+
+
+# ---------------------------------------------------------------- inference endpoints
+def test_a_cluster_being_deleted_takes_its_endpoints_with_it(stacks: Any, driver: HookDriver, testbed: Any) -> None:
+    """Every Neptune ML inference endpoint on the cluster, whoever made it: its SageMaker endpoint
+    would bill on with no Neptune API left to delete it through. Nothing on another cluster."""
+    on_a = [testbed.neptune.seed_ml_endpoint(f"{owner}-endpoint", status="InService") for owner in ("x", "y")]
+    failed = testbed.neptune.seed_ml_endpoint("z-endpoint", status="Failed")
+    on_b = stacks.emulator_b.seed_ml_endpoint("b-endpoint", status="InService")
+
+    run = driver.run(neptune_event(stacks))
+
+    assert [a["hookStatus"] for a in run.answers] == ["SUCCESS"], run.reason
+    assert {testbed.neptune.ml_endpoint(i).status for i in [*on_a, failed]} == {"Deleting"}
+    assert testbed.neptune.ml_endpoint(on_a[0]).delete_count == 1
+    assert stacks.emulator_b.ml_endpoint(on_b).status == "InService"
+    assert stacks.emulator_b.log.count(method="DELETE") == 0
+    assert "3 still stopping" in run.last["message"], run.last["message"]
+    assert "neptune-ml-endpoint:x-endpoint" in run.last["message"]
