@@ -27,7 +27,15 @@ from jobjanitor.cli_args import (
     merge_globals,
     parser,
 )
-from jobjanitor.cli_confirm import NO_TERMINAL, ask, confined_to_plan, describe_plan, planned_ids, with_plan
+from jobjanitor.cli_confirm import (
+    NO_TERMINAL,
+    ask,
+    confined_to_plan,
+    describe_plan,
+    plan_counts,
+    planned_ids,
+    with_plan,
+)
 from jobjanitor.endpoints import require_writer
 from jobjanitor.errors import ConfigError
 from jobjanitor.model import ML_KINDS
@@ -178,7 +186,7 @@ def _confirm(args: argparse.Namespace, policy: Policy, plan: Report) -> Policy |
         print(_rendered(plan, args), flush=True)
         return EXIT_OK if plan.ok else EXIT_PROBLEMS
     print(describe_plan(policy, plan), file=sys.stderr, flush=True)
-    if not ask(sys.stdin, sys.stderr, len(planned_ids(plan))):
+    if not ask(sys.stdin, sys.stderr, *plan_counts(plan)):
         print("jobjanitor: not confirmed: nothing was cancelled", file=sys.stderr)
         return EXIT_PROBLEMS
     return confined_to_plan(policy, plan)  # only the jobs shown
