@@ -91,8 +91,13 @@ class Ages:
     a job whose service gives no start time: ``dating`` (one read of the jobs doing its work),
     then ``first_seen`` (see :mod:`jobjanitor.ages`)."""
 
-    def __init__(self, min_age: timedelta | None, dating: Dating | None, first_seen: FirstSeen | None) -> None:
-        self._min_age = min_age
+    def __init__(
+        self,
+        min_age: Callable[[JobKindName], timedelta | None],
+        dating: Dating | None,
+        first_seen: FirstSeen | None,
+    ) -> None:
+        self._min_age = min_age  # per kind: an inference endpoint's limit is its own
         self._dating = dating
         self._first_seen = first_seen
         self.dates: dict[JobRef, datetime] = {}  # starts found by ``dating``, for the results
@@ -104,11 +109,12 @@ class Ages:
             return SkipReason.GONE
         if not state.outstanding:
             return SkipReason.FINISHED
-        if self._min_age is not None:
+        min_age = self._min_age(state.ref.kind)
+        if min_age is not None:
             started = state.started_at or self._dated(state) or self._first_sighting(state.ref, now)
             if started is None:
                 return SkipReason.AGE_UNKNOWN
-            if now - started < self._min_age:
+            if now - started < min_age:
                 return SkipReason.TOO_YOUNG
         return None
 
@@ -230,7 +236,7 @@ class Decider:
     def _decide(self, ref: JobRef, now: datetime, mode: Mode, *, fresh: bool) -> JobResult:
         kind = self._kinds[ref.kind]
         listed = self._listed(ref)
-        unknown = listed is None and not fresh and mode is Mode.CANCEL and self._policy.min_age is None
+        unknown = listed is None and not fresh and mode is Mode.CANCEL and self._policy.min_age_for(ref.kind) is None
         if unknown and self._cancel_first.pays():
             # Cancel first: only a refused cancel needs a describe (the kind makes it).
             return self._cancel(kind, JobResult(ref, Outcome.WOULD_CANCEL, outstanding=True), cancel_first=True)

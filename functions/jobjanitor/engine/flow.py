@@ -47,7 +47,7 @@ class Run:
         self.deadline = deadline
         self._emit = emit
         self._kinds: dict[JobKindName, JobKind] = {kind.name: kind for kind in make_kinds(policy, clients)}
-        self._ages = Ages(policy.min_age, dating, first_seen)
+        self._ages = Ages(policy.min_age_for, dating, first_seen)
         self._pool = Pool(policy.concurrency)  # its threads start with the first task
         self._listings = Listings(self._kinds, self._pool, emit)
         self._decider = Decider(

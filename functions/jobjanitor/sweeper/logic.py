@@ -42,7 +42,7 @@ from jobjanitor.deadline import Deadline
 from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.errors import ConfigError
 from jobjanitor.idempotency import idempotent_on_table
-from jobjanitor.model import ML_KINDS, JobKindName
+from jobjanitor.model import ML_KINDS, OPT_IN_KINDS, JobKindName
 from jobjanitor.observability import log_progress, publish_missing_clusters, publish_report
 from jobjanitor.policy import EVERY_ID, NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
@@ -216,7 +216,8 @@ def declared_scope(
 
     - Neptune ML kinds need ``job-id-prefix``, and it must extend the configured
       JOBJANITOR_JOB_ID_PREFIX, never ``*`` (the default). A stack with only a prefix gets the
-      configured ML kinds.
+      configured ML job kinds; its inference endpoints (neptune-ml-endpoint) only when its
+      ``kinds`` tag names the kind too: the install and the stack both opt in.
     - Glue runs need ``glue-transforms``, each among the configured transforms.
     - Loads are never swept for a stack's tags: their ids are Neptune's, no prefix selects them,
       so they are swept only on the cluster owner's own configuration (the schedule).
@@ -284,7 +285,8 @@ def _stack_kinds(
 ) -> set[JobKindName]:
     """The kinds a stack's tags select (see :func:`stack_scope`): never loads."""
     if "kinds" not in declared:
-        kinds: set[JobKindName] = {k for k in base.kinds if k in ML_KINDS} if job_prefix is not None else set()
+        ml_jobs = base.kinds & ML_KINDS - OPT_IN_KINDS
+        kinds: set[JobKindName] = set(ml_jobs) if job_prefix is not None else set()
         if job_prefix is not None and not kinds:
             raise ConfigError(tag("job-id-prefix"), "this sweeper is not configured for Neptune ML jobs")
         if transforms:
