@@ -45,6 +45,7 @@ def test_functions(resources: dict[str, Any]) -> None:
         "JOBJANITOR_GLUE_TRANSFORM_NAME_PREFIX",
         "JOBJANITOR_KINDS",
         "JOBJANITOR_MAX_AGE",
+        "JOBJANITOR_ENDPOINT_MAX_AGE",
         "JOBJANITOR_JOB_ID_PREFIX",
         "JOBJANITOR_CLEAN",
         "JOBJANITOR_DRY_RUN",
