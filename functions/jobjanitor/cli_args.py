@@ -150,9 +150,11 @@ def _scope_flags() -> argparse.ArgumentParser:
     scope.add_argument(
         "--kinds",
         metavar="LIST",
-        help=f"comma-separated job kinds, or 'all': {kinds}. Default: the Neptune kinds when "
+        help="comma-separated job kinds, or 'all'. Default: the Neptune kinds when "
         "--neptune-endpoint is given (without neptune-loader when --id-prefix/--id narrow the scope: load ids "
-        "are Neptune's, a prefix cannot select them) plus glue-ml-task-run when a --glue-transform* flag is given",
+        "are Neptune's, a prefix cannot select them) plus glue-ml-task-run when a --glue-transform* flag is "
+        f"given. Kinds: {kinds}. neptune-ml-endpoint (inference endpoints, deleted by a sweep) is only ever "
+        "named, never a default nor part of 'all', and needs --id-prefix, --id or --id-prefix '*'",
     )
     scope.add_argument(
         "--glue-transform", action="append", default=[], metavar="ID", help="Glue ML transform id (repeatable)"
@@ -179,7 +181,11 @@ def _scope_flags() -> argparse.ArgumentParser:
         "first seen: with --older-than, a job that names no SageMaker job yet (still starting) is aged from its "
         "first sighting there (a lower bound) instead of being skipped as age_unknown. `list` only reads it",
     )
-    scope.add_argument("--id-prefix", metavar="PREFIX", help="only Neptune ML jobs whose id starts so")
+    scope.add_argument(
+        "--id-prefix",
+        metavar="PREFIX",
+        help="only Neptune ML jobs (and inference endpoints) whose id starts so; '*': every id, explicitly",
+    )
     scope.add_argument("--id", action="append", default=[], metavar="ID", help="only these job ids (repeatable)")
     scope.add_argument(
         "--concurrency", default=str(DEFAULT_CONCURRENCY), metavar="N", help="parallel calls (default 16)"
