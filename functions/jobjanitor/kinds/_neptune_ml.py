@@ -49,7 +49,7 @@ STOPPING = frozenset({"Stopping"})
 KNOWN = TERMINAL | STOPPING | {"InProgress"}
 INVALID_PARAMETER = "InvalidParameterException"
 ML_NOT_FOUND = "MLResourceNotFoundException"
-_GET_NOT_FOUND = frozenset({INVALID_PARAMETER, ML_NOT_FOUND})
+GET_NOT_FOUND = frozenset({INVALID_PARAMETER, ML_NOT_FOUND})
 # Get members naming the SageMaker jobs underneath, in the order a job starts them (each kind
 # has a subset: data processing a processing job; training a processing job, then a tuning job;
 # transform a processing job, then the transform).
@@ -57,13 +57,18 @@ UNDERLYING_MEMBERS = ("processingJob", "baseProcessingJob", "hpoJob", "remoteMod
 
 
 class NeptuneMLKind:
-    """Base for one Neptune ML job kind; subclasses set the four class attributes."""
+    """Base for one Neptune ML job kind; subclasses set the four class attributes (and, for
+    another lifecycle than a job's, the statuses)."""
 
     name: ClassVar[JobKindName]
     caller_chosen_ids = True  # StartML*Job takes an ``id``
     list_op: ClassVar[str]  # e.g. "list_ml_data_processing_jobs"
     get_op: ClassVar[str]
     cancel_op: ClassVar[str]
+    terminal: ClassVar[frozenset[str]] = TERMINAL
+    stopping: ClassVar[frozenset[str]] = STOPPING
+    known: ClassVar[frozenset[str]] = KNOWN  # the statuses a cancel's answer is believed in
+    unseen: ClassVar[str] = "older jobs"  # what a full list hides
 
     def __init__(self, policy: Policy, clients: Clients) -> None:
         if clients.neptune is None or not policy.neptune_endpoint:
@@ -84,16 +89,23 @@ class NeptuneMLKind:
         found = Discovery(refs=[JobRef(self.name, job_id, self._target) for job_id in ids])
         if len(ids) >= MAX_ITEMS:
             # The list has no paging: jobs older than the newest 1,024 cannot be seen at all.
-            found.capped.append(capped_listing(self.name, _operation_name(self.list_op), MAX_ITEMS, "older jobs"))
+            found.capped.append(capped_listing(self.name, _operation_name(self.list_op), MAX_ITEMS, self.unseen))
         return found
 
-    def describe(self, ref: JobRef) -> JobState:
+    def get(self, ref: JobRef) -> dict[str, Any] | None:
+        """The Get's answer; None when Neptune does not know the id (any more)."""
         try:
-            response = self._op(self.get_op)(id=ref.job_id, **self._role)
+            response: dict[str, Any] = self._op(self.get_op)(id=ref.job_id, **self._role)
         except ClientError as error:
-            if error_code(error) in _GET_NOT_FOUND:
-                return JobState(ref, None, None, outstanding=False)
+            if error_code(error) in GET_NOT_FOUND:
+                return None
             raise
+        return response
+
+    def describe(self, ref: JobRef) -> JobState:
+        response = self.get(ref)
+        if response is None:
+            return JobState(ref, None, None, outstanding=False)
         status = str(response.get("status") or "UNKNOWN")
         return JobState(ref, status, None, outstanding=not self.is_finished(status), underlying=_underlying(response))
 
@@ -101,20 +113,20 @@ class NeptuneMLKind:
         try:
             response = self._op(self.cancel_op)(id=ref.job_id, clean=clean, **self._role)
         except ClientError as error:
-            if error_code(error) not in _GET_NOT_FOUND:
+            if error_code(error) not in GET_NOT_FOUND:
                 return CancelResult(Outcome.FAILED, error=error_text(error))
             return decide_after_refusal(self.describe, ref, error, self.is_stopping)
         except BotoCoreError as error:
             return CancelResult(Outcome.FAILED, error=error_text(error))
         # The status a cancel answers is not documented: kept only when it is one we know.
         status = str(response.get("status") or "")
-        return CancelResult(Outcome.CANCELLED, status=status if status in KNOWN else None)
+        return CancelResult(Outcome.CANCELLED, status=status if status in self.known else None)
 
     def is_finished(self, status: str) -> bool:
-        return status in TERMINAL
+        return status in self.terminal
 
     def is_stopping(self, status: str) -> bool:
-        return status in STOPPING
+        return status in self.stopping
 
 
 def _operation_name(method: str) -> str:

@@ -28,64 +28,45 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from jobjanitor.kinds._neptune_ml import INVALID_PARAMETER, MAX_ITEMS, ML_NOT_FOUND
-from jobjanitor.kinds.base import (
-    Discovery,
-    FanOut,
-    capped_listing,
-    decide_after_refusal,
-    error_code,
-    error_text,
-    one_at_a_time,
-)
-from jobjanitor.model import CancelResult, JobKindName, JobRef, JobState, Outcome, UnderlyingJob
+from jobjanitor.kinds._neptune_ml import NeptuneMLKind
+from jobjanitor.kinds.base import error_code
+from jobjanitor.model import JobKindName, JobRef, JobState, UnderlyingJob
 
 if TYPE_CHECKING:
     from jobjanitor.clients import Clients
     from jobjanitor.policy import Policy
 
 DELETED = "Deleted"  # not a Neptune status: the SageMaker endpoint is gone
-STOPPING = frozenset({"Deleting"})
-KNOWN = frozenset({"Creating", "InService", "Updating", "Failed", "Deleting"})
-_GET_NOT_FOUND = frozenset({INVALID_PARAMETER, ML_NOT_FOUND})
 # SageMaker's answer to DescribeEndpoint for an endpoint that does not exist: ValidationException
 # "Could not find endpoint ...".
 SAGEMAKER_MISSING = "Could not find endpoint"
 
 
-class NeptuneMLEndpointKind:
+class NeptuneMLEndpointKind(NeptuneMLKind):
+    """Listed, deleted and refused like an ML job (:class:`NeptuneMLKind`); described with its
+    SageMaker endpoint."""
+
     name = JobKindName.NEPTUNE_ML_ENDPOINT
-    caller_chosen_ids = True  # CreateMLEndpoint takes an ``id``
+    list_op = "list_ml_endpoints"
+    get_op = "get_ml_endpoint"
+    cancel_op = "delete_ml_endpoint"  # "cancel" deletes the endpoint
+    terminal = frozenset({DELETED})
+    stopping = frozenset({"Deleting"})
+    known = frozenset({"Creating", "InService", "Updating", "Failed", "Deleting"})
+    unseen = "other endpoints"
 
     def __init__(self, policy: Policy, clients: Clients) -> None:
-        if clients.neptune is None or not policy.neptune_endpoint:
-            raise ValueError(f"the {self.name} kind needs a neptunedata client and an endpoint")
+        super().__init__(policy, clients)
         if clients.sagemaker is None:
             raise ValueError(f"the {self.name} kind needs a SageMaker client (it reads the endpoint underneath)")
-        self._client: Any = clients.neptune
         self._sagemaker: Any = clients.sagemaker
-        self._target = policy.neptune_endpoint
-        self._role: dict[str, Any] = (
-            {"neptuneIamRoleArn": policy.neptune_iam_role_arn} if policy.neptune_iam_role_arn else {}
-        )
-
-    def discover(self, fan_out: FanOut = one_at_a_time) -> Discovery:
-        response = self._client.list_ml_endpoints(maxItems=MAX_ITEMS, **self._role)
-        ids = [str(i) for i in response.get("ids") or []]
-        found = Discovery(refs=[JobRef(self.name, endpoint_id, self._target) for endpoint_id in ids])
-        if len(ids) >= MAX_ITEMS:
-            found.capped.append(capped_listing(self.name, "ListMLEndpoints", MAX_ITEMS, "other endpoints"))
-        return found
 
     def describe(self, ref: JobRef) -> JobState:
-        try:
-            response = self._client.get_ml_endpoint(id=ref.job_id, **self._role)
-        except ClientError as error:
-            if error_code(error) in _GET_NOT_FOUND:
-                return JobState(ref, None, None, outstanding=False)
-            raise
+        response = self.get(ref)
+        if response is None:
+            return JobState(ref, None, None, outstanding=False)
         status = str(response.get("status") or "UNKNOWN")
         underlying = _underlying(response)
         endpoint = next((u for u in underlying if u.member == "endpoint" and u.name), None)
@@ -109,25 +90,6 @@ class NeptuneMLEndpointKind:
         if not isinstance(created, datetime):
             raise ValueError(f"SageMaker endpoint {name}: no CreationTime in the answer")
         return created if created.tzinfo else created.replace(tzinfo=UTC)
-
-    def cancel(self, ref: JobRef, clean: bool) -> CancelResult:
-        try:
-            response = self._client.delete_ml_endpoint(id=ref.job_id, clean=clean, **self._role)
-        except ClientError as error:
-            if error_code(error) not in _GET_NOT_FOUND:
-                return CancelResult(Outcome.FAILED, error=error_text(error))
-            return decide_after_refusal(self.describe, ref, error, self.is_stopping)
-        except BotoCoreError as error:
-            return CancelResult(Outcome.FAILED, error=error_text(error))
-        # The status a delete answers is not documented: kept only when it is one we know.
-        status = str(response.get("status") or "")
-        return CancelResult(Outcome.CANCELLED, status=status if status in KNOWN else None)
-
-    def is_finished(self, status: str) -> bool:
-        return status == DELETED
-
-    def is_stopping(self, status: str) -> bool:
-        return status in STOPPING
 
 
 def _underlying(response: dict[str, Any]) -> tuple[UnderlyingJob, ...]:
