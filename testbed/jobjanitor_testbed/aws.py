@@ -8,8 +8,12 @@ sees the request and records every request in a :class:`RequestLog`.
   ``GetMLTaskRuns``), else the query protocol's ``Action`` (in the query string, or in the
   form-encoded body boto3 sends for CloudFormation, IAM, STS: ``DescribeStacks``), else
   ``"<METHOD> <path>"``. A form body read to name the operation is replayed to moto.
-- Throttle: json protocols get HTTP 400 ``{"__type": "ThrottlingException", "message":
-  "Rate exceeded"}``; others get a 400 XML ``Throttling`` error.
+- Throttle (random, or the rate limit of ``faults.limit_rate``, one bucket per operation): json
+  protocols get HTTP 400 ``{"__type": "ThrottlingException", "message": "Rate exceeded"}``;
+  others get a 400 XML ``Throttling`` error.
+- A slow or hung DynamoDB table: latency or ``hang_rate`` with
+  ``operations=DYNAMODB_ITEM_OPERATIONS`` (a hung request is closed unanswered when released and
+  never reaches moto).
 - Error: json protocols get HTTP 500 ``{"__type": "InternalServiceException"}`` (Glue's
   name); others a 500 XML ``InternalFailure``.
 - Injected codes (``faults.inject("EntityNotFoundException")``): HTTP 400 unless a status is
@@ -43,6 +47,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from .faults import Decision, Faults, LogEntry, RequestLog, sleep_latency
 from .httpfast import FastParseMixin
+
+# The DynamoDB item operations (json protocol: named by X-Amz-Target) the janitor's tables see.
+DYNAMODB_ITEM_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan"})
 
 
 def _install_glue_extension() -> None:
@@ -118,7 +125,7 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
 
     def _fault_response(self, decision: Decision) -> tuple[int, str, str] | None:
         json_protocol = bool(self.headers.get("X-Amz-Target"))
-        if decision.action == "throttle":
+        if decision.action in {"throttle", "rate-limit"}:
             return 400, "ThrottlingException" if json_protocol else "Throttling", "Rate exceeded"
         if decision.action == "error":
             return (500, "InternalServiceException" if json_protocol else "InternalFailure", "Internal service error")
@@ -145,8 +152,9 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
         operation = self._operation()
         decision = aws.faults.decide(operation)
         sleep_latency(decision)
+        decision.hold()  # a "hang": held until released, then closed unanswered (never applied)
         fault = decision.action if decision.action != "pass" else None
-        if decision.action == "drop":
+        if decision.action in {"drop", "hang"}:
             aws.log.add(
                 LogEntry(
                     "aws", operation, self.command, url.path, "dropped", arrived, time.perf_counter() - t0, None, fault

@@ -10,11 +10,24 @@ or fail it. Every knob can be changed at runtime from any thread (``faults.set(.
   TooManyRequestsException; Glue/json: HTTP 400 ``{"__type": "ThrottlingException"}``).
 - ``error_rate``: probability of a 500 (Neptune: InternalFailureException; Glue/json:
   InternalServiceException).
+- ``hang_rate``: probability the request is held without an answer (a table or endpoint that
+  hangs) until the knobs are cleared (:meth:`Faults.clear`, a test bed reset) or
+  :data:`HANG_MAX_S` passes; then its connection is closed, and the request never reaches the
+  service behind (a held write is never applied later).
 - ``seed``: seeds the random draws, so a run with the same request sequence repeats.
 - ``operations``: if set, only requests for these operation names are subject to the random
   faults and latency (e.g. ``{"CancelLoaderJob"}``).
 
-Draws are independent and made in that order (drop, then throttle, then error).
+Draws are independent and made in that order (hang, then drop, then throttle, then error).
+
+:meth:`Faults.limit_rate` is a service-side request-rate limit, independent of what the client
+does: a token bucket per operation family (``rate`` requests per second, ``burst`` at once);
+a request that finds its family's bucket empty is answered with the throttling error the
+service declares (Neptune: 429 TooManyRequestsException; json services: ThrottlingException),
+logged with fault ``"rate-limit"``. The family of an operation is :attr:`Faults.family` (set
+by the server: the Neptune emulator groups by API, e.g. every loader operation is one family);
+by default each operation is its own. The limit applies to every operation, whatever
+``operations`` says (that filter is for the random faults).
 
 :meth:`Faults.inject` scripts exact errors: the next ``times`` requests (optionally only for
 given operations) answer with the given error code; the server picks the HTTP status for the
@@ -37,7 +50,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-Action = Literal["pass", "drop", "throttle", "error", "inject"]
+Action = Literal["pass", "drop", "throttle", "error", "inject", "hang", "rate-limit"]
+# The longest a hung request is held when nothing releases it.
+HANG_MAX_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,29 @@ class Decision:
     status: int | None = None
     message: str | None = None
     fault: str | None = None  # what the log calls it, when not the action ("stopped": a stopped cluster)
+    # For action == "hang": set when the request may end (the knobs were cleared).
+    release: threading.Event | None = field(default=None, compare=False)
+
+    def hold(self) -> None:
+        """For a "hang": wait until released (or :data:`HANG_MAX_S`)."""
+        if self.release is not None:
+            self.release.wait(HANG_MAX_S)
+
+
+class _Bucket:
+    """A token bucket: ``rate`` tokens a second, at most ``burst`` kept."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.last = burst, now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 @dataclass
@@ -77,6 +115,7 @@ class Faults:
         throttle_rate: float = 0.0,
         error_rate: float = 0.0,
         drop_rate: float = 0.0,
+        hang_rate: float = 0.0,
         seed: int | None = None,
         operations: Iterable[str] | None = None,
     ) -> None:
@@ -85,7 +124,14 @@ class Faults:
         self.throttle_rate = 0.0
         self.error_rate = 0.0
         self.drop_rate = 0.0
+        self.hang_rate = 0.0
+        self._release = threading.Event()
         self.operations: frozenset[str] | None = None
+        # Service-side rate limit: (rate, burst), and one bucket per operation family.
+        self._limit: tuple[float, float] | None = None
+        self._buckets: dict[str, _Bucket] = {}
+        # operation -> its family for the rate limit (set by the server; default: itself)
+        self.family: Callable[[str], str] = lambda operation: operation
         self._rng = random.Random(seed)
         self._scripted: list[_Scripted] = []
         # operation -> error codes it declares (None: unknown operation, anything goes)
@@ -95,6 +141,7 @@ class Faults:
             throttle_rate=throttle_rate,
             error_rate=error_rate,
             drop_rate=drop_rate,
+            hang_rate=hang_rate,
             operations=operations,
         )
 
@@ -105,6 +152,7 @@ class Faults:
         throttle_rate: float | None = None,
         error_rate: float | None = None,
         drop_rate: float | None = None,
+        hang_rate: float | None = None,
         seed: int | None = None,
         operations: Iterable[str] | Literal["unchanged"] | None = "unchanged",
     ) -> Faults:
@@ -120,6 +168,8 @@ class Faults:
                 self.error_rate = _check_rate("error_rate", error_rate)
             if drop_rate is not None:
                 self.drop_rate = _check_rate("drop_rate", drop_rate)
+            if hang_rate is not None:
+                self.hang_rate = _check_rate("hang_rate", hang_rate)
             if seed is not None:
                 self._rng = random.Random(seed)
             if operations != "unchanged":
@@ -127,12 +177,40 @@ class Faults:
         return self
 
     def clear(self) -> Faults:
-        """No faults at all: rates and latency 0, no operation filter, no scripted errors."""
+        """No faults at all: rates and latency 0, no operation filter, no scripted errors, no
+        rate limit; hung requests are released (their connections closed unanswered)."""
         with self._lock:
-            self.latency = self.throttle_rate = self.error_rate = self.drop_rate = 0.0
+            self.latency = self.throttle_rate = self.error_rate = self.drop_rate = self.hang_rate = 0.0
             self.operations = None
             self._scripted.clear()
+            self._limit = None
+            self._buckets.clear()
+            self._release.set()
+            self._release = threading.Event()
         return self
+
+    def limit_rate(self, rate: float | None, *, burst: float | None = None) -> Faults:
+        """Accept at most ``rate`` requests a second per operation family (``burst``, default
+        ``rate``, at once); the others are throttled. ``None`` removes the limit."""
+        with self._lock:
+            self._buckets.clear()
+            if rate is None:
+                self._limit = None
+                return self
+            if rate <= 0 or (burst is not None and burst < 1):
+                raise ValueError(f"rate must be > 0 and burst >= 1, got {rate}, {burst}")
+            self._limit = (float(rate), float(burst if burst is not None else max(1.0, rate)))
+        return self
+
+    def _over_limit(self, operation: str) -> bool:
+        if self._limit is None:
+            return False
+        now = time.monotonic()
+        family = self.family(operation)
+        bucket = self._buckets.get(family)
+        if bucket is None:
+            bucket = self._buckets[family] = _Bucket(*self._limit, now)
+        return not bucket.take(now)
 
     def inject(
         self,
@@ -165,7 +243,15 @@ class Faults:
     @property
     def active(self) -> bool:
         with self._lock:
-            return bool(self.latency or self.throttle_rate or self.error_rate or self.drop_rate or self._scripted)
+            return bool(
+                self.latency
+                or self.throttle_rate
+                or self.error_rate
+                or self.drop_rate
+                or self.hang_rate
+                or self._scripted
+                or self._limit
+            )
 
     def decide(self, operation: str) -> Decision:
         with self._lock:
@@ -177,16 +263,25 @@ class Faults:
                     if script.times == 0:
                         self._scripted.remove(script)
                     return Decision("inject", 0.0, script.code, script.status, script.message)
-            if self.operations is not None and operation not in self.operations:
-                return Decision()
-            latency = self.latency
-            if self.drop_rate and self._rng.random() < self.drop_rate:
-                return Decision("drop", latency)
-            if self.throttle_rate and self._rng.random() < self.throttle_rate:
-                return Decision("throttle", latency)
-            if self.error_rate and self._rng.random() < self.error_rate:
-                return Decision("error", latency)
-            return Decision("pass", latency)
+            filtered = self.operations is not None and operation not in self.operations
+            latency = 0.0 if filtered else self.latency
+            if self._over_limit(operation):
+                return Decision("rate-limit", latency)
+            return Decision() if filtered else self._draw(latency)
+
+    def _draw(self, latency: float) -> Decision:
+        """The random faults, drawn in order (called with the lock held)."""
+        if self.hang_rate and self._rng.random() < self.hang_rate:
+            return Decision("hang", latency, release=self._release)
+        draws: tuple[tuple[float, Action], ...] = (
+            (self.drop_rate, "drop"),
+            (self.throttle_rate, "throttle"),
+            (self.error_rate, "error"),
+        )
+        for rate, action in draws:
+            if rate and self._rng.random() < rate:
+                return Decision(action, latency)
+        return Decision("pass", latency)
 
 
 @dataclass(frozen=True)
@@ -199,7 +294,7 @@ class LogEntry:
     timestamp: float  # wall-clock time.time() when the request arrived
     duration: float  # seconds from arrival to the end of the answer (includes injected latency)
     error_code: str | None = None  # exception name sent back, if any
-    fault: str | None = None  # "drop", "throttle", "error", "inject" when injected, "stopped", else None
+    fault: str | None = None  # "drop", "throttle", "error", "inject", "hang", "rate-limit", "stopped", else None
     endpoint: str | None = None  # the Neptune listener that took it (writer, reader, instance URL)
 
 

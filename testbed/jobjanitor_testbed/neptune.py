@@ -54,7 +54,9 @@ JSON ``{"code", "requestId", "detailedMessage", "message"}`` with the model's HT
   400 BadRequestException; a path no operation has: 400 BadRequestException; a path of an
   operation with a method none has: 405 MethodNotAllowedException.
 - Faults (:class:`~jobjanitor_testbed.faults.Faults`) answer only with codes the model
-  declares for the operation: throttling is 429 TooManyRequestsException (declared by all);
+  declares for the operation: throttling, random or by the service-side rate limit
+  (``faults.limit_rate``: one token bucket per API, see :func:`operation_family`), is 429
+  TooManyRequestsException (declared by all);
   the random "error" fault is 500 InternalFailureException where declared, else 408
   ClientTimeoutException (the ML operations declare no 500); injecting an undeclared code for
   a named operation is a ValueError. AccessDeniedException (IAM) is the one undeclared code
@@ -953,8 +955,9 @@ class _Handler(FastParseMixin, BaseHTTPRequestHandler):
         operation = op or f"{self.command} {url.path}"
         decision = Decision("drop", fault="stopped") if emulator.stopped else emulator.faults.decide(operation)
         sleep_latency(decision)
+        decision.hold()  # a "hang": held until released, then closed unanswered
         outcome: dict[str, Any] | NeptuneError | None = None
-        if decision.action != "drop":
+        if decision.action not in {"drop", "hang"}:
             outcome = _fault_error(decision, op) or (self._authorise() if emulator.iam else None)
             if outcome is None and self.server.read_only and self.command in ("POST", "DELETE") and op is not None:
                 outcome = READ_REPLICA_ERROR
@@ -991,7 +994,7 @@ READ_REPLICA_ERROR = NeptuneError(
 
 def _fault_error(decision: Decision, operation: str | None) -> NeptuneError | None:
     """The error a fault answers with; random faults use codes every operation declares."""
-    if decision.action == "throttle":
+    if decision.action in {"throttle", "rate-limit"}:
         return NeptuneError("TooManyRequestsException", "Too many requests. Please retry later.", 429)
     if decision.action == "error":
         return server_error(operation, "An internal failure occurred. Please retry.")
@@ -999,6 +1002,14 @@ def _fault_error(decision: Decision, operation: str | None) -> NeptuneError | No
         assert decision.code is not None  # noqa: S101
         return NeptuneError(decision.code, decision.message or f"Injected {decision.code}", decision.status)
     return None
+
+
+def operation_family(operation: str) -> str:
+    """The family an operation's requests are rate-limited in (:meth:`Faults.limit_rate`): its
+    API, e.g. every loader operation, or every operation on Neptune ML data-processing jobs."""
+    if "LoaderJob" in operation:
+        return LOADER
+    return next((kind for kind, name in ML_KINDS.items() if name in operation), operation)
 
 
 class _Server(ThreadingHTTPServer):
@@ -1038,6 +1049,7 @@ class NeptuneEmulator:
         self.state = NeptuneState(lifecycle, ml_not_found_style=ml_not_found_style, region=region, account=account)
         self.faults = faults if faults is not None else Faults()
         self.faults.declared = declared_errors
+        self.faults.family = operation_family
         self.log = log if log is not None else RequestLog()
         self.iam = iam
         # The test bed's other /testbed/* endpoints: (method, path, body) -> (status, answer).
