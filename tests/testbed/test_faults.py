@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError, ConnectionClosedError
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from jobjanitor_testbed.aws import DYNAMODB_ITEM_OPERATIONS
 from jobjanitor_testbed.faults import Faults
 from jobjanitor_testbed.pytest_plugin import make_client
 from jobjanitor_testbed.server import TestBed
@@ -163,3 +165,40 @@ def test_aws_env_reaches_moto_and_reset_isolates(aws_env: TestBed) -> None:
     aws_env.reset()
     assert boto3.client("glue").get_ml_transforms()["Transforms"] == []
     assert transform
+
+
+def test_a_rate_limit_is_per_api_and_answers_the_declared_throttle(testbed: TestBed) -> None:
+    """Whatever the client does, each API of the emulator accepts ``rate`` requests a second."""
+    client = make_client("neptunedata", testbed.neptune_url, config=NO_RETRIES)
+    testbed.neptune.seed_ml_job("dataprocessing", "j")
+    testbed.faults_neptune.limit_rate(2, burst=2)
+    client.list_ml_data_processing_jobs()
+    client.get_ml_data_processing_job(id="j")
+    with pytest.raises(client.exceptions.TooManyRequestsException):
+        client.cancel_ml_data_processing_job(id="j")  # the third of one API within the second
+    assert client.list_loader_jobs()["payload"]["loadIds"] == []  # another API: its own bucket
+    throttled = testbed.neptune_log.entries(fault="rate-limit")
+    assert [(e.operation, e.status) for e in throttled] == [("CancelMLDataProcessingJob", 429)]
+    testbed.faults_neptune.clear()
+    client.cancel_ml_data_processing_job(id="j")
+
+
+def test_a_hung_table_answers_nothing_and_applies_nothing(aws_env: TestBed) -> None:
+    dynamodb = boto3.client("dynamodb", config=Config(retries={"total_max_attempts": 1}, read_timeout=0.5))
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    aws_env.faults_aws.set(hang_rate=1.0, operations=DYNAMODB_ITEM_OPERATIONS)
+    with pytest.raises(ReadTimeoutError):
+        dynamodb.put_item(TableName="t", Item={"id": {"S": "held"}})
+    assert dynamodb.describe_table(TableName="t")["Table"]["TableName"] == "t"  # only items hang
+    aws_env.faults_aws.clear()  # releases the held request: closed unanswered, never applied
+    assert "Item" not in dynamodb.get_item(TableName="t", Key={"id": {"S": "held"}}, ConsistentRead=True)
+    for _ in range(100):  # the held request's thread logs it once released
+        if aws_env.aws_log.count(operation="PutItem"):
+            break
+        time.sleep(0.01)
+    assert [e.fault for e in aws_env.aws_log.entries(operation="PutItem")] == ["hang"]
