@@ -23,10 +23,13 @@ from benchmarks.common import ROOT, aws_environment, machine
 FAULTS = {"throttle_rate": 0.3, "error_rate": 0.1, "drop_rate": 0.05}
 SIZES = (1000, 5000, 20000)
 FAULT_TEXT = (
-    "Each client's calls share one rate (`clients.RateLimiter`): every attempt, retries included,",
-    "waits its turn; when answers come back throttled the rate is cut to 70% of what was sent, and the",
-    "cut is kept only if the share of throttled answers then falls (the service is limiting our rate);",
-    "if it does not fall, the throttling does not depend on our rate and the rate goes back. Retries",
+    "Each client's calls share one rate (`ratelimit.RateLimiter`): every attempt, retries included,",
+    "waits its turn. Throttled answers cut the rate multiplicatively, to 70% of what was sent or to",
+    "what the service accepted if that is lower (AIMD: no throttling grows it back, additively near",
+    "the rate that throttled last), and each cut is put on trial: it is kept if the service then",
+    "accepts as much as before (it caps what it accepts) or throttles less (it limits our rate); if",
+    "what it accepts falls with what is sent, the throttling does not depend on our rate and the rate",
+    "goes back. A throttled call is retried while the deadline allows. Retries",
     "back off from 50 ms (at most 1 s), not botocore's 1 s doubling to 20 s per throttled call, which",
     "left a few unlucky calls sleeping for a minute while the sweep waited for them (the previous",
     "engine took 29x its fault-free time here). botocore's own `adaptive` mode cuts its rate on every",

@@ -133,16 +133,16 @@ def _ages(args: argparse.Namespace, policy: Policy, session: Any, connection: Co
     ``list`` only reads the ledger: it never records a sighting."""
     if policy.min_age is None or not policy.kinds & ML_KINDS:
         return None, None
+    from jobjanitor.clients import JOBS, TABLE, aws_client  # noqa: PLC0415
     from jobjanitor.sagemaker_dating import SageMakerDating  # noqa: PLC0415
+    from jobjanitor.store.first_seen import DynamoDBFirstSeen  # noqa: PLC0415
 
-    dating = SageMakerDating(session.client("sagemaker", endpoint_url=connection.endpoints.get("sagemaker")))
-    first_seen = None
-    if args.first_seen_table:
-        from jobjanitor.store.first_seen import DynamoDBFirstSeen  # noqa: PLC0415
-
-        dynamodb: Any = session.client("dynamodb", endpoint_url=connection.endpoints.get("dynamodb"))
-        first_seen = DynamoDBFirstSeen(args.first_seen_table, client=dynamodb, read_only=args.command == "list")
-    return first_seen, dating
+    urls = connection.endpoints
+    dating = SageMakerDating(aws_client("sagemaker", JOBS, session=session, endpoint_url=urls.get("sagemaker")))
+    if not args.first_seen_table:
+        return None, dating
+    dynamodb: Any = aws_client("dynamodb", TABLE, session=session, endpoint_url=urls.get("dynamodb"))
+    return DynamoDBFirstSeen(args.first_seen_table, client=dynamodb, read_only=args.command == "list"), dating
 
 
 def signing_region(region: str | None, endpoint: str | None) -> str | None:

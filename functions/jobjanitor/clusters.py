@@ -296,12 +296,10 @@ class ClusterRegistry:
         value = (env if env is not None else os.environ).get(CLUSTERS_ENV)
 
         def client() -> Any:
-            import boto3  # noqa: PLC0415 - lazy: cold start
-
-            from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
+            from jobjanitor.clients import aws_client  # noqa: PLC0415 - lazy: cold start
 
             # Throttling and 5xx are retried, every attempt bounded by the current deadline.
-            return bounded_by_deadline(boto3.client("neptune", config=plumbing_config()))
+            return aws_client("neptune")
 
         return cls(value, client)
 

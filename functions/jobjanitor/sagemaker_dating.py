@@ -56,13 +56,9 @@ class SageMakerDating:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                import boto3  # noqa: PLC0415 - lazy: cold start
+                from jobjanitor.clients import JOBS, aws_client  # noqa: PLC0415 - lazy: cold start
 
-                from jobjanitor.clients import install_retry_policy  # noqa: PLC0415
-
-                sagemaker = boto3.client("sagemaker", config=_config())
-                install_retry_policy(sagemaker, no_retry_codes=frozenset())
-                self._client = sagemaker
+                self._client = aws_client("sagemaker", JOBS, pool=32)
             return self._client
 
     def started_at(self, underlying: tuple[UnderlyingJob, ...]) -> datetime | None:
@@ -80,16 +76,3 @@ class SageMakerDating:
                 raise ValueError(f"SageMaker {kind} {name}: no CreationTime in the answer")
             return created if created.tzinfo else created.replace(tzinfo=UTC)
         return None
-
-
-def _config() -> Any:
-    from botocore.config import Config  # noqa: PLC0415 - lazy: cold start
-
-    from jobjanitor.clients import CONNECT_TIMEOUT_S, DEFAULT_MAX_ATTEMPTS, READ_TIMEOUT_S  # noqa: PLC0415
-
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": DEFAULT_MAX_ATTEMPTS},
-        connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
-        max_pool_connections=32,
-    )

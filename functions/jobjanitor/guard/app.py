@@ -10,9 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
-
-from jobjanitor.clients import ClientCache, bounded_by_deadline, plumbing_config
+from jobjanitor.clients import TABLE, ClientCache
 from jobjanitor.clusters import ClusterRegistry
 from jobjanitor.guard.config import fail_on_error_of
 from jobjanitor.guard.idempotency import IdempotentCancel
@@ -30,12 +28,12 @@ FAILED_CREATE_PREFIX = "jobjanitor-guard-failed-"
 class GuardApp:
     def __init__(self) -> None:
         table = os.environ.get("IDEMPOTENCY_TABLE_NAME")
-        dynamodb = bounded_by_deadline(boto3.client("dynamodb", config=plumbing_config())) if table else None
+        clients = ClientCache()  # kept for this execution environment: every phase and tick reuses them
+        dynamodb = clients.aws("dynamodb", TABLE) if table else None
         self.requests = RequestStore(table, dynamodb) if table else None
         self.polling = Polling.build(
             self.requests, interval_minutes=int(os.environ.get("JOBJANITOR_POLL_MINUTES", "1"))
         )
-        clients = ClientCache()  # kept for this execution environment: every phase and tick reuses them
         self.idempotency = (
             IdempotentCancel(table, clients=clients, progress=log_progress, dynamodb=dynamodb) if table else None
         )

@@ -155,13 +155,9 @@ def stack_region(stack_id: str) -> str | None:
 def cloudformation_client(stack_id: str) -> Any:
     """A CloudFormation client in the stack's region, built like the guard's other bookkeeping
     clients: few attempts, short timeouts, every attempt bounded by the time left."""
-    import boto3  # noqa: PLC0415 - lazy: cold start
+    from jobjanitor.clients import aws_client  # noqa: PLC0415
 
-    from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
-
-    return bounded_by_deadline(
-        boto3.client("cloudformation", config=plumbing_config(), region_name=stack_region(stack_id))
-    )
+    return aws_client("cloudformation", region_name=stack_region(stack_id))
 
 
 def read_budget(seconds: float) -> float:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from jobjanitor.clients import install_retry_policy
+from jobjanitor.clients import aws_client
 from jobjanitor.clusters import CLUSTERS_ENV, NeptuneCluster, names_cluster
 from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.hook.request import NEPTUNE_CLUSTER, HookRequest
@@ -49,9 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("jobjanitor.hook")
 
-CONNECT_TIMEOUT_S = 3.0
-READ_TIMEOUT_S = 8.0
-MAX_ATTEMPTS = 4
 # DescribeDBClusters statuses in which the data API does not answer and will not within the
 # hook's invocations: only someone starting the cluster changes them.
 UNREACHABLE_STATUSES = frozenset({"stopped", "stopping"})
@@ -178,31 +175,9 @@ class Resolver:
         return Target(label, policy, metric_target=transform_id)
 
 
-def _configured(client: Any) -> Any:
-    # Retries stop at the invocation's deadline (jobjanitor.deadline.CURRENT_DEADLINE).
-    install_retry_policy(client, max_attempts=MAX_ATTEMPTS, no_retry_codes=frozenset())
-    return client
-
-
-def _config() -> Any:
-    from botocore.config import Config  # noqa: PLC0415 - lazy: cold start
-
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-        connect_timeout=CONNECT_TIMEOUT_S,
-        read_timeout=READ_TIMEOUT_S,
-    )
-
-
-def _boto3() -> Any:
-    import boto3  # noqa: PLC0415 - lazy: cold start
-
-    return boto3
-
-
-# Literal service names: the build keeps only the botocore models it sees named (artifact/build.py).
+# Every attempt and retry ends by the invocation's deadline (jobjanitor.clients).
 _CLIENTS: dict[str, Callable[[], Any]] = {
-    "cloudformation": lambda: _configured(_boto3().client("cloudformation", config=_config())),
-    "neptune": lambda: _configured(_boto3().client("neptune", config=_config())),
-    "glue": lambda: _configured(_boto3().client("glue", config=_config())),
+    "cloudformation": lambda: aws_client("cloudformation"),
+    "neptune": lambda: aws_client("neptune"),
+    "glue": lambda: aws_client("glue"),
 }

@@ -15,7 +15,7 @@ half-way removes what it created before it raises.
   Events on ``rule/jobjanitor-poll-*`` only); a redelivery's hand-over updates that rule in
   place (PutRule and PutTargets are idempotent, an existing permission is kept).
 - Every call is made with clients bounded by the invocation's time left
-  (:func:`jobjanitor.clients.bounded_by_deadline` under ``CURRENT_DEADLINE``).
+  (:func:`jobjanitor.clients.aws_client` under ``CURRENT_DEADLINE``).
 - A tick whose record is gone (expired, never saved) removes its rule; a tick that cannot read
   the table returns, and the rule fires again at the next interval.
 
@@ -87,12 +87,10 @@ class Polling:
             log.warning("no request table: polling is disabled, the guard answers at its own deadline")
             return None
         try:
-            import boto3  # noqa: PLC0415 - lazy: cold start
+            from jobjanitor.clients import aws_client  # noqa: PLC0415 - lazy: cold start
 
-            from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
-
-            events_client = bounded_by_deadline(boto3.client("events", config=plumbing_config()))
-            lambda_client = bounded_by_deadline(boto3.client("lambda", config=plumbing_config()))
+            events_client = aws_client("events")
+            lambda_client = aws_client("lambda")
         except Exception as exc:  # any failure (NoRegionError above all): work on without polling
             log.error("could not create the polling clients; polling is disabled: %s", exc)
             return None

@@ -7,32 +7,21 @@ One item per job, keyed ``jobjanitor#first-seen#<target>#<kind>#<parent>#<job id
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from jobjanitor.model import JobRef
-from jobjanitor.store.table import Table, key
+from jobjanitor.store.table import Table, dynamodb_client, key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 NAMESPACE = "first-seen"
-# The ledger is written on every sweep: ride out throttling like the service clients do.
-LEDGER_MAX_ATTEMPTS = 8
 # Keep an entry well past any sensible max age; DynamoDB's TTL removes it after.
 DEFAULT_TTL = timedelta(days=30)
 
 
 def first_seen_key(ref: JobRef) -> str:
     return key(NAMESPACE, ref.target, ref.kind.value, ref.parent or "", ref.job_id)
-
-
-def _ledger_client() -> Any:
-    import boto3  # noqa: PLC0415 - lazy: cold start
-    from botocore.config import Config  # noqa: PLC0415
-
-    return boto3.client(
-        "dynamodb", config=Config(retries={"mode": "standard", "total_max_attempts": LEDGER_MAX_ATTEMPTS})
-    )
 
 
 class DynamoDBFirstSeen:
@@ -51,7 +40,8 @@ class DynamoDBFirstSeen:
         read_only: bool = False,
     ) -> None:
         self.table_name = table_name
-        self._table = Table(table_name, client if client is not None else _ledger_client())
+        # The table's client (profile TABLE: throttling ridden out within each call's budget).
+        self._table = Table(table_name, client if client is not None else dynamodb_client())
         self.ttl = ttl
         self.read_only = read_only  # look up sightings, never record one (jobjanitor list)
 

@@ -40,13 +40,11 @@ def expires_at(seconds_from_now: float, now: float | None = None) -> int:
 
 
 def dynamodb_client() -> Any:
-    """A table client from the client factory: bounded by the current deadline (lazy imports:
-    cold start)."""
-    import boto3  # noqa: PLC0415 - lazy: cold start
+    """A table client from the client factory (profile TABLE: each call within a few seconds,
+    retries included, and before the current deadline)."""
+    from jobjanitor.clients import TABLE, aws_client  # noqa: PLC0415 - lazy: cold start
 
-    from jobjanitor.clients import bounded_by_deadline, plumbing_config  # noqa: PLC0415
-
-    return bounded_by_deadline(boto3.client("dynamodb", config=plumbing_config()))
+    return aws_client("dynamodb", TABLE)
 
 
 class Table:

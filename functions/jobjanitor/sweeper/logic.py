@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-import boto3
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
@@ -176,7 +175,7 @@ class Sweeper:
         return self.config.narrowed(trigger.narrow), self.config.clusters
 
     def stack_scope(self, stack_id: str) -> tuple[Policy, tuple[NeptuneCluster, ...]] | None:
-        stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_id)["Stacks"]
+        stacks = self.clients.aws("cloudformation").describe_stacks(StackName=stack_id)["Stacks"]
         tags = {t["Key"]: t["Value"] for t in (stacks[0].get("Tags") or [])} if stacks else {}
         prefix = self.config.stack_tag_prefix
         declared = {k[len(prefix) :]: v for k, v in tags.items() if k.startswith(prefix)}
