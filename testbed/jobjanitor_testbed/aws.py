@@ -91,18 +91,20 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
         action = parse_qs(url.query).get("Action")
         if action:
             return action[-1]
-        if self._body is not None:
+        content_type = (self.headers.get("Content-Type") or "").lower()
+        if self.command == "POST" and content_type.startswith("application/x-www-form-urlencoded"):
             action = parse_qs(self._body.decode("utf-8", "replace")).get("Action")
             if action:
                 return action[-1]
         return f"{self.command} {url.path}"
 
-    def _read_form_body(self) -> None:
-        """The query protocol's form body (its Action names the operation), read once."""
-        content_type = (self.headers.get("Content-Type") or "").lower()
-        if self.command == "POST" and content_type.startswith("application/x-www-form-urlencoded"):
-            length = int(self.headers.get("Content-Length") or 0)
-            self._body = self.rfile.read(length) if length else b""
+    def _read_body(self) -> None:
+        """The request's body, read once, here: the query protocol's form body names the
+        operation, and moto gets the body from memory. werkzeug's handler drains the socket
+        after each answer (it expects the connection to close); on a kept-alive connection that
+        drain would swallow the client's next request and block until the client gave up."""
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(length) if length else b""
 
     def _send_fault(self, status: int, code: str, message: str) -> None:
         if self.headers.get("X-Amz-Target"):
@@ -147,8 +149,8 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
             return
         aws = self.server.aws
         arrived, t0 = time.time(), time.perf_counter()
-        self._body: bytes | None = None
-        self._read_form_body()
+        self._body = b""
+        self._read_body()
         operation = self._operation()
         decision = aws.faults.decide(operation)
         sleep_latency(decision)
@@ -164,9 +166,6 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
             return
         answer = self._fault_response(decision)
         if answer is not None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length and self._body is None:
-                self.rfile.read(length)
             status, code, message = answer
             aws.log.add(
                 LogEntry(
@@ -179,9 +178,6 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
             return
         # Passed through to moto: _LoggingApp logs once moto's answer is complete, before it is sent.
         self._meta = _Meta(aws.log, operation, self.command, url.path, arrived, t0)
-        if self._body is None:
-            super().run_wsgi()
-            return
         connection = self.rfile
         self.rfile = io.BytesIO(self._body)  # moto reads the body this handler already read
         try:
@@ -196,8 +192,7 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
 
         if operation not in moto_glue.FAST_OPERATIONS:
             return False
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._body
         account, region = _account_and_region(self.headers.get("Authorization"), self.headers.get("x-moto-account-id"))
         status, payload = moto_glue.fast_answer(operation, body, account, region) or (500, b"{}")
         code = _error_code(payload) if status >= 400 else None
