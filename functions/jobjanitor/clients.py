@@ -107,6 +107,18 @@ _MAKERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
 }
 
 
+_SESSION_LOCK = threading.Lock()
+
+
+def _default_session(boto3: Any) -> Any:
+    """boto3's default session (what ``boto3.client`` uses): one per process, so its loaded
+    service models are shared (a new session reads them from disk again, for each client)."""
+    with _SESSION_LOCK:
+        if boto3.DEFAULT_SESSION is None:
+            boto3.setup_default_session()
+        return boto3.DEFAULT_SESSION
+
+
 def _make(
     service: Service,
     profile: Profile,
@@ -131,7 +143,7 @@ def _make(
         kwargs["region_name"] = region_name
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
-    client = _MAKERS[service](session or boto3.session.Session(), kwargs)
+    client = _MAKERS[service](session or _default_session(boto3), kwargs)
     limiter = install_retry_policy(
         client,
         max_attempts=profile.max_attempts,
