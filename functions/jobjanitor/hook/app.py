@@ -5,11 +5,14 @@
   (Warn: the delete proceeds with that warning; Fail: it stops; Audit answers SUCCESS).
 - A request for anything but ``DELETE_PRE_PROVISION`` of the two target types is answered
   ``SUCCESS`` at once (the TargetFilters should send none).
-- Idempotent per ``clientRequestToken`` + invocation (Powertools, DynamoDB): a duplicate
-  delivery after the first finished gets the first answer and cancels nothing; a duplicate
-  while the first is still at work watches the scope without cancelling and answers. If the
-  table cannot be reached, the invocation runs without it (logged and counted): a teardown
-  must not hang on bookkeeping.
+- Idempotent per ``clientRequestToken`` + invocation (Powertools, DynamoDB,
+  :mod:`jobjanitor.idempotency`): a duplicate delivery after the first finished gets the first
+  answer and cancels nothing; a duplicate while the first is still at work watches the scope
+  without cancelling and answers.
+- The table is bookkeeping: its client ends every call within a few seconds and before the
+  invocation's end. If it cannot be used, the invocation runs without it, and the answer's
+  message says so (logged, ``IdempotencyTableFaults`` counted); if only saving the answer
+  fails, the answer already computed is the answer (the work never runs twice).
 - A bad configuration fails every invocation with a message naming the variable; nothing runs
   half-configured.
 """
@@ -17,22 +20,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-)
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from jobjanitor.clients import ClientCache
+from jobjanitor.deadline import Deadline, LambdaContextLike
 from jobjanitor.errors import ConfigError
 from jobjanitor.hook.config import HookConfig
-from jobjanitor.hook.logic import PREFIX, Hook, invocation_deadline
+from jobjanitor.hook.logic import INVOCATION_LIMIT_S, PREFIX, Hook, invocation_deadline
 from jobjanitor.hook.request import (
     FAILED,
     INTERNAL_FAILURE,
+    MAX_MESSAGE,
     SUCCESS,
     HookRequest,
     MalformedRequest,
@@ -40,25 +40,30 @@ from jobjanitor.hook.request import (
     token_of,
 )
 from jobjanitor.hook.targets import Target
-from jobjanitor.idempotency import idempotent_on_table
+from jobjanitor.idempotency import IdempotentOnTable, Once, idempotent_on_table
 from jobjanitor.observability import log_progress, logger, metrics, publish_report
 from jobjanitor.report import Report
 
 # Keep the record well past the whole hook (a few invocations a few minutes apart).
 IDEMPOTENCY_EXPIRES_SECONDS = 3600
+# What identifies one request (see the module docstring).
+IDEMPOTENCY_KEY = "[token, invocation]"
+# The table's calls end this long before the Lambda's own end, and before CloudFormation's 30 s
+# less this much: the answer still has to go out.
+ANSWER_MARGIN_S = 0.5
+CFN_ANSWER_MARGIN_S = 2.0
 
 
 class HookApp:
     def __init__(self, config: HookConfig, *, hook: Hook | None = None) -> None:
         self.config = config
         self.hook = hook or Hook(config, clients=ClientCache(), progress=log_progress, on_report=_publish)
-        self.idempotency: IdempotencyConfig | None = None
-        self._evaluate_once: Callable[..., dict[str, Any]] = self._evaluate
+        self.idempotency: IdempotentOnTable | None = None
         if config.table_name:
-            self._evaluate_once, self.idempotency = idempotent_on_table(
+            self.idempotency = idempotent_on_table(
                 self._evaluate,
                 table_name=config.table_name,
-                key="[token, invocation]",
+                key=IDEMPOTENCY_KEY,
                 data_keyword="key",
                 expires_after_seconds=IDEMPOTENCY_EXPIRES_SECONDS,
             )
@@ -90,24 +95,25 @@ class HookApp:
                 )
             )
         deadline = invocation_deadline(context)
-        if self.idempotency is not None:
-            self.idempotency.register_lambda_context(context)
-        key = {"token": request.token, "invocation": request.invocation}
         try:
-            response = self._evaluate_once(key=key, request=request, deadline=deadline)
+            response = self._evaluate_once(request, deadline, context)
         except IdempotencyAlreadyInProgressError:
             logger.warning("duplicate delivery while the first is still at work: watching without cancelling")
             response = self.hook.evaluate(request, deadline, cancel=False)
-        except IdempotencyPersistenceLayerError as error:
-            metrics.add_metric(name="IdempotencyTableFaults", unit="Count", value=1)
-            logger.error("idempotency table unavailable; evaluating without it", error=str(error))
-            response = self._evaluate(key=key, request=request, deadline=deadline)
         except Exception:  # a bug must still get an answer: CloudFormation invokes again if it may
             logger.exception("the hook failed")
             response = self.hook.not_done(request, "internal error (see the hook's logs)", INTERNAL_FAILURE)
         return self._final(response)
 
-    def _evaluate(self, *, key: dict[str, Any], request: HookRequest, deadline: Any) -> dict[str, Any]:
+    def _evaluate_once(self, request: HookRequest, deadline: Deadline, context: LambdaContextLike) -> dict[str, Any]:
+        key = idempotency_key(request)
+        if self.idempotency is None:
+            return self._evaluate(key=key, request=request, deadline=deadline)
+        self.idempotency.register_lambda_context(context)
+        once = self.idempotency(answer_by=answer_deadline(context), key=key, request=request, deadline=deadline)
+        return _noted(once)
+
+    def _evaluate(self, *, key: dict[str, Any], request: HookRequest, deadline: Deadline) -> dict[str, Any]:
         return self.hook.evaluate(request, deadline)
 
     @staticmethod
@@ -117,6 +123,27 @@ class HookApp:
         log = logger.warning if status == FAILED else logger.info
         log(response["message"], hook_status=status, error_code=response.get("errorCode"))
         return response
+
+
+def idempotency_key(request: HookRequest) -> dict[str, Any]:
+    return {"token": request.token, "invocation": request.invocation}
+
+
+def answer_deadline(context: LambdaContextLike) -> Deadline:
+    """When the idempotency table's last call must have ended: before the Lambda's end and
+    before CloudFormation stops waiting for this invocation."""
+    remaining = context.get_remaining_time_in_millis() / 1000.0
+    return Deadline.after(min(remaining - ANSWER_MARGIN_S, INVOCATION_LIMIT_S - CFN_ANSWER_MARGIN_S))
+
+
+def _noted(once: Once) -> dict[str, Any]:
+    """The answer, saying (and counting) that the table was not used, if it was not."""
+    if not once.table_fault:
+        return once.value
+    metrics.add_metric(name="IdempotencyTableFaults", unit="Count", value=1)
+    note = f"; {once.note}"
+    message = str(once.value.get("message", ""))
+    return {**once.value, "message": message[: MAX_MESSAGE - len(note)] + note}
 
 
 def _publish(report: Report, target: Target) -> None:

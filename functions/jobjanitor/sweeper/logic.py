@@ -11,7 +11,9 @@
   with ``*`` (:func:`declared_scope`).
 - Idempotency per trigger key (Powertools, DynamoDB): a duplicate after completion gets the
   first result and sweeps nothing; a duplicate while the first runs returns at once; a run
-  that timed out is retried once its in-progress record expires with the Lambda deadline.
+  that timed out is retried once its in-progress record expires with the Lambda deadline. A
+  table that cannot be used costs a few seconds: the run sweeps without it and its result
+  says so (``idempotency``), see :mod:`jobjanitor.idempotency`.
 - Every configured Neptune cluster is swept on each run (``JOBJANITOR_NEPTUNE_CLUSTERS``), in
   parallel, each its own section of the result and its own ``target`` metric dimension; Glue ML
   task runs are one more section. A configured cluster that no longer exists (resolved once per
@@ -29,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
 from jobjanitor import engine
@@ -40,9 +41,9 @@ from jobjanitor.config import parse_kinds, parse_list
 from jobjanitor.deadline import Deadline
 from jobjanitor.endpoints import validate_neptune_endpoint
 from jobjanitor.errors import ConfigError
-from jobjanitor.idempotency import idempotent_on_table
+from jobjanitor.idempotency import IdempotentOnTable, idempotent_on_table
 from jobjanitor.model import ML_KINDS, OPT_IN_KINDS, JobKindName
-from jobjanitor.observability import log_progress, publish_missing_clusters, publish_report
+from jobjanitor.observability import log_progress, metrics, publish_missing_clusters, publish_report
 from jobjanitor.policy import EVERY_ID, NEPTUNE_KINDS, Policy
 from jobjanitor.report import Report
 from jobjanitor.sagemaker_dating import SageMakerDating
@@ -55,6 +56,8 @@ log = logging.getLogger("jobjanitor.sweeper")
 # Stop this long before the Lambda deadline: the result, the metrics and the idempotency
 # record still have to be written.
 DEADLINE_MARGIN_SECONDS = 10.0
+# The idempotency table's last call ends this long before the Lambda's deadline.
+ANSWER_MARGIN_SECONDS = 1.0
 IDEMPOTENCY_EXPIRES_SECONDS = 6 * 3600
 STACK_TAGS = ("neptune-endpoint", "job-id-prefix", "glue-transforms", "kinds")
 GLUE_SECTION = "glue"
@@ -99,10 +102,9 @@ class Sweeper:
         self.first_seen = first_seen
         if first_seen is None and config.table_name:
             self.first_seen = DynamoDBFirstSeen(config.table_name)
-        self.idempotency: IdempotencyConfig | None = None
-        self._sweep_once: Callable[..., dict[str, Any]] = self._sweep
+        self.idempotency: IdempotentOnTable | None = None
         if config.table_name:
-            self._sweep_once, self.idempotency = idempotent_on_table(
+            self.idempotency = idempotent_on_table(
                 self._sweep,
                 table_name=config.table_name,
                 key="key",
@@ -123,18 +125,30 @@ class Sweeper:
         policy, clusters = scope
         deadline = Deadline.from_lambda_context(context, margin_s=DEADLINE_MARGIN_SECONDS)
         policy = replace(policy, max_wait=max(1.0, deadline.remaining()))
-        if self.idempotency is not None:
-            self.idempotency.register_lambda_context(context)
         trigger_data = {"kind": trigger.kind, "key": trigger.key}
         # Configured clusters that no longer exist: each run reports them (a section, a metric).
         missing = self.config.missing_for(trigger.narrow) if trigger.stack_id is None else ()
+        work: dict[str, Any] = {
+            "trigger": trigger_data,
+            "policy": policy,
+            "deadline": deadline,
+            "clusters": clusters,
+            "missing": missing,
+        }
+        if self.idempotency is None:
+            return self._sweep(**work)
+        self.idempotency.register_lambda_context(context)
         try:
-            return self._sweep_once(
-                trigger=trigger_data, policy=policy, deadline=deadline, clusters=clusters, missing=missing
+            once = self.idempotency(
+                answer_by=Deadline.from_lambda_context(context, margin_s=ANSWER_MARGIN_SECONDS), **work
             )
         except IdempotencyAlreadyInProgressError:
             log.warning("duplicate delivery while the first is still sweeping: nothing to do", extra=trigger_data)
             return {"status": "duplicate-in-progress", "key": trigger.key}
+        if not once.table_fault:
+            return once.value
+        metrics.add_metric(name="IdempotencyTableFaults", unit="Count", value=1)
+        return {**once.value, "idempotency": once.note}
 
     def _sweep(
         self,
