@@ -1,9 +1,10 @@
 """The hook's idempotency table is bookkeeping, through the real handler against the test bed: a
-table that hangs or fails costs a few seconds and is said in the answer, and a failed save
-never reruns the work."""
+table that hangs or fails costs a few seconds and is said in the answer, a failed save never
+reruns the work, and two resources never share an answer."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -73,3 +74,29 @@ def test_a_failed_save_returns_the_answer_already_computed(
     assert "IdempotencyTableFaults" in counted
     assert testbed.neptune_log.count(method="DELETE") == jobs_in(on_a), "the evaluation ran twice"
     assert all_in(stacks.neptune_a, on_a, sc.STOPPING_OR_STOPPED) == []
+
+
+def test_one_token_for_two_clusters_cancels_each_clusters_own_jobs(
+    stacks: Any, testbed: Any, monkeypatch: pytest.MonkeyPatch, fresh_hook: Any
+) -> None:
+    """Whether CloudFormation shares a token between targets is not documented: a request for
+    another resource never gets the first resource's answer."""
+    monkeypatch.setenv("JOBJANITOR_NEPTUNE_CLUSTERS", f"{stacks.graph['GraphCluster']},{stacks.other['GraphCluster']}")
+    fresh_hook()
+    on_a = start_neptune_jobs(stacks.neptune_a, "a", per_kind=1)
+    on_b = start_neptune_jobs(stacks.neptune_b, "b", per_kind=1)
+    token = str(uuid.uuid4())
+
+    first = invoke(neptune_event(stacks, "graph", token=token))
+    second = invoke(neptune_event(stacks, "other", token=token))
+
+    assert first["hookStatus"] == second["hookStatus"] == "SUCCESS"
+    assert stacks.graph["GraphCluster"] in first["message"]
+    assert stacks.other["GraphCluster"] in second["message"]
+    assert all_in(stacks.neptune_a, on_a, sc.STOPPING_OR_STOPPED) == []
+    assert all_in(stacks.neptune_b, on_b, sc.STOPPING_OR_STOPPED) == []
+    assert testbed.neptune_log.count(method="DELETE") == jobs_in(on_a)
+    assert stacks.emulator_b.log.count(method="DELETE") == jobs_in(on_b)
+    # The same request again is still the same request: its answer, nothing cancelled again.
+    assert invoke(neptune_event(stacks, "other", token=token)) == second
+    assert stacks.emulator_b.log.count(method="DELETE") == jobs_in(on_b)

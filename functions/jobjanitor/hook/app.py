@@ -5,10 +5,12 @@
   (Warn: the delete proceeds with that warning; Fail: it stops; Audit answers SUCCESS).
 - A request for anything but ``DELETE_PRE_PROVISION`` of the two target types is answered
   ``SUCCESS`` at once (the TargetFilters should send none).
-- Idempotent per ``clientRequestToken`` + invocation (Powertools, DynamoDB,
-  :mod:`jobjanitor.idempotency`): a duplicate delivery after the first finished gets the first
-  answer and cancels nothing; a duplicate while the first is still at work watches the scope
-  without cancelling and answers.
+- Idempotent per request (Powertools, DynamoDB, :mod:`jobjanitor.idempotency`): the key is
+  the ``clientRequestToken``, the stack, the target's type and logical id, the invocation
+  point and the invocation number (whether CloudFormation ever shares a token between targets
+  is not documented: two resources never share an answer). A duplicate delivery after the
+  first finished gets the first answer and cancels nothing; a duplicate while the first is
+  still at work watches the scope without cancelling and answers.
 - The table is bookkeeping: its client ends every call within a few seconds and before the
   invocation's end. If it cannot be used, the invocation runs without it, and the answer's
   message says so (logged, ``IdempotencyTableFaults`` counted); if only saving the answer
@@ -47,7 +49,7 @@ from jobjanitor.report import Report
 # Keep the record well past the whole hook (a few invocations a few minutes apart).
 IDEMPOTENCY_EXPIRES_SECONDS = 3600
 # What identifies one request (see the module docstring).
-IDEMPOTENCY_KEY = "[token, invocation]"
+IDEMPOTENCY_KEY = "[token, stack, target, logical_id, point, invocation]"
 # The table's calls end this long before the Lambda's own end, and before CloudFormation's 30 s
 # less this much: the answer still has to go out.
 ANSWER_MARGIN_S = 0.5
@@ -126,7 +128,15 @@ class HookApp:
 
 
 def idempotency_key(request: HookRequest) -> dict[str, Any]:
-    return {"token": request.token, "invocation": request.invocation}
+    """What identifies one request: two targets, stacks or invocation points never share it."""
+    return {
+        "token": request.token,
+        "stack": request.stack_id,
+        "target": request.target_name,
+        "logical_id": request.logical_id,
+        "point": request.invocation_point,
+        "invocation": request.invocation,
+    }
 
 
 def answer_deadline(context: LambdaContextLike) -> Deadline:
