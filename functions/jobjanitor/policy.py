@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -139,44 +140,24 @@ class Policy:
     ) -> Policy:
         """A policy from raw values (strings as guard properties, env vars or flags give them).
 
-        ``None`` means "not given". A scope value that is given but blank (``""``, whitespace,
-        ``","``, ``[]``) is a ConfigError naming the field: blank never means "no filter".
-        ``kinds`` None selects what is configured (but not neptune-loader when a job-id prefix
-        or ids narrow the scope: load ids cannot be prefixed): the Neptune job kinds when an
-        endpoint is given (never the opt-in inference endpoints), the Glue kind when transforms
-        are. A ``job_id_prefix`` of ``*`` is ``every_id``. ``labels`` renames fields in the
-        :class:`ConfigError` raised (``{"max_wait": "MaxWaitSeconds"}``).
+        ``None`` means "not given"; a scope value given but blank (``""``, whitespace, ``","``,
+        ``[]``) is a ConfigError naming the field, never "no filter". ``kinds`` None selects what
+        is configured (:func:`_default_kinds`). A ``job_id_prefix`` of ``*`` is ``every_id``.
+        ``labels`` renames fields in the error raised (``{"max_wait": "MaxWaitSeconds"}``).
         """
-        try:
+        with _labelled(labels):
             endpoint = _scope_text(neptune_endpoint, "neptune_endpoint")
-            transform_ids = _scope_list(glue_transform_ids, "glue_transform_ids")
-            prefix = _scope_text(glue_transform_name_prefix, "glue_transform_name_prefix")
-            tags = parse_tags("glue_transform_tags", glue_transform_tags)
-            if glue_transform_tags is not None and not tags:
-                raise ConfigError("glue_transform_tags", _BLANK)
+            glue = _glue_scope(glue_transform_ids, glue_transform_name_prefix, glue_transform_tags)
+            transform_ids, prefix, tags = glue
             id_prefix = _scope_text(job_id_prefix, "job_id_prefix")
             every_id = id_prefix == EVERY_ID
             id_prefix = None if every_id else id_prefix
             ids = _scope_list(job_ids, "job_ids")
-            if kinds is None:
-                chosen = set(NEPTUNE_KINDS - OPT_IN_KINDS) if endpoint else set()
-                if id_prefix or ids:
-                    # Load ids are Neptune's, so a prefix cannot scope loads: left to a default,
-                    # a prefix-scoped policy must not cancel every load on a cluster that other
-                    # stacks may share. Name neptune-loader in kinds to include them.
-                    chosen.discard(JobKindName.NEPTUNE_LOADER)
-                if transform_ids or prefix or tags:
-                    chosen.add(JobKindName.GLUE_ML_TASK_RUN)
-                if not chosen:
-                    raise ConfigError(
-                        "neptune_endpoint", "nothing to sweep: give a Neptune endpoint and/or Glue transforms"
-                    )
-                kind_set = frozenset(chosen)
-            else:
-                kind_set = parse_kinds("kinds", kinds)
-            for name, age in (("min_age", min_age), ("endpoint_min_age", endpoint_min_age)):
-                if isinstance(age, str) and not age.strip():
-                    raise ConfigError(name, _BLANK)
+            kind_set = (
+                _default_kinds(endpoint, bool(id_prefix or ids), bool(transform_ids or prefix or tags))
+                if kinds is None
+                else parse_kinds("kinds", kinds)
+            )
             return cls(
                 kinds=kind_set,
                 neptune_endpoint=endpoint,
@@ -187,21 +168,15 @@ class Policy:
                 glue_transform_tags=tags,
                 job_id_prefix=id_prefix,
                 job_ids=frozenset(ids),
-                min_age=None if min_age is None else parse_duration("min_age", min_age),
+                min_age=_age("min_age", min_age),
                 every_id=every_id,
-                endpoint_min_age=None
-                if endpoint_min_age is None
-                else parse_duration("endpoint_min_age", endpoint_min_age),
+                endpoint_min_age=_age("endpoint_min_age", endpoint_min_age),
                 clean=parse_bool("clean", clean),
                 dry_run=parse_bool("dry_run", dry_run),
                 wait=parse_bool("wait", wait),
                 max_wait=parse_int("max_wait", max_wait, 1, MAX_WAIT_SECONDS),
                 concurrency=parse_int("concurrency", concurrency, 1, MAX_CONCURRENCY),
             )
-        except ConfigError as error:
-            if labels and error.field in labels:
-                raise error.renamed(labels[error.field]) from None
-            raise
 
 
 _BLANK = "is blank: give a value, or leave it out (blank never means 'no filter')"
@@ -230,3 +205,49 @@ def _text(value: object, name: str) -> str | None:
     if not isinstance(value, str):
         raise ConfigError(name, f"must be a string, got {value!r}")
     return value.strip() or None
+
+
+@contextmanager
+def _labelled(labels: Mapping[str, str] | None) -> Iterator[None]:
+    """A ConfigError raised inside names its field as ``labels`` says (a property, a variable)."""
+    try:
+        yield
+    except ConfigError as error:
+        if labels and error.field in labels:
+            raise error.renamed(labels[error.field]) from None
+        raise
+
+
+def _default_kinds(endpoint: str | None, ids_narrowed: bool, glue_scoped: bool) -> frozenset[JobKindName]:
+    """The kinds a policy sweeps when none are named: the Neptune job kinds when an endpoint is
+    given (never the opt-in inference endpoints), the Glue kind when transforms are."""
+    chosen = set(NEPTUNE_KINDS - OPT_IN_KINDS) if endpoint else set()
+    if ids_narrowed:
+        # Load ids are Neptune's, so a prefix cannot scope loads: left to a default, a
+        # prefix-scoped policy must not cancel every load on a cluster that other stacks may
+        # share. Name neptune-loader in kinds to include them.
+        chosen.discard(JobKindName.NEPTUNE_LOADER)
+    if glue_scoped:
+        chosen.add(JobKindName.GLUE_ML_TASK_RUN)
+    if not chosen:
+        raise ConfigError("neptune_endpoint", "nothing to sweep: give a Neptune endpoint and/or Glue transforms")
+    return frozenset(chosen)
+
+
+def _age(name: str, value: object) -> timedelta | None:
+    """An age limit, or None when not given; a given but blank value is an error naming it."""
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        raise ConfigError(name, _BLANK)
+    return parse_duration(name, value)
+
+
+def _glue_scope(ids: object, name_prefix: object, tags: object) -> tuple[tuple[str, ...], str | None, dict[str, str]]:
+    """The Glue transform scope: ids, a name prefix and tags; each given but blank is an error."""
+    transform_ids = _scope_list(ids, "glue_transform_ids")
+    prefix = _scope_text(name_prefix, "glue_transform_name_prefix")
+    parsed_tags = parse_tags("glue_transform_tags", tags)
+    if tags is not None and not parsed_tags:
+        raise ConfigError("glue_transform_tags", _BLANK)
+    return transform_ids, prefix, parsed_tags
