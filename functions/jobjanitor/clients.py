@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from jobjanitor.deadline import CURRENT_DEADLINE, Deadline
-from jobjanitor.model import JobKindName
+from jobjanitor.model import ML_KINDS, JobKindName
 from jobjanitor.policy import NEPTUNE_KINDS
 from jobjanitor.ratelimit import RateLimiter
 from jobjanitor.retry import DEFAULT_MAX_ATTEMPTS, NO_RETRY_CODES, READ_TIMEOUT_S, install_retry_policy
@@ -180,7 +180,7 @@ class Clients:
     glue: GlueClient | None = None
     glue_region: str | None = None
     # SageMaker, read by the neptune-ml-endpoint kind (DescribeEndpoint); None otherwise.
-    sagemaker: Any | None = None
+    sagemaker: Any | None = None  # for the Neptune ML kinds (jobjanitor.billing, the endpoint kind)
     # One per service: the rate every call to it shares (see RateLimiter).
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
@@ -218,9 +218,10 @@ def build_clients(
             configure(glue)
         clients.glue = glue
         clients.glue_region = glue.meta.region_name
-    if JobKindName.NEPTUNE_ML_ENDPOINT in policy.kinds:
-        # The endpoints' SageMaker side, in the session's region (the cluster's: the CLI signs
-        # for the region its Neptune endpoint names), or where --endpoint-url sagemaker= says.
+    if policy.kinds & ML_KINDS and policy.neptune_endpoint:
+        # The SageMaker side of Neptune ML (jobjanitor.billing; the endpoint kind), in the
+        # session's region (the cluster's: the CLI signs for the region its Neptune endpoint
+        # names), or where --endpoint-url sagemaker= says. Made now, it calls nothing yet.
         url = (endpoint_urls or {}).get("sagemaker") or None
         sagemaker, limiter = _make("sagemaker", profile, endpoint_url=url, **common)
         if limiter is not None:

@@ -108,5 +108,10 @@ class JobResult:
     started_at: datetime | None = None
     error: str | None = None
     skip_reason: SkipReason | None = None
-    # True when final_status is still outstanding (running or stopping) at the last look.
+    # True when final_status is still outstanding (running or stopping) at the last look (or
+    # Neptune says stopped and SageMaker does not agree yet: see jobjanitor.billing).
     outstanding: bool = False
+    # The SageMaker side after a wait: "billing stopped", what still runs, or unverified.
+    billing: str | None = None
+    # The resources doing the work, as the last describe named them (read by the billing check).
+    underlying: tuple[UnderlyingJob, ...] = ()

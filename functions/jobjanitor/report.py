@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from jobjanitor.model import JobKindName, JobRef, JobResult, Outcome, SkipReason
+from jobjanitor.model import JobKindName, JobRef, JobResult, Outcome, SkipReason, UnderlyingJob
 
 __all__ = ["Report"]
 
@@ -147,7 +147,7 @@ class Report:
                 r.status_before or "-",
                 r.final_status or "-",
                 r.started_at.strftime("%Y-%m-%d %H:%M:%SZ") if r.started_at else "-",
-                (r.skip_reason.value if r.skip_reason else "") + (r.error or ""),
+                _note(r),
             )
             for r in self.results
             if show_skipped or r.outcome is not Outcome.SKIPPED
@@ -166,6 +166,12 @@ class Report:
         lines.extend(f"error: {e}" for e in self.errors)
         lines.extend(f"incomplete: {i}" for i in self.incomplete)
         return "\n".join(lines)
+
+
+def _note(r: JobResult) -> str:
+    """The table's NOTE: why skipped, what failed, and what SageMaker says of the bill."""
+    said = (r.skip_reason.value if r.skip_reason else "") + (r.error or "")
+    return "; ".join(text for text in (said, r.billing) if text)
 
 
 def _bounded_ids(ids: Any) -> str:
@@ -191,6 +197,10 @@ def _result_to_dict(r: JobResult) -> dict[str, Any]:
         "error": r.error,
         "skip_reason": r.skip_reason.value if r.skip_reason else None,
         "outstanding": r.outstanding,
+        "billing": r.billing,
+        # What the billing check reads once the job is gone from Neptune (the guard's report
+        # travels as JSON between polling ticks).
+        "underlying": [{"member": u.member, "name": u.name, "arn": u.arn} for u in r.underlying],
     }
 
 
@@ -205,4 +215,8 @@ def _result_from_dict(d: dict[str, Any]) -> JobResult:
         error=d.get("error"),
         skip_reason=SkipReason(d["skip_reason"]) if d.get("skip_reason") else None,
         outstanding=bool(d.get("outstanding", False)),
+        billing=d.get("billing"),
+        underlying=tuple(
+            UnderlyingJob(str(u["member"]), str(u["name"]), u.get("arn")) for u in d.get("underlying") or []
+        ),
     )

@@ -308,6 +308,9 @@ class NeptuneState:
         self._ml: dict[str, OrderedDict[str, MLJob]] = {k: OrderedDict() for k in ML_KINDS}
         self._last_load_end = 0.0
         self.endpoints = neptune_endpoints.MLEndpoints(self)
+        # Seconds a stopped ML job's SageMaker jobs still read Stopping after Neptune reads
+        # Stopped (SageMaker lagging Neptune; 0: they agree at once).
+        self.sagemaker_lag = 0.0
 
     def now(self) -> float:
         return self.lifecycle.now()
@@ -322,6 +325,7 @@ class NeptuneState:
                 jobs.clear()
             self._last_load_end = 0.0
             self.endpoints.reset()
+            self.sagemaker_lag = 0.0
 
     # ---- loads
 
@@ -544,8 +548,10 @@ class NeptuneState:
     def _sagemaker_state(self, job: MLJob) -> tuple[str, float | None, str | None]:
         with self._lock:
             now = self.now()
-            status = job.status(now)
-            return status, job.ended_at(now), "Neptune ML job failed" if status == "Failed" else None
+            status, ended = job.status(now), job.ended_at(now)
+            if status == "Stopped" and ended is not None and now < ended + self.sagemaker_lag:
+                return "Stopping", None, None  # SageMaker lags Neptune (sagemaker_lag)
+            return status, ended, "Neptune ML job failed" if status == "Failed" else None
 
     def _stop_from_sagemaker(self, job: MLJob) -> None:
         """A SageMaker Stop* on one of the job's SageMaker jobs stops the Neptune ML job too."""

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from datetime import timedelta
 
     from jobjanitor.ages import Dating, FirstSeen
+    from jobjanitor.billing import BillingCheck
     from jobjanitor.deadline import Deadline
     from jobjanitor.kinds.base import JobKind
     from jobjanitor.policy import Policy
@@ -217,7 +218,9 @@ class Decider:
         ages: Ages,
         emit: Emit,
         deadline: Deadline,
+        billing: BillingCheck | None = None,
     ) -> None:
+        self._billing = billing  # the SageMaker side of a job seen stopped (jobjanitor.billing)
         self._policy = policy
         self._kinds = kinds
         self._listed = listed
@@ -271,7 +274,15 @@ class Decider:
     def _act(self, kind: JobKind, state: JobState, mode: Mode) -> JobResult:
         """An outstanding job in scope, by ``mode``."""
         ref = state.ref
-        base = JobResult(ref, Outcome.WOULD_CANCEL, state.status, state.status, state.started_at, outstanding=True)
+        base = JobResult(
+            ref,
+            Outcome.WOULD_CANCEL,
+            state.status,
+            state.status,
+            state.started_at,
+            outstanding=True,
+            underlying=state.underlying,
+        )
         if (state.status and kind.is_stopping(state.status)) or mode is Mode.WATCH:
             return replace(base, outcome=Outcome.STILL_RUNNING)
         if mode is Mode.DRY_RUN:
@@ -307,7 +318,14 @@ class Decider:
         except Exception as error:  # keep waiting: the next round may get through
             log.warning("describe %s %s failed while waiting: %s", result.ref.kind, result.ref.job_id, error)
             return result, False
+        underlying = state.underlying or result.underlying  # a job gone names nothing any more
         if state.outstanding:
-            return replace(result, final_status=state.status), True
+            return replace(result, final_status=state.status, underlying=underlying), True
+        billing = None
+        if self._billing is not None and underlying:
+            stopped, billing = self._billing.verdict(underlying)
+            if not stopped:  # Neptune is done, SageMaker is not: keep polling
+                return replace(result, final_status=state.status, underlying=underlying, billing=billing), True
         outcome = Outcome.FINISHED if result.outcome is Outcome.STILL_RUNNING else result.outcome
-        return replace(result, outcome=outcome, final_status=state.status, outstanding=False), True
+        stopped_result = replace(result, outcome=outcome, final_status=state.status, outstanding=False)
+        return replace(stopped_result, underlying=underlying, billing=billing), True

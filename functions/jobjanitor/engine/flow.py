@@ -11,6 +11,7 @@ import contextvars
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from jobjanitor.billing import BillingCheck
 from jobjanitor.deadline import CURRENT_DEADLINE, Deadline
 from jobjanitor.engine.decide import Ages, Decider, Mode, in_scope
 from jobjanitor.engine.discovery import Listings
@@ -51,7 +52,13 @@ class Run:
         self._pool = Pool(policy.concurrency)  # its threads start with the first task
         self._listings = Listings(self._kinds, self._pool, emit)
         self._decider = Decider(
-            policy, self._kinds, listed=self._listings.listed_state, ages=self._ages, emit=emit, deadline=deadline
+            policy,
+            self._kinds,
+            listed=self._listings.listed_state,
+            ages=self._ages,
+            emit=emit,
+            deadline=deadline,
+            billing=BillingCheck(clients.sagemaker) if clients.sagemaker is not None else None,
         )
         self._token: contextvars.Token[Deadline | None] | None = None
 

@@ -1,0 +1,69 @@
+"""Does the bill stop? A sweep reports a Neptune ML job or an inference endpoint as stopped only
+when SageMaker agrees (issue 22, part 2), run as the operator runs it against the test bed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from clirun import run_cli
+from jobjanitor_testbed.server import TestBed
+
+
+def sweep(bed: TestBed, *extra: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    proc = run_cli(
+        "sweep", "--neptune-endpoint", bed.neptune_url, "--id-prefix", "team-a-", "--yes", "--json", *extra
+    )  # fmt: skip
+    assert proc.stdout, proc.stderr
+    return proc.returncode, {r["job_id"]: r for r in json.loads(proc.stdout)["results"]}
+
+
+@pytest.fixture
+def training(aws_env: TestBed) -> TestBed:
+    aws_env.neptune.seed_ml_job("modeltraining", "team-a-training", status="InProgress")
+    return aws_env
+
+
+def test_a_stopped_job_is_billing_stopped_once_sagemaker_agrees(training: TestBed) -> None:
+    code, results = sweep(training, "--kinds", "neptune-ml-training", "--max-wait", "60")
+    assert code == 0
+    job = results["team-a-training"]
+    assert (job["outcome"], job["final_status"], job["outstanding"]) == ("cancelled", "Stopped", False)
+    assert job["billing"] == "billing stopped"
+    # Every SageMaker job its Get named was read, once Neptune said Stopped.
+    assert training.aws_log.count(operation="DescribeProcessingJob") == 1
+    assert training.aws_log.count(operation="DescribeHyperParameterTuningJob") == 1
+
+
+def test_when_sagemaker_lags_neptune_the_sweep_waits_for_sagemaker(training: TestBed) -> None:
+    training.neptune.state.sagemaker_lag = 2.0  # SageMaker reads Stopping 2 s after Neptune reads Stopped
+    code, results = sweep(training, "--kinds", "neptune-ml-training", "--max-wait", "60")
+    assert code == 0
+    job = results["team-a-training"]
+    assert (job["final_status"], job["outstanding"], job["billing"]) == ("Stopped", False, "billing stopped")
+    assert training.aws_log.count(operation="DescribeHyperParameterTuningJob") >= 2  # read while it lagged
+
+
+def test_sagemaker_still_running_at_the_deadline_is_still_stopping_by_its_name(training: TestBed) -> None:
+    training.neptune.state.sagemaker_lag = 600.0
+    code, results = sweep(training, "--kinds", "neptune-ml-training", "--max-wait", "3")
+    assert code == 1  # still running at the deadline
+    job = results["team-a-training"]
+    assert (job["outcome"], job["final_status"], job["outstanding"]) == ("cancelled", "Stopped", True)
+    assert job["billing"].startswith("SageMaker still running: ")
+    assert "team-a-training-training-prep: Stopping" in job["billing"]  # the SageMaker name
+    assert "hpoJob team-a-training-hpo: Stopping" in job["billing"]
+
+
+def test_a_deleted_endpoint_is_billing_stopped_when_sagemaker_no_longer_has_it(aws_env: TestBed) -> None:
+    aws_env.neptune.seed_ml_endpoint("team-a-endpoint", status="InService")
+    code, results = sweep(aws_env, "--kinds", "neptune-ml-endpoint", "--max-wait", "60")
+    assert code == 0
+    endpoint = results["team-a-endpoint"]
+    assert (endpoint["outcome"], endpoint["outstanding"], endpoint["billing"]) == (
+        "cancelled",
+        False,
+        "billing stopped",
+    )
+    assert [u["member"] for u in endpoint["underlying"]] == ["endpoint", "endpointConfig"]
