@@ -179,8 +179,8 @@ class Clients:
     neptune: NeptuneDataClient | None = None
     glue: GlueClient | None = None
     glue_region: str | None = None
-    # SageMaker, read by the neptune-ml-endpoint kind (DescribeEndpoint); None otherwise.
-    sagemaker: Any | None = None  # for the Neptune ML kinds (jobjanitor.billing, the endpoint kind)
+    # SageMaker, read for the Neptune ML kinds (jobjanitor.billing, the endpoint kind); else None.
+    sagemaker: Any | None = None
     # One per service: the rate every call to it shares (see RateLimiter).
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
 
