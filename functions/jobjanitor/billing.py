@@ -9,7 +9,9 @@ on polling it, and at the deadline it is reported still stopping, by its SageMak
 (``StillRunning``/``StillStopping``). Reads only; nothing is stopped or deleted in SageMaker.
 
 A read that fails (no route to SageMaker, a permission missing) does not hold anything: the
-job is taken as Neptune says, and its result says the bill could not be verified.
+job is taken as Neptune says, and its result says the bill could not be verified. An endpoint's
+config still there once the endpoint is gone (and the model it names) is reported by name, as
+left behind: neither bills, and jobjanitor deletes nothing in SageMaker.
 """
 
 from __future__ import annotations
@@ -47,11 +49,26 @@ class BillingCheck:
         is :data:`STOPPED`, or names what still runs, or says the check could not be made."""
         try:
             running = [text for text in map(self._running, underlying) if text]
+            if running:
+                return False, f"SageMaker still running: {'; '.join(running)}"
+            left = [text for text in map(self._left_behind, underlying) if text]
         except (ClientError, BotoCoreError) as error:
             return True, f"billing unverified: {error_text(error, 160)}"
-        if running:
-            return False, f"SageMaker still running: {'; '.join(running)}"
-        return True, STOPPED
+        return True, STOPPED + (f"; left behind (not billed): {'; '.join(left)}" if left else "")
+
+    def _left_behind(self, job: UnderlyingJob) -> str | None:
+        """An endpoint config still there after its endpoint is gone (whether DeleteMLEndpoint
+        removes it is not documented), with the model it names; None otherwise."""
+        if job.member != "endpointConfig":
+            return None
+        try:
+            config = self._sagemaker.describe_endpoint_config(EndpointConfigName=job.name)
+        except ClientError as error:
+            if error_code(error) == "ValidationException" and MISSING in str(error):
+                return None
+            raise
+        models = sorted({str(v.get("ModelName")) for v in config.get("ProductionVariants") or [] if v.get("ModelName")})
+        return f"endpoint config {job.name}" + (f" (model {', '.join(models)})" if models else "")
 
     def _running(self, job: UnderlyingJob) -> str | None:
         """``member name: status`` while the resource runs, else None."""

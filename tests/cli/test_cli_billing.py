@@ -67,3 +67,18 @@ def test_a_deleted_endpoint_is_billing_stopped_when_sagemaker_no_longer_has_it(a
         "billing stopped",
     )
     assert [u["member"] for u in endpoint["underlying"]] == ["endpoint", "endpointConfig"]
+
+
+def test_an_endpoint_config_left_behind_is_reported_by_name(aws_env: TestBed) -> None:
+    """Whether DeleteMLEndpoint removes the endpoint config and model is not documented: when the
+    config outlives the endpoint, the report names it (and the model it names), deleting nothing."""
+    aws_env.neptune.state.endpoints.leave_config_and_model = True
+    aws_env.neptune.seed_ml_endpoint("team-a-endpoint", status="InService")
+    code, results = sweep(aws_env, "--kinds", "neptune-ml-endpoint", "--max-wait", "60")
+    assert code == 0
+    assert results["team-a-endpoint"]["billing"] == (
+        "billing stopped; left behind (not billed): endpoint config team-a-endpoint-endpoint-config "
+        "(model team-a-endpoint-endpoint-model)"
+    )
+    assert aws_env.aws_log.count(operation="DeleteEndpointConfig") == 0
+    assert aws_env.aws_log.count(operation="DeleteModel") == 0
