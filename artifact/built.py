@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,12 +59,15 @@ def run_python(
     env: Mapping[str, str] | None = None,
     timeout: float = 300,
     python: str = sys.executable,
+    wrap: Callable[[list[str]], list[str]] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Runs ``code`` in a fresh interpreter whose only import path besides the standard library
-    is ``path``, without writing bytecode (Lambda's code directories are read-only)."""
+    is ``path``, without writing bytecode (Lambda's code directories are read-only). ``wrap``
+    turns the command into the one run (a CPU-limited cgroup's: ``benchmarks.cgroup``)."""
     prelude = f"import sys; sys.path[0:0] = {[str(p) for p in path]!r}\n"
+    command = [python, "-I", "-S", "-B", "-c", prelude + code]
     return subprocess.run(  # noqa: S603 - an interpreter of ours, our code
-        [python, "-I", "-S", "-B", "-c", prelude + code],
+        wrap(command) if wrap else command,
         env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,

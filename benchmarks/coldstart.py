@@ -11,6 +11,7 @@ checks it before it traces. ``import boto3`` runs from the same layer, the same 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -20,13 +21,18 @@ import subprocess
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from artifact import built
+from benchmarks import cgroup
 from benchmarks.common import ROOT
 
 TARGET_RATIO = 1.5  # handler import / import boto3
+SHARE_TARGET_RATIO = 1.2  # the same, at Lambda's CPU share for SHARE_MB
+SHARE_MB = 256
 TARGET_MB = 5.0  # zipped, per function plus the layer
 
 TIMED = "import time; t = time.perf_counter(); {statement}; print((time.perf_counter() - t) * 1000)"
@@ -53,8 +59,10 @@ def _lambda_env(function: str, root: Path, tracing: bool) -> dict[str, str]:
     }
 
 
-def _run_ms(code: str, path: list[Path], env: dict[str, str]) -> float:
-    out = built.run_python(code, path=path, env=env, python=str(Path(ROOT) / ".venv" / "bin" / "python"))
+def _run_ms(
+    code: str, path: list[Path], env: dict[str, str], wrap: Callable[[list[str]], list[str]] | None = None
+) -> float:
+    out = built.run_python(code, path=path, env=env, python=str(Path(ROOT) / ".venv" / "bin" / "python"), wrap=wrap)
     if out.returncode != 0:
         raise RuntimeError(f"cold-start probe failed: {out.stderr[-2000:]}")
     return float(out.stdout.strip().splitlines()[-1])
@@ -68,52 +76,144 @@ def _read_only_copy(source: Path, target: Path, *, bytecode: bool) -> None:
             os.chmod(path, os.stat(path).st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
-def import_times(runs: int = 11) -> dict[str, Any]:
+@contextmanager
+def deployed_copy(*, bytecode: bool = True) -> Iterator[Path]:
+    """A read-only copy of the built artifact (``.aws-sam/build``), removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="jobjanitor-coldstart-") as tmp:
+        target = Path(tmp) / ("deployed" if bytecode else "source-only")
+        _read_only_copy(built.BUILD, target, bytecode=bytecode)
+        yield target
+
+
+def _probes(deployed: Path, source_only: Path | None) -> dict[str, tuple[str, list[Path], dict[str, str]]]:
+    """Label -> (code, import path, environment) of each cold-start probe."""
+    probes: dict[str, tuple[str, list[Path], dict[str, str]]] = {
+        "import boto3": (
+            TIMED.format(statement="import boto3"),
+            [built.layer_site(deployed)],
+            _lambda_env("GuardFunction", deployed, True),
+        )
+    }
+    for function, module in built.HANDLERS.items():
+        name = module.rsplit(".", 1)[-1]
+        path = built.lambda_path(function, deployed)
+        timed = TIMED.format(statement=f"import {module}")
+        probes[f"{name} (tracing on)"] = (timed, path, _lambda_env(function, deployed, True))
+        if source_only is None:
+            continue
+        probes[f"{name} (tracing off)"] = (timed, path, _lambda_env(function, deployed, False))
+        probes[f"{name} (tracing on) + Tracer on first invocation"] = (
+            FIRST_CALL.format(module=module),
+            path,
+            _lambda_env(function, deployed, True),
+        )
+        probes[f"{name} (tracing on), no bytecode"] = (
+            timed,
+            built.lambda_path(function, source_only),
+            _lambda_env(function, source_only, True),
+        )
+    return probes
+
+
+def import_times(runs: int = 11, *, wrap: Callable[[list[str]], list[str]] | None = None) -> dict[str, Any]:
     """The fastest of ``runs`` fresh interpreters, in ms (the import does the same work every
     time and a shared machine only adds to it), each kind interleaved with the others: import boto3, each handler with tracing on (the template's default) and off,
     each handler's first-invocation tracer set-up, and each handler without precompiled bytecode
-    (what the build shipped before it compiled any)."""
+    (what the build shipped before it compiled any). With ``wrap`` (a CPU-limited cgroup's
+    command, :mod:`benchmarks.cgroup`): only import boto3 and each handler as shipped, there."""
     out: dict[str, Any] = {"runs": runs}
-    with tempfile.TemporaryDirectory(prefix="jobjanitor-coldstart-") as tmp:
-        deployed, source_only = Path(tmp) / "deployed", Path(tmp) / "source-only"
-        _read_only_copy(built.BUILD, deployed, bytecode=True)
-        _read_only_copy(built.BUILD, source_only, bytecode=False)
-        probes: dict[str, tuple[str, list[Path], dict[str, str]]] = {
-            "import boto3": (
-                TIMED.format(statement="import boto3"),
-                [built.layer_site(deployed)],
-                _lambda_env("GuardFunction", deployed, True),
-            )
-        }
-        for function, module in built.HANDLERS.items():
-            name = module.rsplit(".", 1)[-1]
-            path = built.lambda_path(function, deployed)
-            probes[f"{name} (tracing on)"] = (
-                TIMED.format(statement=f"import {module}"),
-                path,
-                _lambda_env(function, deployed, True),
-            )
-            probes[f"{name} (tracing off)"] = (
-                TIMED.format(statement=f"import {module}"),
-                path,
-                _lambda_env(function, deployed, False),
-            )
-            probes[f"{name} (tracing on) + Tracer on first invocation"] = (
-                FIRST_CALL.format(module=module),
-                path,
-                _lambda_env(function, deployed, True),
-            )
-            probes[f"{name} (tracing on), no bytecode"] = (
-                TIMED.format(statement=f"import {module}"),
-                built.lambda_path(function, source_only),
-                _lambda_env(function, source_only, True),
-            )
+    with deployed_copy() as deployed, contextlib.ExitStack() as stack:
+        source_only = None if wrap else stack.enter_context(deployed_copy(bytecode=False))
+        probes = _probes(deployed, source_only)
         samples: dict[str, list[float]] = {label: [] for label in probes}
         for _ in range(runs):
             for label, (code, path, env) in probes.items():
-                samples[label].append(_run_ms(code, path, env))
+                samples[label].append(_run_ms(code, path, env, wrap))
         out.update({label: min(values) for label, values in samples.items()})
     return out
+
+
+# A cold invocation: the interpreter starts, imports the handler and calls it once with the
+# event (a file), a Lambda context of the function's timeout and memory; prints when it had
+# imported, when the handler returned, the process's CPU seconds and peak memory, the answer.
+INVOKE = """
+import json, os, time
+from {module} import lambda_handler
+imported = time.time()
+
+class Context:
+    function_name = {function_name!r}
+    function_version = "$LATEST"
+    memory_limit_in_mb = {memory_mb}
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + function_name
+    aws_request_id = "00000000-0000-4000-8000-000000000001"
+    log_group_name = "/aws/lambda/" + function_name
+    log_stream_name = "bench"
+    _end = time.monotonic() + {timeout_s}
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._end - time.monotonic()) * 1000))
+
+with open({event_path!r}) as f:
+    event = json.load(f)
+answer = lambda_handler(event, Context())
+answered = time.time()
+times = os.times()
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+print()
+print(json.dumps({{"imported": imported, "answered": answered, "cpu_s": times.user + times.system,
+                  "vmhwm_mb": peak, "answer": answer}}, default=str))
+"""
+
+
+def invoke(
+    function: str,
+    event: dict[str, Any],
+    *,
+    deployed: Path,
+    env: dict[str, str],
+    memory_mb: int,
+    timeout_s: float,
+    wrap: Callable[[list[str]], list[str]] | None = None,
+) -> dict[str, Any]:
+    """``function``'s handler invoked once in a fresh interpreter from the read-only ``deployed``
+    artifact (a cold execution environment), inside ``wrap`` (a CPU-limited cgroup). Seconds
+    from the process's start to the import's end and to the handler's answer, its CPU seconds
+    and peak memory, and the answer."""
+    module = built.HANDLERS[function]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(event, f)
+    code = INVOKE.format(
+        module=module,
+        function_name=function,
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        event_path=f.name,
+    )
+    lambda_env = {**_lambda_env(function, deployed, True), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb), **env}
+    started = time.time()
+    try:
+        out = built.run_python(
+            code,
+            path=built.lambda_path(function, deployed),
+            env=lambda_env,
+            python=str(Path(ROOT) / ".venv" / "bin" / "python"),
+            timeout=timeout_s + 60,
+            wrap=wrap,
+        )
+    finally:
+        os.unlink(f.name)
+    if out.returncode != 0:
+        raise RuntimeError(f"{function}'s cold invocation failed: {out.stderr[-2000:]}")
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    return {
+        "import_s": child["imported"] - started,
+        "answer_s": child["answered"] - started,
+        "cpu_s": child["cpu_s"],
+        "vmhwm_mb": child["vmhwm_mb"],
+        "answer": child["answer"],
+    }
 
 
 def _zipped_mb(folder: Path) -> tuple[float, float]:
@@ -150,6 +250,16 @@ def collect(*, quick: bool = False) -> dict[str, Any]:
         return figures
     figures["package"] = package_size()
     figures["imports"] = import_times(3 if quick else 11)
+    with cgroup.cpu_limit(SHARE_MB) as limit:
+        if isinstance(limit, str):
+            figures["imports_at_share"] = {"skipped": limit}
+        else:
+            figures["imports_at_share"] = {
+                **import_times(2 if quick else 5, wrap=limit.command),
+                "memory_mb": SHARE_MB,
+                "share": limit.share,
+                "measured_share": limit.measured,
+            }
     figures["load"] = os.getloadavg()[0]
     figures["seconds"] = time.perf_counter() - started
     return figures
@@ -173,9 +283,23 @@ def target_rows(f: dict[str, Any]) -> list[str]:
     layer = pkg[built.LAYER]["zipped_mb"]
     sizes = {fn: pkg[fn]["zipped_mb"] + layer for fn in built.FUNCTIONS}
     return [
+        *_share_rows(f, names),
         f"| handler import at most 1.5x `import boto3`, from the built artifact, tracing as the template ships it (Active) | {', '.join(f'{h} {r:.2f}x' for h, r in on.items())} (tracing off: {', '.join(f'{r:.2f}x' for r in off.values())}) | {_met(max(on.values()) <= TARGET_RATIO)} |",
         f"| at most 5 MB zipped per function plus the layer | {', '.join(f'{fn.removesuffix("Function").lower()} {mb:.2f} MB' for fn, mb in sizes.items())} | {_met(max(sizes.values()) <= TARGET_MB)} |",
     ]
+
+
+def _share_rows(f: dict[str, Any], names: list[str]) -> list[str]:
+    at = f.get("imports_at_share")
+    target = f"handler import at {cgroup.share(SHARE_MB):.3f} CPU ({SHARE_MB} MB) at most {SHARE_TARGET_RATIO}x `import boto3` at the same share, from the built artifact"
+    if not at:
+        return []
+    if "skipped" in at:
+        return [f"| {target} | not measured: {at['skipped']} | **missed** |"]
+    boto = at["import boto3"]
+    ratios = {h: at[f"{h} (tracing on)"] / boto for h in names}
+    measured = ", ".join(f"{h} {r:.2f}x" for h, r in ratios.items()) + f" (`import boto3` {boto / 1000:.2f} s)"
+    return [f"| {target} | {measured} | {_met(max(ratios.values()) <= SHARE_TARGET_RATIO)} |"]
 
 
 def render(f: dict[str, Any]) -> list[str]:
@@ -200,6 +324,19 @@ def render(f: dict[str, Any]) -> list[str]:
     for label, value in imp.items():
         if label != "runs":
             lines.append(f"| `{label}` | {value:.0f} | {value / boto:.2f}x |")
+    at = f.get("imports_at_share") or {}
+    if "import boto3" in at:
+        lines += [
+            "",
+            f"The same imports at Lambda's CPU share for {at['memory_mb']} MB ({at['share']:.3f} of one CPU; a busy loop got {at['measured_share']:.3f}), in a",
+            f"cgroup (`benchmarks/cgroup.py`), the fastest of {at['runs']}:",
+            "",
+            "| import | ms | vs `import boto3` |",
+            "|---|---|---|",
+        ]
+        for label, value in at.items():
+            if isinstance(value, float) and label not in ("share", "measured_share"):
+                lines.append(f"| `{label}` | {value:.0f} | {value / at['import boto3']:.2f}x |")
     lines += [
         "",
         "With tracing on, the Tracer (the X-Ray SDK, whose sampler creates botocore clients, and its patch of",

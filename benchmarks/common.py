@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +48,18 @@ def machine() -> dict[str, str]:
     }
 
 
+# Each measured process reads its bytecode from here (written by the first process that imports
+# a module), as Lambda reads the build's precompiled bytecode: without it every child process
+# compiled boto3 and botocore from source (PYTHONDONTWRITEBYTECODE), and that compile was
+# counted as the sweep's CPU.
+PYCACHE = os.path.join(tempfile.gettempdir(), "jobjanitor-bench-pycache")
+
+
+def child_environment(**extra: str) -> dict[str, str]:
+    """The environment of a measured child process run from the source tree."""
+    return {**os.environ, "PYTHONPATH": ROOT, "PYTHONPYCACHEPREFIX": PYCACHE, "PYTHONDONTWRITEBYTECODE": "", **extra}
+
+
 def aws_environment(bed: TestBed) -> None:
     """Point plain boto3 (Glue, DynamoDB, Events, Lambda) at the test bed's moto server."""
     export_aws_environment(bed, POWERTOOLS_LOG_LEVEL="WARNING")
@@ -65,24 +78,28 @@ class Workload:
         return sum(len(v) for v in self.jobs.values())
 
 
-def seed_workload(bed: TestBed, glue: Any, total: int = 1000, transforms: int = 3) -> Workload:
+def seed_workload(
+    bed: TestBed, glue: Any, total: int = 1000, transforms: int = 3, *, prefix: str = "bench-", with_loads: bool = True
+) -> Workload:
     """``total`` outstanding jobs over the five kinds, seeded directly (fast, no waiting).
 
     Loads are capped at 64: Neptune runs one load at a time and queues at most 64 more, and
-    ListLoaderJobs lists at most 100. The rest: three quarters Neptune ML (equal thirds), one
-    quarter Glue ML task runs spread over ``transforms`` transforms.
+    ListLoaderJobs lists at most 100 (none without ``with_loads``). The rest: three quarters Neptune
+    ML (equal thirds, ids starting with ``prefix``), one quarter Glue ML task runs spread over
+    ``transforms`` transforms.
     """
     workload = Workload()
-    loads = min(64, max(1, total // 16))
+    loads = min(64, max(1, total // 16)) if with_loads else 0
     glue_runs = (total - loads) // 4
     ml_each = (total - loads - glue_runs) // 3
     glue_runs = total - loads - 3 * ml_each
-    workload.jobs["neptune-loader"] = [bed.neptune.seed_load(status="LOAD_IN_PROGRESS")] + [
-        bed.neptune.seed_load(status="LOAD_IN_QUEUE") for _ in range(loads - 1)
-    ]
+    if loads:
+        workload.jobs["neptune-loader"] = [bed.neptune.seed_load(status="LOAD_IN_PROGRESS")] + [
+            bed.neptune.seed_load(status="LOAD_IN_QUEUE") for _ in range(loads - 1)
+        ]
     for kind, api_kind in ML_KINDS.items():
         workload.jobs[kind] = [
-            bed.neptune.seed_ml_job(api_kind, f"bench-{api_kind}-{i}", status="InProgress") for i in range(ml_each)
+            bed.neptune.seed_ml_job(api_kind, f"{prefix}{api_kind}-{i}", status="InProgress") for i in range(ml_each)
         ]
     workload.transforms = [create_transform(glue, f"bench-{t}") for t in range(transforms)]
     runs: list[str] = []

@@ -19,14 +19,15 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from jobjanitor_testbed.hook_driver import attach_cluster, create_stack, hook_event
+from jobjanitor_testbed.hook_driver import ALLOWED_ENV, attach_cluster, create_stack, hook_event
 from jobjanitor_testbed.scenario import ML_KINDS
 from jobjanitor_testbed.server import TestBed
 
-from benchmarks.common import ROOT
+from benchmarks.common import ROOT, Workload, child_environment
 
 BUDGET_S = 30.0
 LATENCY = 0.025
@@ -51,7 +52,18 @@ def seed(bed: TestBed, total: int) -> dict[str, list[str]]:
     return jobs
 
 
-def measure(bed: TestBed, jobs: int = 1000) -> dict[str, Any]:
+@dataclass
+class Prepared:
+    """A cluster with outstanding jobs, the hook's environment, and CloudFormation's request."""
+
+    env: dict[str, str]
+    event: dict[str, Any]
+    workload: Workload
+
+
+def prepare(bed: TestBed, jobs: int) -> Prepared:
+    """The test bed reset, then: the idempotency table, a stack whose Neptune cluster is the
+    emulator, ``jobs`` outstanding jobs on it, and the ``DELETE_PRE_PROVISION`` request."""
     bed.reset()
     bed.lifecycle.stop_delay = STOP_DELAY
     bed.faults_neptune.set(latency=LATENCY)
@@ -63,22 +75,29 @@ def measure(bed: TestBed, jobs: int = 1000) -> dict[str, Any]:
         BillingMode="PAY_PER_REQUEST",
     )
     stack = create_stack("bench-hook", transform=False)
-    env = dict(os.environ)
+    env: dict[str, str] = {}
     attach_cluster(stack["GraphCluster"], bed.neptune_url, env)
     env.update(
         {
             "IDEMPOTENCY_TABLE_NAME": TABLE,
             "JOBJANITOR_NEPTUNE_CLUSTERS": stack["GraphCluster"],
             "JOBJANITOR_HOOK_MODE": "Fail",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
         }
     )
-    seeded = seed(bed, jobs)
+    workload = Workload(jobs=seed(bed, jobs))
     bed.neptune_log.clear()
+    bed.aws_log.clear()
     event = hook_event("AWS::Neptune::DBCluster", "GraphCluster", stack["StackId"])
+    return Prepared(env, event, workload)
+
+
+def measure(bed: TestBed, jobs: int = 1000) -> dict[str, Any]:
+    prepared = prepare(bed, jobs)
+    env = child_environment(POWERTOOLS_LOG_LEVEL="WARNING", **prepared.env)
+    env[ALLOWED_ENV] = ",".join(filter(None, [os.environ.get(ALLOWED_ENV), prepared.env[ALLOWED_ENV]]))
     started = time.time()
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "benchmarks.hook", json.dumps({"event": event})],
+        [sys.executable, "-m", "benchmarks.hook", json.dumps({"event": prepared.event})],
         capture_output=True,
         text=True,
         check=False,
@@ -92,6 +111,7 @@ def measure(bed: TestBed, jobs: int = 1000) -> dict[str, Any]:
     cancels = [e for e in bed.neptune_log.entries() if e.operation.startswith("Cancel")]
     cancelled = {e.path for e in cancels if e.status == 200}
     last_cancel = max((e.timestamp + e.duration for e in cancels), default=started) - started
+    seeded = prepared.workload.jobs
     return {
         "jobs": sum(len(v) for v in seeded.values()),
         "by_kind": {k: len(v) for k, v in seeded.items()},

@@ -17,16 +17,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 from jobjanitor_testbed.server import TestBed
 
-from benchmarks.common import ROOT, STOPPED_OR_STOPPING, Workload, final_states, seed_workload
+from benchmarks.common import ROOT, STOPPED_OR_STOPPING, Workload, child_environment, final_states, seed_workload
 
 LATENCY = 0.025
 STOP_DELAY = 0.2
@@ -47,15 +47,20 @@ def _prepare(bed: TestBed, total: int) -> Workload:
     return workload
 
 
-def _child(mode: str, bed: TestBed, workload: Workload, concurrency: int) -> dict[str, Any]:
+Wrap = Callable[[list[str]], list[str]]
+
+
+def _child(mode: str, bed: TestBed, workload: Workload, concurrency: int, wrap: Wrap | None = None) -> dict[str, Any]:
+    """``wrap``: the command run instead (a CPU-limited cgroup's, :mod:`benchmarks.cgroup`)."""
     args = {"mode": mode, "neptune": bed.neptune_url, "transforms": workload.transforms, "concurrency": concurrency}
+    command = [sys.executable, "-m", "benchmarks.child", json.dumps(args)]
     out = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "benchmarks.child", json.dumps(args)],
+        wrap(command) if wrap else command,
         capture_output=True,
         text=True,
         check=False,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": ROOT},
+        env=child_environment(),
         timeout=900,
     )
     if out.returncode:
@@ -89,13 +94,14 @@ def _list_calls(workload: Workload) -> int:
 
 
 def sweep(bed: TestBed, total: int, mode: str = "engine", *, concurrency: int = CONCURRENCY,
-          faults: dict[str, float] | None = None) -> dict[str, Any]:  # fmt: skip
-    """One whole sweep of ``total`` seeded jobs by ``mode`` (engine or peer)."""
+          faults: dict[str, float] | None = None, wrap: Wrap | None = None) -> dict[str, Any]:  # fmt: skip
+    """One whole sweep of ``total`` seeded jobs by ``mode`` (engine or peer), run in ``wrap``
+    (a CPU-limited cgroup's command) when given."""
     workload = _prepare(bed, total)
     if faults:
         bed.faults_neptune.set(**faults, seed=101)
         bed.faults_aws.set(**faults, seed=202)
-    run = _child(mode, bed, workload, concurrency)
+    run = _child(mode, bed, workload, concurrency, wrap)
     log = bed.neptune_log.entries() + bed.aws_log.entries()
     bed.faults_neptune.clear()
     bed.faults_aws.clear()
@@ -115,7 +121,10 @@ def sweep(bed: TestBed, total: int, mode: str = "engine", *, concurrency: int = 
         # How long a request took at the test bed, and how many were in flight on average.
         "mean_request_s": sum(e.duration for e in log) / max(1, len(log)),
         "in_flight": sum(e.duration for e in log) / max(1e-9, run["wall"]),
+        # CPU seconds: the whole process, and the sweep alone (clients made, the clock started).
         "cpu_s": run.get("cpu_s"),
+        "cpu_sweep_s": run.get("cpu_sweep_s"),
+        "cpu_clients_s": run.get("cpu_clients_s"),
         "injected_faults": dict(Counter(e.fault for e in log if e.fault)),
         "list_calls": _list_calls(workload),
     }
