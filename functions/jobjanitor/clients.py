@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from jobjanitor import neptune_http
 from jobjanitor.deadline import CURRENT_DEADLINE, Deadline
 from jobjanitor.model import ML_KINDS, JobKindName
 from jobjanitor.policy import NEPTUNE_KINDS
@@ -128,6 +129,7 @@ def _make(
     endpoint_url: str | None = None,
     pool: int = 2,
     backoff_scale: float = 1.0,
+    limiter: RateLimiter | None = None,
 ) -> tuple[Any, RateLimiter | None]:
     import boto3  # noqa: PLC0415 - lazy: cold start
     from botocore.config import Config  # noqa: PLC0415 - lazy: cold start
@@ -152,6 +154,7 @@ def _make(
         read_timeout_s=profile.read_timeout_s,
         call_budget_s=profile.call_budget_s,
         rate_limited=profile.rate_limited,
+        limiter=limiter,
     )
     return client, limiter
 
@@ -208,6 +211,13 @@ def build_clients(
             clients.limiters["neptunedata"] = limiter
         if configure:
             configure(neptune)
+        elif profile.max_attempts > 1:  # the sweep's calls without botocore's per-request work
+            fewer = replace(profile, max_attempts=profile.max_attempts - 1)  # the lean attempt was the first
+
+            def handover(fewer: Profile = fewer, limiter: RateLimiter | None = limiter) -> Any:
+                return _make("neptunedata", fewer, endpoint_url=policy.neptune_endpoint, limiter=limiter, **common)[0]
+
+            neptune = neptune_http.lean(neptune, session, limiter, profile, pool=common["pool"], handover=handover)
         clients.neptune = neptune
     if JobKindName.GLUE_ML_TASK_RUN in policy.kinds:
         endpoint = endpoint_urls.get("glue") if endpoint_urls else None

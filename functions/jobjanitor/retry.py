@@ -127,9 +127,11 @@ def install_retry_policy(
     read_timeout_s: float = READ_TIMEOUT_S,
     call_budget_s: float | None = None,
     rate_limited: bool = True,
+    limiter: RateLimiter | None = None,
 ) -> RateLimiter | None:
     """Replace ``client``'s standard retry handler with the janitor's, and add the rate limiter
-    all its calls share (see module docstring); returns the limiter (None without one)."""
+    all its calls share (see module docstring; ``limiter``: one another client of the service
+    shares); returns the limiter (None without one)."""
     from botocore.retries import quota, standard  # noqa: PLC0415 - lazy: cold start
 
     name = client.meta.service_model.service_id.hyphenize()
@@ -165,7 +167,7 @@ def install_retry_policy(
         events.register(f"before-call.{name}", _CallBudget(call_budget_s), unique_id=f"jobjanitor-budget-{name}")
     if not rate_limited:
         return None
-    limiter = RateLimiter(name)
+    limiter = limiter or RateLimiter(name)
 
     def answered(**kwargs: Any) -> None:  # first on needs-retry, answers nothing: sees every answer
         limiter.answered(bool(throttling.is_throttling_error(**kwargs)))

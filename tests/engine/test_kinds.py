@@ -9,6 +9,7 @@ import pytest
 from jobjanitor.clients import Clients
 from jobjanitor.kinds import make_kind
 from jobjanitor.model import JobKindName, JobRef, Outcome
+from jobjanitor.neptune_http import LeanNeptune
 from jobjanitor.policy import Policy
 from jobjanitor_testbed import moto_glue
 from jobjanitor_testbed.server import TestBed
@@ -135,7 +136,9 @@ def test_ml_invalid_parameter_on_running_job_is_a_failure(
     assert bed.neptune.job(ml_kind, "running").status == "InProgress"
 
 
-def test_ml_role_is_sent_on_every_call(aws_env: TestBed, make_clients: Callable[[Policy], Clients]) -> None:
+def test_ml_role_is_sent_on_every_call(
+    aws_env: TestBed, make_clients: Callable[[Policy], Clients], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """neptuneIamRoleArn goes on list, get and cancel (the emulator ignores it: read the wire)."""
     bed = aws_env
     role = "arn:aws:iam::123456789012:role/neptune-ml"
@@ -144,7 +147,11 @@ def test_ml_role_is_sent_on_every_call(aws_env: TestBed, make_clients: Callable[
     clients = make_clients(policy)
     urls: list[str] = []
     assert clients.neptune is not None
+    # botocore's requests (a configured client) and the lean path's (jobjanitor.neptune_http)
     clients.neptune.meta.events.register("before-send.neptunedata", lambda request, **_: urls.append(request.url))
+    if isinstance(clients.neptune, LeanNeptune):
+        send = clients.neptune._send
+        monkeypatch.setattr(clients.neptune, "_send", lambda method, path: urls.append(path) or send(method, path))
     kind = make_kind(JobKindName.NEPTUNE_ML_TRAINING, policy, clients)
     assert [r.job_id for r in kind.discover().refs] == ["running"]
     assert kind.describe(_ref(bed, kind.name, "running")).status == "InProgress"

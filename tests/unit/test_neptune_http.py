@@ -1,0 +1,132 @@
+"""jobjanitor.neptune_http: the lean request path sends what botocore sends, raises what botocore
+raises, and hands every answer a retry could change to botocore's retry policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from jobjanitor import neptune_http
+from jobjanitor.clients import build_clients
+from jobjanitor.deadline import Deadline
+from jobjanitor.policy import Policy
+
+
+def _clients(bed: Any, **kwargs: Any) -> Any:
+    policy = Policy.build(kinds="neptune-loader,neptune-ml-training", neptune_endpoint=bed.neptune_url)
+    return build_clients(policy, **kwargs)
+
+
+CALLS: list[tuple[str, dict[str, Any]]] = [
+    ("list_loader_jobs", {"limit": 100, "includeQueuedLoads": True}),
+    ("get_loader_job_status", {"loadId": "load-1"}),
+    ("cancel_loader_job", {"loadId": "load-1"}),
+    ("list_ml_data_processing_jobs", {"maxItems": 1024, "neptuneIamRoleArn": "arn:aws:iam::123456789012:role/r"}),
+    ("get_ml_model_training_job", {"id": "job/1 é"}),  # no such job: refused, its path encoded alike
+    ("cancel_ml_model_training_job", {"id": "job-2", "clean": True}),
+    ("cancel_ml_model_transform_job", {"id": "job-3", "clean": False}),
+    ("list_ml_model_transform_jobs", {"maxItems": 5}),
+]
+
+
+def test_the_sweep_calls_go_on_the_lean_path_as_botocore_sends_them(
+    aws_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bed = aws_env
+    lean = _clients(bed).neptune
+    assert isinstance(lean, neptune_http.LeanNeptune)
+    plain = boto3.client("neptunedata", endpoint_url=bed.neptune_url)
+    # The wire: what each path sends (the test bed's log keeps no query string).
+    targets: dict[str, list[str]] = {"lean": [], "botocore": []}
+    send = lean._send
+    monkeypatch.setattr(lean, "_send", lambda method, target: targets["lean"].append(target) or send(method, target))
+    plain.meta.events.register(
+        "before-send.neptunedata", lambda request, **_: targets["botocore"].append(request.url[len(bed.neptune_url) :])
+    )
+    sent: dict[str, list[tuple[str, str, int | None, str | None]]] = {}
+    for label, client in (("lean", lean), ("botocore", plain)):
+        bed.reset()
+        bed.neptune.seed_load("load-1", status="LOAD_IN_PROGRESS")
+        bed.neptune.seed_ml_job("modeltransform", "job-3", status="InProgress")
+        bed.neptune.seed_ml_job("modeltraining", "job-2", status="InProgress")
+        answers = []
+        for method, params in CALLS:
+            try:
+                answers.append(getattr(client, method)(**params))
+            except ClientError as error:  # the same refusals either way
+                answers.append(error.response["Error"]["Code"])
+        sent[label] = [(e.method, e.path, e.status, e.error_code) for e in bed.neptune_log.entries()]
+        assert len(sent[label]) == len(CALLS)
+    assert sent["lean"] == sent["botocore"]
+    assert targets["lean"] == targets["botocore"]
+    assert "/ml/modeltraining/job%2F1%20%C3%A9" in targets["lean"]
+    assert "/loader?limit=100&includeQueuedLoads=true" in targets["lean"]
+    assert lean.lean_calls >= len(CALLS) - 2
+    assert lean.handed_over == 0
+
+
+def test_a_refusal_is_raised_as_botocore_raises_it_in_one_request(aws_env: Any) -> None:
+    bed = aws_env
+    bed.neptune.seed_ml_job("modeltraining", "done", status="Completed")
+    lean = _clients(bed).neptune
+    plain = boto3.client("neptunedata", endpoint_url=bed.neptune_url)
+    errors = []
+    for client in (lean, plain):
+        with pytest.raises(ClientError) as caught:
+            client.cancel_ml_model_training_job(id="done", clean=False)
+        errors.append(caught.value)
+    ours, theirs = errors
+    assert type(ours).__name__ == type(theirs).__name__
+    assert isinstance(ours, lean.exceptions.InvalidParameterException)  # the client's own modeled class
+    assert ours.response["Error"] == theirs.response["Error"]
+    assert ours.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert str(ours) == str(theirs)
+    with pytest.raises(lean.exceptions.BulkLoadIdNotFoundException):
+        lean.cancel_loader_job(loadId="never-was")
+    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob") == 2  # one each
+    assert bed.neptune_log.count(operation="CancelLoaderJob") == 1  # not retried
+
+
+def test_a_throttled_or_failing_call_is_retried_by_botocore_within_max_attempts(aws_env: Any) -> None:
+    bed = aws_env
+    bed.neptune.seed_ml_job("modeltraining", "running", status="InProgress")
+    bed.faults_neptune.inject("TooManyRequestsException", times=2, operations={"CancelMLModelTrainingJob"})
+    clients = _clients(bed, backoff_scale=0.01)
+    lean = clients.neptune
+    assert lean.cancel_ml_model_training_job(id="running", clean=False) is not None
+    assert bed.neptune_log.count(operation="CancelMLModelTrainingJob") == 3
+    assert lean.handed_over == 1
+    # Every attempt, the lean one too, went through the service's shared rate.
+    limiter = clients.limiters["neptunedata"]
+    assert limiter._answers + limiter._sent >= 3
+    bed.faults_neptune.inject("ClientTimeoutException", times=50, operations={"GetMLModelTrainingJob"})
+    with pytest.raises(ClientError) as caught:
+        lean.get_ml_model_training_job(id="running")
+    assert caught.value.response["Error"]["Code"] == "ClientTimeoutException"
+    assert bed.neptune_log.count(operation="GetMLModelTrainingJob") == 8  # max_attempts, the lean one first
+
+
+def test_no_retry_starts_with_too_little_time_left(aws_env: Any) -> None:
+    bed = aws_env
+    bed.faults_neptune.inject("ClientTimeoutException", times=50, operations={"GetLoaderJobStatus"})
+    lean = _clients(bed).neptune
+    from jobjanitor.deadline import CURRENT_DEADLINE
+
+    token = CURRENT_DEADLINE.set(Deadline.after(0.5))
+    try:
+        with pytest.raises(ClientError):
+            lean.get_loader_job_status(loadId="any")
+    finally:
+        CURRENT_DEADLINE.reset(token)
+    assert bed.neptune_log.count(operation="GetLoaderJobStatus") == 1
+    assert lean.handed_over == 0
+
+
+def test_botocore_keeps_the_calls_behind_a_proxy_or_a_configured_client(
+    aws_env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert not isinstance(_clients(aws_env, configure=lambda client: None).neptune, neptune_http.LeanNeptune)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    assert not isinstance(_clients(aws_env).neptune, neptune_http.LeanNeptune)
