@@ -11,6 +11,7 @@ import contextvars
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from jobjanitor import cpu
 from jobjanitor.billing import BillingCheck
 from jobjanitor.deadline import CURRENT_DEADLINE, Deadline
 from jobjanitor.engine.decide import Ages, Decider, Mode, in_scope
@@ -49,7 +50,8 @@ class Run:
         self._emit = emit
         self._kinds: dict[JobKindName, JobKind] = {kind.name: kind for kind in make_kinds(policy, clients)}
         self._ages = Ages(policy.min_age_for, dating, first_seen)
-        self._pool = Pool(policy.concurrency)  # its threads start with the first task
+        # Its threads start with the first task: as many as the CPU we have can feed (jobjanitor.cpu).
+        self._pool = Pool(cpu.workers(policy.concurrency))
         self._listings = Listings(self._kinds, self._pool, emit)
         self._decider = Decider(
             policy,
