@@ -92,6 +92,26 @@ def test_each_handler_imports_from_the_artifact_alone(function: str) -> None:
     assert all(f.startswith(str(SITE)) for f in dependencies), dependencies
 
 
+IMPORTED = """
+import sys
+import boto3
+before = set(sys.modules)
+import {module}
+print(*sorted(set(sys.modules) - before))
+"""
+
+
+@pytest.mark.parametrize("function", built.FUNCTIONS)
+def test_no_handler_imports_what_its_first_answer_does_not_need(function: str) -> None:
+    """At 0.145 of a CPU (256 MB) every module a cold start imports costs ~7 times its time on a
+    full core (docs/benchmarks.md): Powertools' event classes (~35 modules) are not among them."""
+    code = IMPORTED.format(module=built.HANDLERS[function])
+    out = built.run_python(code, path=built.lambda_path(function), env={"AWS_REGION": "us-east-1"})
+    assert out.returncode == 0, out.stderr
+    imported = out.stdout.split()
+    assert [m for m in imported if m.startswith("aws_lambda_powertools.utilities.data_classes")] == []
+
+
 GUARD_CLIENTS = """
 import types
 import jobjanitor.handlers.guard as handler

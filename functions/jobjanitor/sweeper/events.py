@@ -17,9 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-# The class's own module: the package imports every event class (~30 modules) on the cold-start path.
-from aws_lambda_powertools.utilities.data_classes.event_bridge_event import EventBridgeEvent
-
 from jobjanitor.errors import ConfigError
 
 SCHEDULER_SOURCE = "jobjanitor.schedule"
@@ -45,17 +42,20 @@ def classify(event: object) -> Trigger | None:
             raise ConfigError("executionId", "the schedule's Input must carry <aws.scheduler.execution-id>")
         return Trigger("schedule", f"schedule:{key}", event.get("narrow"))
     if "detail-type" in event and "id" in event:
-        bridge = EventBridgeEvent(event)
-        if bridge.detail_type == "Scheduled Event" and bridge.source == "aws.events":
-            return Trigger("rule", f"rule:{bridge.get_id}")
-        if bridge.detail_type == STACK_CHANGE and bridge.source == "aws.cloudformation":
-            detail: dict[str, Any] = bridge.detail
+        # Read as a plain EventBridge envelope: Powertools' EventBridgeEvent would import every
+        # one of its event classes (its data_classes package) into each cold start.
+        detail_type, source, event_id = event["detail-type"], event.get("source"), event["id"]
+        if detail_type == "Scheduled Event" and source == "aws.events":
+            return Trigger("rule", f"rule:{event_id}")
+        if detail_type == STACK_CHANGE and source == "aws.cloudformation":
+            detail: dict[str, Any] = event["detail"]
             status = (detail.get("status-details") or {}).get("status")
             if status != "DELETE_IN_PROGRESS":
                 return None
-            stack_id = detail.get("stack-id") or (bridge.resources[0] if bridge.resources else None)
+            resources = event["resources"] if not detail.get("stack-id") else None
+            stack_id = detail.get("stack-id") or (resources[0] if resources else None)
             if not isinstance(stack_id, str) or not stack_id:
                 raise ConfigError("detail.stack-id", "missing from the stack status change event")
-            return Trigger("stack-delete", f"stack:{bridge.get_id}", stack_id=stack_id)
-        raise ConfigError("detail-type", f"not an event the sweeper handles: {bridge.detail_type!r}")
+            return Trigger("stack-delete", f"stack:{event_id}", stack_id=stack_id)
+        raise ConfigError("detail-type", f"not an event the sweeper handles: {detail_type!r}")
     raise ConfigError("event", "not a Scheduler invocation, a scheduled rule event or a stack status change")
