@@ -249,7 +249,7 @@ def collect(*, quick: bool = False) -> dict[str, Any]:
     if not figures["built"] or not built.is_built():
         return figures
     figures["package"] = package_size()
-    figures["imports"] = import_times(3 if quick else 11)
+    figures["imports"] = import_times(3 if quick else 7)
     with cgroup.cpu_limit(SHARE_MB) as limit:
         if isinstance(limit, str):
             figures["imports_at_share"] = {"skipped": limit}
