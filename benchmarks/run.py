@@ -309,7 +309,11 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0915 - one document, top to bo
     )
     add("peak resident set (`VmHWM` in `/proc/self/status` of a fresh process that does only the sweep),")
     add("and, in brackets, its peak before the sweep began (the interpreter, boto3 and the package).")
-    add("The guard and the sweeper run with 256 MB.")
+    add(
+        "The functions run with "
+        + ", ".join(f"{n} {v['MemorySize']} MB" for n, v in share.function_settings().items())
+        + "."
+    )
     add("")
     add(
         "| jobs seeded | seen by discovery | cancelled | wall time | floor | ratio | requests per cancelled job | peak memory |"

@@ -129,9 +129,11 @@ def test_the_networking_table_routes_every_api_a_function_calls(resources: dict[
 
 def test_the_cost_table_prices_what_the_template_deploys(template: dict[str, Any], resources: dict[str, Any]) -> None:
     text = DEPLOY.read_text(encoding="utf-8").split("## What jobjanitor itself costs", 1)[1].split("\n## ", 1)[0]
-    memory = template["Globals"]["Function"]["MemorySize"]
-    assert all("MemorySize" not in f["Properties"] for f in functions(resources).values())
-    assert f"{memory} MB" in text, f"the cost table must price Lambda at the template's MemorySize, {memory} MB"
+    default = template["Globals"]["Function"]["MemorySize"]
+    words = {logical: word for word, logical in FUNCTION_WORDS.items()}
+    for name, function in functions(resources).items():
+        memory = function["Properties"].get("MemorySize", default)
+        assert f"{words[name]} at {memory} MB" in text, f"the cost table must price {name} at {memory} MB"
     alarms = [r for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
     without_hook = [r for r in alarms if r.get("Condition") != "HookOn"]
     assert f"{len(without_hook)} alarms" in text, f"the template has {len(without_hook)} alarms without the hook"
