@@ -110,6 +110,7 @@ def test_each_function_answers_a_cold_teardown_and_sweep_in_the_limit(aws_env: A
     assert row_text.endswith("| **missed** |")  # the template does not set 1,769 MB
 
 
+@pytest.mark.skipif(not built.is_built(), reason="the built artifact (.aws-sam/build) is needed: make build")
 def test_without_a_cgroup_the_rows_are_skipped_not_measured_at_full_cpu(
     aws_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
