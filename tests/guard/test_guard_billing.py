@@ -5,8 +5,10 @@ FailOnError)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import pytest
 from jobjanitor_testbed.cfn import ResponseReceiver, stack_id
 from jobjanitor_testbed.guard_driver import deliver
 from test_guard import PREFIX, assert_contract, create, make_event, props
@@ -41,3 +43,19 @@ def test_sagemaker_still_stopping_at_the_deadline_is_reported_and_fails_with_fai
     assert body["Data"]["StillRunning"] == "1"
     assert f"neptune-ml-training:{job}" in body["Data"]["StillRunningIds"]
     assert testbed.neptune.job("modeltraining", job).status == "Stopped"  # Neptune is done; SageMaker is not
+
+
+def test_the_guards_log_says_when_the_bill_stopped(
+    guard_env: Any, receiver: ResponseReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each job's "stopped" log line carries the SageMaker verdict (make demo shows it)."""
+    testbed = guard_env
+    job = testbed.neptune.seed_ml_job("modeltraining", f"{PREFIX}training", status="InProgress")
+    with caplog.at_level(logging.INFO):
+        body = _teardown(testbed, receiver)
+    assert body["Status"] == "SUCCESS", body
+    stopped = [
+        r for r in caplog.records if getattr(r, "action", None) == "stopped" and getattr(r, "job_id", None) == job
+    ]
+    assert [getattr(r, "billing", None) for r in stopped] == ["billing stopped"], caplog.text
+    assert stopped[0].getMessage() == f"stopped neptune-ml-training {job}: cancelled (Stopped); billing stopped"

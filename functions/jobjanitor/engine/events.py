@@ -18,7 +18,8 @@ log = logging.getLogger("jobjanitor.engine")
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:
-    """One action on one job. ``action``: cancel, dry-run, stopped, still-running, describe."""
+    """One action on one job. ``action``: cancel, dry-run, stopped, still-running, describe.
+    ``billing``: what SageMaker says of the bill once Neptune says stopped (jobjanitor.billing)."""
 
     kind: JobKindName
     job_id: str
@@ -26,6 +27,7 @@ class JobEvent:
     outcome: str | None = None
     status: str | None = None
     error: str | None = None
+    billing: str | None = None
 
     def message(self) -> str:
         text = f"{self.action} {self.kind} {self.job_id}"
@@ -35,11 +37,13 @@ class JobEvent:
             text += f" ({self.status})"
         if self.error:
             text += f": {self.error}"
+        if self.billing:
+            text += f"; {self.billing}"
         return text
 
     def log_fields(self) -> dict[str, str]:
         fields = {"kind": self.kind.value, "job_id": self.job_id, "action": self.action}
-        for name in ("outcome", "status", "error"):
+        for name in ("outcome", "status", "error", "billing"):
             value = getattr(self, name)
             if value:
                 fields[name] = str(value)

@@ -132,7 +132,8 @@ class Drive:
             still = sorted(self.waiter.pending)
             for i in still:
                 r = self.results[i]
-                self._emit(JobEvent(r.ref.kind, r.ref.job_id, "still-running", r.outcome.value, r.final_status))
+                kind, job_id, outcome, status = r.ref.kind, r.ref.job_id, r.outcome.value, r.final_status
+                self._emit(JobEvent(kind, job_id, "still-running", outcome, status, billing=r.billing))
             self._emit(PhaseEvent("wait", f"{len(still)} job(s) still running", len(still)))
 
     def _polling(self) -> bool:
@@ -219,7 +220,8 @@ class Drive:
             self.waiter.seen(i, stopped=(not updated.outstanding) if ok else None, sent=sent, answered=answered)
         if not updated.outstanding:
             ref = updated.ref
-            self._emit(JobEvent(ref.kind, ref.job_id, "stopped", updated.outcome.value, updated.final_status))
+            outcome, status = updated.outcome.value, updated.final_status
+            self._emit(JobEvent(ref.kind, ref.job_id, "stopped", outcome, status, billing=updated.billing))
 
     def _decide(self, i: int, *, fresh: bool) -> None:
         sent = self._clock.monotonic()
