@@ -11,6 +11,10 @@ latency and the concurrency used. One round of list calls; per job one cancel; p
 one read that sees it stopped, overlapped with the stop delay. So: one list round, plus the
 larger of (every cancel and read, ``concurrency`` at a time) and (the cancels of the jobs that
 take ``stop delay`` to stop, then the delay, then one read).
+
+Every seeded Neptune ML job runs on SageMaker jobs in the test bed's moto (the Neptune emulator
+creates them), so the engine's check that the bill stopped (``jobjanitor.billing``) reads real
+SageMaker state, and those reads, in moto's request log, count in the engine's requests.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 import boto3
+import botocore.session
 from jobjanitor_testbed.server import TestBed
 
 from benchmarks.common import ROOT, STOPPED_OR_STOPPING, Workload, child_environment, final_states, seed_workload
@@ -67,6 +73,12 @@ def _child(mode: str, bed: TestBed, workload: Workload, concurrency: int, wrap: 
         raise RuntimeError(f"benchmarks.child {mode} failed:\n{out.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+@cache
+def sagemaker_operations() -> frozenset[str]:
+    """Every SageMaker operation name (botocore's model): which logged requests are SageMaker's."""
+    return frozenset(botocore.session.get_session().get_service_model("sagemaker").operation_names)
 
 
 def _requests(bed: TestBed) -> Counter[str]:
@@ -116,6 +128,7 @@ def sweep(bed: TestBed, total: int, mode: str = "engine", *, concurrency: int = 
         "wall": run["wall"],
         "requests": sum(requests.values()),
         "requests_by_operation": dict(sorted(requests.items())),
+        "sagemaker_requests": sum(n for op, n in requests.items() if op in sagemaker_operations()),
         "stopped_in_testbed": len(states) - len(running),
         "vmhwm_mb": run["vmhwm_mb"],
         # How long a request took at the test bed, and how many were in flight on average.

@@ -2,21 +2,43 @@
 
 After a wait sees a Neptune ML job terminal (or an inference endpoint gone), the SageMaker
 resources its Get named (:attr:`jobjanitor.model.JobState.underlying`: ``processingJob``,
-``hpoJob``, ``baseProcessingJob``, ``remoteModelTransformJob``, the ``endpoint``) are read, one
-Describe each, and the job counts as stopped only when SageMaker agrees: a job Stopped, Failed
-or Completed, an endpoint not found. One still running keeps the job outstanding: the wait goes
-on polling it, and at the deadline it is reported still stopping, by its SageMaker name
-(``StillRunning``/``StillStopping``). Reads only; nothing is stopped or deleted in SageMaker.
+``hpoJob``, ``baseProcessingJob``, ``remoteModelTransformJob``, the ``endpoint``) are read, and
+the job counts as stopped only when SageMaker agrees: a job Stopped, Failed or Completed, an
+endpoint not found. One still running keeps the job outstanding: the wait reads it again, and
+at the deadline it is reported still stopping, by its SageMaker name (``StillRunning``/
+``StillStopping``). Reads only; nothing is stopped or deleted in SageMaker.
 
-A read that fails (no route to SageMaker, a permission missing) does not hold anything: the
-job is taken as Neptune says, and its result says the bill could not be verified. An endpoint's
+**In batches** (issue 24: at most 2.1 requests per cancelled job, these reads included). The
+engine's wait hands over every job it has seen stopped since the last check at once
+(:meth:`BillingCheck.verdicts`). For each SageMaker job type named three times or more, one
+listing of that type (``List*Jobs``, no status filter, newest first, 100 a page) tells the
+status of many names at once: paging stops as soon as every name is found, or once the pages
+read are as many as the names still not found (describing those costs no more than paging on
+might); a name the listing did not show is described. Types named once or twice, and
+endpoints, are described (``Describe*``). Why unfiltered: SageMaker documents that
+``ListTrainingJobs`` with ``StatusEquals`` picks ``MaxResults`` jobs of any status first and
+filters them after (moto does the same for processing, training and transform jobs), so a
+filtered listing scans the same pages, twice (InProgress, then Stopping), and shows nothing of
+a stopped name; the unfiltered one shows every name's status and can stop early.
+
+What a listing is trusted for (docs/guard.md, "Does the bill stop?"): it is taken after the
+Neptune Gets that named the jobs, and a SageMaker job's status only moves forward (InProgress,
+Stopping, then Stopped/Failed/Completed). So a name listed terminal has stopped; a name listed
+InProgress or Stopping from a stale list is only held one more round (conservative); a name
+the listing does not show is never concluded on, but described (a list that lags creation
+cannot make a running job look stopped).
+
+A read that fails (no route to SageMaker, a permission missing, a listing refused) does not
+hold anything: the job is taken as Neptune says, and its result says the bill could not be
+verified (unless another of its resources is seen still running: that holds it). An endpoint's
 config still there once the endpoint is gone (and the model it names) is reported by name, as
 left behind: neither bills, and jobjanitor deletes nothing in SageMaker.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,35 +48,129 @@ from jobjanitor.model import UnderlyingJob
 from jobjanitor.sagemaker_dating import SAGEMAKER_DESCRIBE, sagemaker_job
 
 STOPPED = "billing stopped"
+UNVERIFIED = "billing unverified"
 # A SageMaker job in one of these has stopped using instances.
 DONE = frozenset({"Stopped", "Failed", "Completed"})
-# The status member of each Describe answer, by resource type.
+# The status member of each Describe answer (and of each listing's summaries), by resource type.
 STATUS_KEYS = {
     "processing-job": "ProcessingJobStatus",
     "hyper-parameter-tuning-job": "HyperParameterTuningJobStatus",
     "training-job": "TrainingJobStatus",
     "transform-job": "TransformJobStatus",
 }
+# Resource type -> its listing: method, summaries member, name member. Exactly these four calls
+# are granted in template.yaml (sagemaker:List*Jobs; account-level, so on "*").
+SAGEMAKER_LIST: dict[str, tuple[str, str, str]] = {
+    "processing-job": ("list_processing_jobs", "ProcessingJobSummaries", "ProcessingJobName"),
+    "hyper-parameter-tuning-job": (
+        "list_hyper_parameter_tuning_jobs",
+        "HyperParameterTuningJobSummaries",
+        "HyperParameterTuningJobName",
+    ),
+    "training-job": ("list_training_jobs", "TrainingJobSummaries", "TrainingJobName"),
+    "transform-job": ("list_transform_jobs", "TransformJobSummaries", "TransformJobName"),
+}
+LIST_FROM = 3  # names of one type from which a listing is tried (fewer: one Describe each)
+PAGE = 100  # the most a List*Jobs page holds
 MISSING = "Could not find"  # SageMaker's ValidationException for a name it does not know
+
+Key = tuple[str, str]  # (resource type, name)
 
 
 class BillingCheck:
-    """Reads the SageMaker side of a job or endpoint (``client``: a SageMaker client)."""
+    """Reads the SageMaker side of jobs and endpoints (``client``: a SageMaker client)."""
 
     def __init__(self, client: Any) -> None:
         self._sagemaker = client
 
     def verdict(self, underlying: tuple[UnderlyingJob, ...]) -> tuple[bool, str]:
-        """(stopped, note): ``stopped`` False while a SageMaker resource still runs; the note
-        is :data:`STOPPED`, or names what still runs, or says the check could not be made."""
+        """:meth:`verdicts` of one job."""
+        return self.verdicts([underlying])[0]
+
+    def verdicts(self, batch: Sequence[tuple[UnderlyingJob, ...]]) -> list[tuple[bool, str]]:
+        """Per job, (stopped, note): ``stopped`` False while a SageMaker resource it names still
+        runs; the note is :data:`STOPPED`, or names what still runs, or says the check could not
+        be made. The jobs' SageMaker jobs are read together (module docstring)."""
+        wanted: dict[str, set[str]] = {}
+        for underlying in batch:
+            for kind, name in filter(None, map(sagemaker_job, underlying)):
+                wanted.setdefault(kind, set()).add(name)
+        statuses: dict[Key, str | None] = {}
+        failures: dict[Key, str] = {}
+        for kind, names in sorted(wanted.items()):
+            self._statuses(kind, names, statuses, failures)
+        return [self._verdict(underlying, statuses, failures) for underlying in batch]
+
+    def _verdict(
+        self, underlying: tuple[UnderlyingJob, ...], statuses: dict[Key, str | None], failures: dict[Key, str]
+    ) -> tuple[bool, str]:
+        running: list[str] = []
+        failed: list[str] = []
+        for job in underlying:
+            try:
+                text = self._endpoint_running(job) if job.member == "endpoint" else None
+            except (ClientError, BotoCoreError) as error:
+                failed.append(error_text(error, 160))
+                continue
+            found = sagemaker_job(job)
+            if found is not None and found in failures:
+                failed.append(failures[found])
+            elif found is not None and statuses.get(found) not in (None, *DONE):
+                text = f"{job.member} {found[1]}: {statuses[found]}"
+            if text:
+                running.append(text)
+        if running:
+            return False, f"SageMaker still running: {'; '.join(running)}"
         try:
-            running = [text for text in map(self._running, underlying) if text]
-            if running:
-                return False, f"SageMaker still running: {'; '.join(running)}"
-            left = [text for text in map(self._left_behind, underlying) if text]
+            left = [text for text in map(self._left_behind, underlying) if text] if not failed else []
         except (ClientError, BotoCoreError) as error:
-            return True, f"billing unverified: {error_text(error, 160)}"
+            failed.append(error_text(error, 160))
+        if failed:
+            return True, f"{UNVERIFIED}: {failed[0]}"
         return True, STOPPED + (f"; left behind (not billed): {'; '.join(left)}" if left else "")
+
+    def _statuses(self, kind: str, names: set[str], statuses: dict[Key, str | None], failures: dict[Key, str]) -> None:
+        """Fill ``statuses`` (None: SageMaker does not know the name) or ``failures`` for the
+        ``names`` of one resource type: a listing first when there are enough of them."""
+        left = set(names)
+        if len(names) >= LIST_FROM:
+            try:
+                for name, status in self._listed(kind, names).items():
+                    statuses[(kind, name)] = status
+                    left.discard(name)
+            except (ClientError, BotoCoreError) as error:
+                method = SAGEMAKER_LIST[kind][0]
+                operation = self._sagemaker.meta.method_to_api_mapping.get(method, method)
+                text = f"{operation}: {error_text(error, 160)}"
+                failures.update(((kind, name), text) for name in names)
+                return
+        method, parameter = SAGEMAKER_DESCRIBE[kind]
+        describe = getattr(self._sagemaker, method)
+        for name in sorted(left):
+            try:
+                statuses[(kind, name)] = self._read(partial(describe, **{parameter: name}), STATUS_KEYS[kind])
+            except (ClientError, BotoCoreError) as error:
+                failures[(kind, name)] = error_text(error, 160)
+
+    def _listed(self, kind: str, names: set[str]) -> dict[str, str]:
+        """The statuses the listing of ``kind`` shows for ``names`` (newest first), read until
+        every name is found, the listing ends, or the pages read are as many as the names
+        still not found. A name not returned is for the caller to describe."""
+        method, summaries, name_key = SAGEMAKER_LIST[kind]
+        kwargs: dict[str, Any] = {"SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": PAGE}
+        found: dict[str, str] = {}
+        pages = 0
+        while True:
+            page = getattr(self._sagemaker, method)(**kwargs)
+            pages += 1
+            for summary in page.get(summaries) or []:
+                name = summary.get(name_key)
+                if name in names:
+                    found[name] = str(summary.get(STATUS_KEYS[kind]) or "UNKNOWN")
+            token = page.get("NextToken")
+            if len(found) == len(names) or not token or pages >= len(names) - len(found):
+                return found
+            kwargs["NextToken"] = token
 
     def _left_behind(self, job: UnderlyingJob) -> str | None:
         """An endpoint config still there after its endpoint is gone (whether DeleteMLEndpoint
@@ -70,18 +186,10 @@ class BillingCheck:
         models = sorted({str(v.get("ModelName")) for v in config.get("ProductionVariants") or [] if v.get("ModelName")})
         return f"endpoint config {job.name}" + (f" (model {', '.join(models)})" if models else "")
 
-    def _running(self, job: UnderlyingJob) -> str | None:
-        """``member name: status`` while the resource runs, else None."""
-        if job.member == "endpoint":
-            status = self._read(lambda: self._sagemaker.describe_endpoint(EndpointName=job.name), "EndpointStatus")
-            return None if status is None else f"endpoint {job.name}: {status}"
-        found = sagemaker_job(job)
-        if found is None:  # not a job SageMaker bills by the instance (an endpoint config)
-            return None
-        kind, name = found
-        method, parameter = SAGEMAKER_DESCRIBE[kind]
-        status = self._read(lambda: getattr(self._sagemaker, method)(**{parameter: name}), STATUS_KEYS[kind])
-        return None if status is None or status in DONE else f"{job.member} {name}: {status}"
+    def _endpoint_running(self, job: UnderlyingJob) -> str | None:
+        """``endpoint name: status`` while the endpoint exists, else None."""
+        status = self._read(lambda: self._sagemaker.describe_endpoint(EndpointName=job.name), "EndpointStatus")
+        return None if status is None else f"endpoint {job.name}: {status}"
 
     def _read(self, describe: Callable[[], Any], key: str) -> str | None:
         """The resource's status (``describe``'s answer's ``key``); None when SageMaker does not

@@ -82,3 +82,77 @@ def test_an_endpoint_config_left_behind_is_reported_by_name(aws_env: TestBed) ->
     )
     assert aws_env.aws_log.count(operation="DeleteEndpointConfig") == 0
     assert aws_env.aws_log.count(operation="DeleteModel") == 0
+
+
+# -- verified in batches (issue 24: the SageMaker reads count in the requests per cancelled job)
+SAGEMAKER_READS = (
+    "DescribeProcessingJob",
+    "DescribeHyperParameterTuningJob",
+    "DescribeTrainingJob",
+    "DescribeTransformJob",
+    "ListProcessingJobs",
+    "ListHyperParameterTuningJobs",
+    "ListTrainingJobs",
+    "ListTransformJobs",
+)
+
+
+def sagemaker_reads(bed: TestBed) -> dict[str, int]:
+    counts = {op: bed.aws_log.count(operation=op) for op in SAGEMAKER_READS}
+    return {op: n for op, n in counts.items() if n}
+
+
+@pytest.fixture
+def many_training(aws_env: TestBed) -> list[str]:
+    """30 Neptune ML training jobs, each running on a processing job and a tuning job in moto."""
+    seed = aws_env.neptune.seed_ml_job
+    return [seed("modeltraining", f"team-a-training-{i}", status="InProgress") for i in range(30)]
+
+
+def test_a_whole_sweep_verifies_sagemaker_with_far_fewer_reads_than_jobs(
+    aws_env: TestBed, many_training: list[str]
+) -> None:
+    code, results = sweep(aws_env, "--kinds", "neptune-ml-training", "--max-wait", "60")
+    assert code == 0
+    assert {(r["outcome"], r["outstanding"], r["billing"]) for r in results.values()} == {
+        ("cancelled", False, "billing stopped")
+    }
+    assert len(results) == len(many_training)
+    # 60 SageMaker jobs (a processing and a tuning job per training job) read by one listing of
+    # each type, not one Describe each.
+    reads = sagemaker_reads(aws_env)
+    assert sum(reads.values()) <= 4, reads
+    assert reads.get("ListProcessingJobs"), reads
+    assert reads.get("ListHyperParameterTuningJobs"), reads
+
+
+def test_sagemaker_still_running_is_held_and_named_when_read_by_listing(
+    aws_env: TestBed, many_training: list[str]
+) -> None:
+    aws_env.neptune.state.sagemaker_lag = 600.0  # Neptune reads Stopped; SageMaker Stopping
+    code, results = sweep(aws_env, "--kinds", "neptune-ml-training", "--max-wait", "3")
+    assert code == 1  # still running at the deadline
+    for job_id in many_training:
+        job = results[job_id]
+        assert (job["outcome"], job["final_status"], job["outstanding"]) == ("cancelled", "Stopped", True)
+        assert f"processingJob {job_id}-training-prep: Stopping" in job["billing"]
+        assert f"hpoJob {job_id}-hpo: Stopping" in job["billing"]
+    reads = sagemaker_reads(aws_env)
+    assert set(reads) == {"ListProcessingJobs", "ListHyperParameterTuningJobs"}, reads  # no Describe
+
+
+def test_a_listing_that_fails_leaves_the_jobs_billing_unverified(aws_env: TestBed, many_training: list[str]) -> None:
+    aws_env.faults_aws.inject(
+        "AccessDeniedException",
+        times=1000,
+        operations=["ListProcessingJobs"],
+        message="User is not authorized to perform: sagemaker:ListProcessingJobs",
+    )
+    code, results = sweep(aws_env, "--kinds", "neptune-ml-training", "--max-wait", "60")
+    assert code == 0, results  # nothing seen running: the sweep did its work; the note says what it could not read
+    for job_id in many_training:
+        job = results[job_id]
+        # Not held (Neptune reads it stopped, nothing was seen running), not silently ok.
+        assert (job["outcome"], job["final_status"], job["outstanding"]) == ("cancelled", "Stopped", False)
+        assert job["billing"].startswith("billing unverified: ListProcessingJobs: AccessDeniedException"), job
+    assert aws_env.aws_log.count(operation="DescribeProcessingJob") == 0

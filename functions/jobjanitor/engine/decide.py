@@ -31,13 +31,14 @@ stopping already, like the hook's later invocations).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from jobjanitor.engine.events import Emit, JobEvent, log
+from jobjanitor.engine.run import Polled
 from jobjanitor.kinds.base import error_text
 from jobjanitor.model import CancelResult, JobKindName, JobRef, JobResult, JobState, Outcome, SkipReason
 
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from jobjanitor.policy import Policy
 
 DESCRIBE_FIRST = 16  # a run's first decisions of jobs in an unknown state describe first
+NOT_READ = "the wait ended before SageMaker was read"
 
 
 class Mode(StrEnum):
@@ -310,22 +312,45 @@ class Decider:
             and result.ref.kind in self._kinds
         )
 
-    def poll(self, result: JobResult) -> tuple[JobResult, bool]:
-        """The job described again; False when the describe failed (polled again later)."""
+    def poll(self, result: JobResult) -> tuple[JobResult, Polled]:
+        """The job described again (:attr:`Polled.FAILED`: the describe failed, polled again
+        later). A job that names the SageMaker resources it ran on is :attr:`Polled.VERIFY`
+        once its service reads it stopped: still outstanding until :meth:`verify` agrees."""
         kind = self._kinds[result.ref.kind]
         try:
             state = kind.describe(result.ref)
         except Exception as error:  # keep waiting: the next round may get through
             log.warning("describe %s %s failed while waiting: %s", result.ref.kind, result.ref.job_id, error)
-            return result, False
+            return result, Polled.FAILED
         underlying = state.underlying or result.underlying  # a job gone names nothing any more
+        polled = replace(result, final_status=state.status, underlying=underlying)
         if state.outstanding:
-            return replace(result, final_status=state.status, underlying=underlying), True
-        billing = None
+            return polled, Polled.RUNNING
         if self._billing is not None and underlying:
-            stopped, billing = self._billing.verdict(underlying)
-            if not stopped:  # Neptune is done, SageMaker is not: keep polling
-                return replace(result, final_status=state.status, underlying=underlying, billing=billing), True
-        outcome = Outcome.FINISHED if result.outcome is Outcome.STILL_RUNNING else result.outcome
-        stopped_result = replace(result, outcome=outcome, final_status=state.status, outstanding=False)
-        return replace(stopped_result, underlying=underlying, billing=billing), True
+            return polled, Polled.VERIFY  # Neptune is done; SageMaker is read with other jobs'
+        return _stopped(polled, None), Polled.STOPPED
+
+    def verify(self, results: Sequence[JobResult]) -> list[JobResult]:
+        """The SageMaker side of jobs Neptune reads stopped, read together
+        (:meth:`jobjanitor.billing.BillingCheck.verdicts`): each stopped, or still outstanding
+        with what still runs (polled again)."""
+        if self._billing is None:
+            return [_stopped(r, None) for r in results]
+        try:
+            verdicts = self._billing.verdicts([r.underlying for r in results])
+        except Exception as error:  # a fault of our own: taken as Neptune says, and said
+            return [_stopped(r, f"billing unverified: {error_text(error, 160)}") for r in results]
+        return [
+            _stopped(r, note) if stopped else replace(r, billing=note)
+            for r, (stopped, note) in zip(results, verdicts, strict=True)
+        ]
+
+    def unverified(self, result: JobResult) -> JobResult:
+        """A job Neptune read stopped whose SageMaker side the wait ended before reading."""
+        return _stopped(result, f"billing unverified: {NOT_READ}")
+
+
+def _stopped(result: JobResult, billing: str | None) -> JobResult:
+    """``result`` of a job seen stopped: ``finished`` if it was only waited for."""
+    outcome = Outcome.FINISHED if result.outcome is Outcome.STILL_RUNNING else result.outcome
+    return replace(result, outcome=outcome, outstanding=False, billing=billing)

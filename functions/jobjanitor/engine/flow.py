@@ -152,6 +152,8 @@ class Run:
             decide=decide or _no_decisions,
             poll=self._decider.poll,
             waits_for=self._decider.waits_for,
+            verify=self._decider.verify,
+            unverified=self._decider.unverified,
         )
         return Drive(
             self._pool,

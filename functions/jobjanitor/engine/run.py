@@ -7,7 +7,10 @@ clients' retry policy sees the run's deadline (``CURRENT_DEADLINE``).
 taking its next task as soon as it is free: a due second pass, else a due poll, else the next
 decision. So **the wait overlaps the cancels**: a job cancelled early is polled while later
 ones are still being cancelled (when to poll: :mod:`jobjanitor.engine.schedule`). What a task
-does to a job is given to the drive (:class:`Steps`); the drive only schedules.
+does to a job is given to the drive (:class:`Steps`); the drive only schedules. A job whose
+service reads it stopped may still need a check of what it ran on (:attr:`Polled.VERIFY`: the
+SageMaker side of Neptune ML); such jobs are checked together, in one task
+(:class:`jobjanitor.engine.schedule.Checks`), not one by one.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from jobjanitor.deadline import SYSTEM_CLOCK
 from jobjanitor.engine.events import Emit, JobEvent, PhaseEvent
-from jobjanitor.engine.schedule import Waiter
+from jobjanitor.engine.schedule import VERIFY_MARGIN_S, Checks, Waiter
 from jobjanitor.model import JobRef, JobResult, Outcome
 
 if TYPE_CHECKING:
-    from jobjanitor.deadline import Deadline
+    from jobjanitor.deadline import Clock, Deadline
 
 # Passes over jobs whose describe or cancel failed even after the client's own retries.
 SECOND_CHANCES = 2
@@ -62,13 +66,45 @@ class Pool:
             return [f.result() for f in futures]
 
 
+class Polled(Enum):
+    """What a poll saw."""
+
+    RUNNING = "running"  # still outstanding: polled again
+    STOPPED = "stopped"  # stopped: done
+    VERIFY = "verify"  # its service reads it stopped; what it ran on is checked (Steps.verify)
+    FAILED = "failed"  # the describe failed: polled again
+
+
 @dataclass(frozen=True, slots=True)
 class Steps:
-    """What the drive's tasks do to one job."""
+    """What the drive's tasks do to one job (``verify``: to many at once)."""
 
     decide: Callable[[JobRef, bool], JobResult]  # (ref, fresh: a second pass, describe first)
-    poll: Callable[[JobResult], tuple[JobResult, bool]]  # the job described again; False: failed
+    poll: Callable[[JobResult], tuple[JobResult, Polled]]  # the job described again
     waits_for: Callable[[JobResult], bool]  # whether a decided job is polled until it stops
+    # Jobs polled VERIFY, checked together: each comes back stopped, or outstanding (held).
+    verify: Callable[[Sequence[JobResult]], list[JobResult]]
+    unverified: Callable[[JobResult], JobResult]  # a VERIFY job the wait ended before checking
+
+
+def check(
+    checks: Checks, steps: Steps, results: list[JobResult], lock: threading.Condition, clock: Clock
+) -> list[JobResult]:
+    """One check of every job waiting for it (:attr:`Polled.VERIFY`; ``steps.verify``), on the
+    drive's ``results`` under its ``lock``: returns the jobs it found stopped."""
+    with lock:
+        batch = checks.take()
+    try:
+        checked = steps.verify([results[i] for i in batch])
+    finally:
+        answered = clock.monotonic()
+        with lock:
+            checks.running = False
+    with lock:
+        for i, updated in zip(batch, checked, strict=True):
+            results[i] = updated
+            checks.checked(i, stopped=not updated.outstanding, answered=answered)
+    return [updated for updated in checked if not updated.outstanding]
 
 
 class Drive:
@@ -101,6 +137,7 @@ class Drive:
         self._max_wait = max_wait
         self._on_decided = on_decided
         self.waiter = Waiter(lambda i: results[i].ref.kind)
+        self.checks = Checks()
         self._cv = threading.Condition()
         self._queue: deque[int] = deque()
         self._passes: dict[int, int] = {}
@@ -128,12 +165,12 @@ class Drive:
             with self._cv:
                 self._abort = True
                 self._cv.notify_all()
+        for i in self.checks.fresh:  # seen stopped, never checked: the wait ended first
+            self.results[i] = self._steps.unverified(self.results[i])
         if self._wait:
-            still = sorted(self.waiter.pending)
+            still = sorted(self.waiter.pending | self.checks.held.keys())
             for i in still:
-                r = self.results[i]
-                kind, job_id, outcome, status = r.ref.kind, r.ref.job_id, r.outcome.value, r.final_status
-                self._emit(JobEvent(kind, job_id, "still-running", outcome, status, billing=r.billing))
+                self._event(self.results[i], "still-running")
             self._emit(PhaseEvent("wait", f"{len(still)} job(s) still running", len(still)))
 
     def _polling(self) -> bool:
@@ -152,7 +189,7 @@ class Drive:
             self._emit(PhaseEvent("wait", f"waiting for {count} job(s) to stop", count))
 
     def _next(self) -> tuple[str, int] | float | None:
-        """Under the lock: ("poll" | "decide" | "again", index), a time to wake at, or None
+        """Under the lock: ("poll" | "verify" | "decide" | "again", index), a time to wake at, or None
         when nothing is left to do."""
         waiter = self.waiter
         clock = self._clock.monotonic()
@@ -161,20 +198,34 @@ class Drive:
         if self._wait_deadline is None and not (self._queue or self._retries or self._deciding):
             self._decided()
         polling = self._polling()
-        if polling:
-            due = waiter.pop_due(clock)
-            if due is not None:
-                return "poll", due
+        check_at = self._check_due(clock) if polling else None
+        task = self._due(clock, check_at) if polling else None
+        if task is not None:
+            return task
         if self._queue:
             i = self._queue.popleft()
             return ("again" if self._passes[i] else "decide"), i
         retry_at = self._retries[0][0] if self._retries else None
-        wakes = [t for t in (retry_at, waiter.next_due() if polling else None) if t is not None]
+        wakes = [t for t in (retry_at, waiter.next_due() if polling else None, check_at) if t is not None]
         if self._busy:
             return min(wakes) if wakes else math.inf  # finishing tasks may bring more
         if not wakes or self._deadline.expired():
             return None
         return min(*wakes, clock + self._deadline.remaining())
+
+    def _due(self, clock: float, check_at: float | None) -> tuple[str, int] | None:
+        """Under the lock, while polling: a check of the jobs seen stopped, or a poll, due now."""
+        if check_at is not None and check_at <= clock:
+            self.checks.running = True
+            return "verify", -1
+        due = self.waiter.pop_due(clock)
+        return None if due is None else ("poll", due)
+
+    def _check_due(self, clock: float) -> float | None:
+        """Under the lock: when the jobs waiting for a check are due for it (None: none)."""
+        quiet = not (self._queue or self._retries or self._deciding or self._busy or self.waiter.pending)
+        ends = self._wait_deadline or self._deadline
+        return self.checks.due(clock, quiet=quiet, closing=ends.remaining() <= VERIFY_MARGIN_S)
 
     def _work(self) -> None:
         while True:
@@ -187,16 +238,20 @@ class Drive:
                     self._idle(until=task)
                     continue
                 self._busy += 1
-                self._deciding += task[0] != "poll"
+                deciding = task[0] in ("decide", "again")
+                self._deciding += deciding
             try:
                 if task[0] == "poll":
                     self._poll(task[1])
+                elif task[0] == "verify":
+                    for updated in check(self.checks, self._steps, self.results, self._cv, self._clock):
+                        self._event(updated)
                 else:
                     self._decide(task[1], fresh=task[0] == "again")
             finally:
                 with self._cv:
                     self._busy -= 1
-                    self._deciding -= task[0] != "poll"
+                    self._deciding -= deciding
                     self._cv.notify_all()
 
     def _idle(self, *, until: float) -> None:
@@ -213,15 +268,20 @@ class Drive:
 
     def _poll(self, i: int) -> None:
         sent = self._clock.monotonic()
-        updated, ok = self._steps.poll(self.results[i])
+        updated, polled = self._steps.poll(self.results[i])
         answered = self._clock.monotonic()
         with self._cv:
             self.results[i] = updated
-            self.waiter.seen(i, stopped=(not updated.outstanding) if ok else None, sent=sent, answered=answered)
-        if not updated.outstanding:
-            ref = updated.ref
-            outcome, status = updated.outcome.value, updated.final_status
-            self._emit(JobEvent(ref.kind, ref.job_id, "stopped", outcome, status, billing=updated.billing))
+            stopped = None if polled is Polled.FAILED else polled is not Polled.RUNNING
+            self.waiter.seen(i, stopped=stopped, sent=sent, answered=answered)
+            if polled is Polled.VERIFY:
+                self.checks.fresh[i] = answered
+        if polled is Polled.STOPPED:
+            self._event(updated)
+
+    def _event(self, result: JobResult, what: str = "stopped") -> None:
+        ref, outcome, status = result.ref, result.outcome.value, result.final_status
+        self._emit(JobEvent(ref.kind, ref.job_id, what, outcome, status, billing=result.billing))
 
     def _decide(self, i: int, *, fresh: bool) -> None:
         sent = self._clock.monotonic()

@@ -4,6 +4,10 @@ Rather than a fixed back-off, the polls follow the stop delay observed per kind:
 probe) is polled, fast at first and backing off, until a job of that kind is seen stopped; then
 every job of the kind is polled once, that long after its cancel. Times are seconds on one
 monotonic clock, given by the caller (the scheduler reads no clock itself).
+
+:class:`Checks`: when to check, all at once, the jobs a poll read stopped but whose stop still
+needs another service's word (the SageMaker side of Neptune ML: :mod:`jobjanitor.billing`).
+One check per batch, not per job, is what keeps that word cheap (one listing reads many jobs).
 """
 
 from __future__ import annotations
@@ -115,3 +119,52 @@ class Waiter:
             held, c.held = c.held, []
             for j in held:
                 self._push(self._first_due(j), j)
+
+
+# A job seen stopped waits at most this long for the check of what it ran on (Steps.verify)
+# while other jobs are still being decided or polled; once nothing else is left, or the wait
+# is within VERIFY_MARGIN_S of its end, the check is made at once.
+VERIFY_HOLD_S = 5.0
+VERIFY_MARGIN_S = 2.0
+
+
+class Checks:
+    """Jobs their service reads stopped, waiting for one check of all of them at once (the
+    engine's ``Steps.verify``: what they ran on, e.g. SageMaker under Neptune ML). A job the
+    check finds still running is held and checked again, backing off like a poll."""
+
+    def __init__(self) -> None:
+        self.fresh: dict[int, float] = {}  # never checked: since when
+        self.held: dict[int, float] = {}  # found still running: when to check again
+        self._first: dict[int, float] = {}  # when a held job was first found running
+        self.running = False  # a check is in flight (one at a time)
+
+    @property
+    def pending(self) -> set[int]:
+        return self.fresh.keys() | self.held.keys()
+
+    def due(self, now: float, *, quiet: bool, closing: bool) -> float | None:
+        """When the next check is due (None: no check to make now). ``quiet``: nothing else is
+        left to do; ``closing``: the wait ends soon."""
+        if self.running or not (self.fresh or self.held):
+            return None
+        times = list(self.held.values())
+        if self.fresh:
+            times.append(now if quiet or closing else min(self.fresh.values()) + VERIFY_HOLD_S)
+        return min(times)
+
+    def take(self) -> list[int]:
+        """Every job waiting (fresh and held): the batch a check reads."""
+        batch = sorted(self.pending)
+        self.fresh.clear()
+        self.held.clear()
+        self.running = True
+        return batch
+
+    def checked(self, i: int, *, stopped: bool, answered: float) -> None:
+        """The check of job ``i``, answered at ``answered``: stopped, or still running (held)."""
+        if stopped:
+            self._first.pop(i, None)
+            return
+        first = self._first.setdefault(i, answered)
+        self.held[i] = answered + min(POLL_INTERVAL_S, max(FIRST_POLL_S, (answered - first) * (POLL_GROWTH - 1)))
