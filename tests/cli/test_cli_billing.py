@@ -156,3 +156,30 @@ def test_a_listing_that_fails_leaves_the_jobs_billing_unverified(aws_env: TestBe
         assert (job["outcome"], job["final_status"], job["outstanding"]) == ("cancelled", "Stopped", False)
         assert job["billing"].startswith("billing unverified: ListProcessingJobs: AccessDeniedException"), job
     assert aws_env.aws_log.count(operation="DescribeProcessingJob") == 0
+
+
+def test_a_listing_stops_paging_where_describing_costs_less(aws_env: TestBed) -> None:
+    """Three training jobs whose SageMaker jobs lie past 400 newer ones: the listing of
+    processing jobs stops after as many pages as it has names to find, and describes those."""
+    sagemaker = aws_env.aws_client("sagemaker")
+    for i in range(400):
+        sagemaker.create_processing_job(
+            ProcessingJobName=f"other-team-{i}",
+            AppSpecification={"ImageUri": "image"},
+            ProcessingResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 10}
+            },
+            RoleArn="arn:aws:iam::123456789012:role/other",
+        )
+    jobs = [aws_env.neptune.seed_ml_job("modeltraining", f"team-a-training-{i}", status="InProgress") for i in range(3)]
+    aws_env.aws_log.clear()
+    code, results = sweep(aws_env, "--kinds", "neptune-ml-training", "--max-wait", "60")
+    assert code == 0
+    assert {results[j]["billing"] for j in jobs} == {"billing stopped"}
+    # A whole listing is five pages (403 processing jobs); three names: three pages, then
+    # the three names described. The three tuning jobs: one page.
+    assert sagemaker_reads(aws_env) == {
+        "ListProcessingJobs": 3,
+        "DescribeProcessingJob": 3,
+        "ListHyperParameterTuningJobs": 1,
+    }
