@@ -59,3 +59,23 @@ def test_the_guards_log_says_when_the_bill_stopped(
     ]
     assert [getattr(r, "billing", None) for r in stopped] == ["billing stopped"], caplog.text
     assert stopped[0].getMessage() == f"stopped neptune-ml-training {job}: cancelled (Stopped); billing stopped"
+
+
+def test_a_teardown_reads_many_jobs_sagemaker_side_by_listing_and_waits_for_it(
+    guard_env: Any, receiver: ResponseReceiver
+) -> None:
+    """Six training jobs (six processing and six tuning jobs in SageMaker) whose SageMaker side
+    lags Neptune: read by listings, held while they still stop, then the Delete succeeds."""
+    testbed = guard_env
+    jobs = [
+        testbed.neptune.seed_ml_job("modeltraining", f"{PREFIX}training-{i}", status="InProgress") for i in range(6)
+    ]
+    testbed.neptune.state.sagemaker_lag = 1.5
+    body = _teardown(testbed, receiver)
+    assert body["Status"] == "SUCCESS", body
+    assert body["Data"]["StillRunning"] == "0"
+    assert {testbed.neptune.job("modeltraining", job).status for job in jobs} == {"Stopped"}
+    log = testbed.aws_log
+    assert log.count(operation="ListHyperParameterTuningJobs") >= 2  # held, then read again
+    assert log.count(operation="DescribeHyperParameterTuningJob") == 0
+    assert log.count(operation="DescribeProcessingJob") == 0
