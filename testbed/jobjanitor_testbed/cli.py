@@ -125,7 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--job-duration", type=_non_negative, default=3600.0, help="seconds a started job runs")
     p.add_argument("--stop-delay", type=_non_negative, default=2.0, help="seconds a cancelled job is stopping")
-    p.add_argument("--iam", action="store_true", help="Neptune: reject requests not SigV4-signed for neptune-db")
+    p.add_argument(
+        "--iam",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Neptune: verify every request's SigV4 signature, as IAM DB authentication does (default; "
+        "--no-iam accepts unsigned requests)",
+    )
     p.add_argument(
         "--ml-not-found-404",
         action="store_true",

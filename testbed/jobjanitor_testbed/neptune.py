@@ -61,8 +61,12 @@ JSON ``{"code", "requestId", "detailedMessage", "message"}`` with the model's HT
   ClientTimeoutException (the ML operations declare no 500); injecting an undeclared code for
   a named operation is a ValueError. AccessDeniedException (IAM) is the one undeclared code
   allowed: Neptune sends it.
-- IAM mode: unsigned requests, or SigV4 credential scopes naming a service other than
-  ``neptune-db``: 403 AccessDeniedException. (Signatures are not verified.)
+- IAM DB authentication (on unless ``iam=False``): every Neptune request's SigV4 signature is
+  verified (:mod:`jobjanitor_testbed.sigv4`: the test bed's credentials, ``neptune-db``, the
+  emulator's region, the date within 5 minutes, the signature recomputed from the request as
+  received); a request that fails is answered 403 AccessDeniedException, as Neptune answers
+  "Authentication or authorization failure". The test bed's own ``/testbed/*`` endpoints are
+  not Neptune's and are not checked.
 
 Endpoints of one cluster, and a stopped cluster
 -----------------------------------------------
@@ -108,7 +112,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.loaders import Loader
 
-from . import moto_sagemaker, neptune_endpoints
+from . import moto_sagemaker, neptune_endpoints, sigv4
 from .clock import FakeClock
 from .faults import Decision, Faults, LogEntry, RequestLog, sleep_latency
 from .httpfast import FastParseMixin
@@ -833,19 +837,6 @@ def dispatch(  # noqa: PLR0911 - one branch per operation
     return {"status": state.cancel_ml(kind, job_id, clean)}
 
 
-def credential_service(authorization: str | None) -> str | None:
-    """The service named in a SigV4 Authorization header's credential scope, or None."""
-    if not authorization or not authorization.startswith("AWS4-HMAC-SHA256"):
-        return None
-    for part in authorization[len("AWS4-HMAC-SHA256") :].split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "Credential":
-            scope = value.split("/")
-            if len(scope) == 5 and scope[4] == "aws4_request":
-                return scope[3]
-    return None
-
-
 # --------------------------------------------------------------------------- HTTP server
 
 
@@ -882,15 +873,11 @@ class _Handler(FastParseMixin, BaseHTTPRequestHandler):
             {"code": err.code, "requestId": request_id, "detailedMessage": err.message, "message": err.message},
         )
 
-    def _authorise(self) -> NeptuneError | None:
-        service = credential_service(self.headers.get("Authorization"))
-        if service == "neptune-db":
-            return None
-        if service is None:
-            return NeptuneError("AccessDeniedException", "Missing Authentication Token")
-        return NeptuneError(
-            "AccessDeniedException", f"Credential should be scoped to correct service: 'neptune-db', not {service!r}."
-        )
+    def _authorise(self, raw: bytes) -> NeptuneError | None:
+        """The 403 a cluster with IAM DB authentication answers to a request not signed as it
+        requires (:mod:`jobjanitor_testbed.sigv4`), or None."""
+        refusal = self.server.emulator.sigv4.check(self.command, self.path, self.headers, raw)
+        return None if refusal is None else NeptuneError("AccessDeniedException", refusal, 403)
 
     def _answer(
         self, op: str | None, route: tuple[str | None, str | None, bool], query: str, raw: bytes
@@ -964,7 +951,7 @@ class _Handler(FastParseMixin, BaseHTTPRequestHandler):
         decision.hold()  # a "hang": held until released, then closed unanswered
         outcome: dict[str, Any] | NeptuneError | None = None
         if decision.action not in {"drop", "hang"}:
-            outcome = _fault_error(decision, op) or (self._authorise() if emulator.iam else None)
+            outcome = _fault_error(decision, op) or (self._authorise(raw) if emulator.iam else None)
             if outcome is None and self.server.read_only and self.command in ("POST", "DELETE") and op is not None:
                 outcome = READ_REPLICA_ERROR
             if outcome is None:
@@ -1046,7 +1033,7 @@ class NeptuneEmulator:
         lifecycle: Lifecycle | None = None,
         faults: Faults | None = None,
         log: RequestLog | None = None,
-        iam: bool = False,
+        iam: bool = True,
         ml_not_found_style: Literal["400", "404"] = "400",
         region: str = "us-east-1",
         account: str = "123456789012",
@@ -1057,7 +1044,8 @@ class NeptuneEmulator:
         self.faults.declared = declared_errors
         self.faults.family = operation_family
         self.log = log if log is not None else RequestLog()
-        self.iam = iam
+        self.iam = iam  # IAM DB authentication: every request's SigV4 signature verified
+        self.sigv4 = sigv4.Verifier(region)
         # The test bed's other /testbed/* endpoints: (method, path, body) -> (status, answer).
         self.control: Callable[[str, str, bytes], tuple[int, dict[str, Any]]] | None = None
         self.stopped = False  # a stopped cluster: no listener answers (see the module docstring)
@@ -1131,9 +1119,11 @@ class NeptuneEmulator:
         self.state.ml_not_found_style = value
 
     def reset(self) -> None:
-        """Drop all jobs and log entries, clear faults and start a stopped cluster (IAM mode, the
-        not-found style and the listeners stay)."""
+        """Drop all jobs and log entries, clear faults, start a stopped cluster, accept only the
+        test bed's own credentials in the emulator's region again (IAM mode, the not-found style
+        and the listeners stay)."""
         self.stopped = False
+        self.sigv4.reset()
         self.state.reset()
         self.log.clear()
         self.faults.clear()

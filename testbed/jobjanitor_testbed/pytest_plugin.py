@@ -2,7 +2,8 @@
 
 - ``testbed``: a :class:`~jobjanitor_testbed.server.TestBed` with fresh state for each test
   (servers are started once per session and reset before every test: no jobs, empty
-  request logs, moto backends reset, no faults, IAM off, ``job_duration=3600``,
+  request logs, moto backends reset, no faults, IAM DB authentication on (every Neptune
+  request's SigV4 signature verified: :mod:`jobjanitor_testbed.sigv4`), ``job_duration=3600``,
   ``stop_delay=0.3``, real clock).
 - ``testbed_clock``: a :class:`~jobjanitor_testbed.clock.FakeClock` installed as the test
   bed's clock (Neptune emulator and Glue task runs alike) for this test.
@@ -36,9 +37,10 @@ from jobjanitor.deadline import use_clock
 
 from .clock import FakeClock
 from .server import TestBed
+from .sigv4 import ACCESS_KEY, SECRET_KEY
 
 REGION = "us-east-1"
-CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+CREDENTIALS = {"aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": SECRET_KEY}
 DEFAULTS: dict[str, Any] = {"job_duration": 3600.0, "stop_delay": 0.3}
 
 
@@ -103,8 +105,8 @@ def sagemaker_client(testbed: TestBed) -> Any:
 
 @pytest.fixture
 def aws_env(testbed: TestBed, monkeypatch: pytest.MonkeyPatch) -> TestBed:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)

@@ -34,6 +34,7 @@ from .control import Control
 from .faults import Faults, RequestLog
 from .lifecycle import Lifecycle
 from .neptune import NeptuneEmulator
+from .sigv4 import ACCESS_KEY, SECRET_KEY
 
 
 class TestBed:
@@ -53,7 +54,7 @@ class TestBed:
         error_rate: float = 0.0,
         drop_rate: float = 0.0,
         seed: int | None = None,
-        iam: bool = False,
+        iam: bool = True,
         ml_not_found_style: Literal["400", "404"] = "400",
         neptune_port: int = 0,
         aws_port: int = 0,
@@ -142,8 +143,8 @@ class TestBed:
             service,
             endpoint_url=self.aws_url,
             region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
         )
 
     @property
@@ -178,8 +179,8 @@ def export_aws_environment(bed: TestBed, **extra: str) -> None:
     os.environ.update(
         {
             "AWS_ENDPOINT_URL": bed.aws_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,  # the credentials the Neptune emulator accepts
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "POWERTOOLS_TRACE_DISABLED": "true",

@@ -98,7 +98,6 @@ class Forwarder:
 
 @pytest.fixture
 def forwarder(aws_env: TestBed) -> Iterator[Forwarder]:
-    aws_env.neptune.iam = True  # testbed.reset() turns it off again
     forwarder = Forwarder((aws_env.neptune.host, aws_env.neptune.port))
     yield forwarder
     forwarder.close()
@@ -239,7 +238,6 @@ class TLSForwarder(Forwarder):
 def test_tls_through_the_tunnel_is_verified_for_the_cluster_name(
     aws_env: TestBed, tmp_path: pathlib.Path, cert_name: str
 ) -> None:
-    aws_env.neptune.iam = True
     aws_env.neptune.seed_ml_job("modeltraining", "jj-train", status="InProgress")
     ca, cert, key = _certificate(tmp_path, cert_name)
     tunnel = TLSForwarder((aws_env.neptune.host, aws_env.neptune.port), cert, key)
@@ -265,6 +263,7 @@ def test_tls_through_the_tunnel_is_verified_for_the_cluster_name(
 def test_requests_are_signed_for_the_region_the_endpoint_names(aws_env: TestBed, forwarder: Forwarder) -> None:
     """The profile says us-east-1, the cluster is in us-west-2: the signature must name us-west-2."""
     west = "https://db.cluster-abc123.us-west-2.neptune.amazonaws.com:8182"
+    aws_env.neptune.sigv4.region = "us-west-2"  # the cluster's: it refuses any other (reset restores)
     env = cli_env(JOBJANITOR_ALLOWED_ENDPOINTS=forwarder.url, AWS_REGION="us-east-1", AWS_DEFAULT_REGION="us-east-1")
     proc = run_cli("list", "--neptune-endpoint", west, "--via", forwarder.url, "--kinds", "neptune-loader",
                    "--json", env=env)  # fmt: skip

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import boto3
 import pytest
 from jobjanitor_testbed.pytest_plugin import make_client
 
@@ -64,11 +65,18 @@ def test_serves_and_stops_cleanly(command: list[subprocess.Popen[str]], sig: sig
 def test_iam_flag(command: list[subprocess.Popen[str]]) -> None:
     from botocore import UNSIGNED
     from botocore.config import Config
+    from jobjanitor_testbed.cli import build_parser
 
-    proc, urls = launch(command, "--iam", "--neptune-port", "0", "--aws-port", "0")
+    assert build_parser().parse_args([]).iam  # verified by default
+    assert not build_parser().parse_args(["--no-iam"]).iam
+    proc, urls = launch(command, "--neptune-port", "0", "--aws-port", "0")
     unsigned = make_client("neptunedata", urls["neptune"], config=Config(signature_version=UNSIGNED))
     with pytest.raises(unsigned.exceptions.AccessDeniedException):
         unsigned.list_loader_jobs()
+    wrong = boto3.client("neptunedata", endpoint_url=urls["neptune"], region_name="us-east-1",
+                         aws_access_key_id="someone", aws_secret_access_key="else")  # fmt: skip
+    with pytest.raises(wrong.exceptions.AccessDeniedException):
+        wrong.list_loader_jobs()
     assert make_client("neptunedata", urls["neptune"]).list_loader_jobs()["payload"]["loadIds"] == []
     proc.terminate()
     assert proc.wait(timeout=20) == 0

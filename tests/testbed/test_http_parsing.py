@@ -8,6 +8,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from jobjanitor_testbed.server import TestBed
+from jobjanitor_testbed.sigv4 import sign
+
+
+def signed(method: str, url: str, body: bytes = b"") -> bytes:
+    """Header lines signing the request, as the Neptune emulator requires (jobjanitor_testbed.sigv4)."""
+    return "".join(f"{name}: {value}\r\n" for name, value in sign(method, url, body).items()).encode()
 
 
 def exchange(url: str, raw: bytes, *, reads: int = 1) -> bytes:
@@ -29,15 +35,16 @@ def test_malformed_request_line_is_a_400(testbed: TestBed, server: str) -> None:
 
 
 def test_two_requests_on_one_connection_and_100_continue(testbed: TestBed) -> None:
-    request = b"GET /loader HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
     parts = urlsplit(testbed.neptune_url)
+    request = b"GET /loader HTTP/1.1\r\n%sContent-Length: 0\r\n\r\n" % signed("GET", testbed.neptune_url + "/loader")
     with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=5) as sock:
         for _ in range(2):
             sock.sendall(request)
             answer = sock.recv(65536)
             assert answer.startswith(b"HTTP/1.1 200")
             assert b'"loadIds": []' in answer
-        sock.sendall(b"POST /loader HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+        head = signed("POST", testbed.neptune_url + "/loader", b"{}")
+        sock.sendall(b"POST /loader HTTP/1.1\r\n%sExpect: 100-continue\r\nContent-Length: 2\r\n\r\n" % head)
         assert sock.recv(65536).startswith(b"HTTP/1.1 100")
         sock.sendall(b"{}")
         assert b"MissingParameterException" in sock.recv(65536)

@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from jobjanitor_testbed.clock import FakeClock
 from jobjanitor_testbed.server import TestBed
+from jobjanitor_testbed.sigv4 import sign
 
 START = 1_700_000_000.0
 
@@ -163,7 +164,8 @@ def test_clean_parsed_case_insensitively_and_a_second_delete_changes_nothing(
 ) -> None:
     testbed.lifecycle.stop_delay = 10.0
     testbed.neptune.seed_ml_endpoint("ep")
-    request = urllib.request.Request(f"{testbed.neptune_url}/ml/endpoints/ep?clean={raw}", method="DELETE")  # noqa: S310
+    url = f"{testbed.neptune_url}/ml/endpoints/ep?clean={raw}"
+    request = urllib.request.Request(url, method="DELETE", headers=sign("DELETE", url))  # noqa: S310 - loopback
     with urllib.request.urlopen(request) as resp:  # noqa: S310 - loopback test server
         assert json.loads(resp.read()) == {"status": "Deleting"}
     testbed_clock.advance(5)

@@ -18,6 +18,7 @@ from botocore.exceptions import ConnectionClosedError
 from jobjanitor_testbed.neptune import error_statuses, operation_errors
 from jobjanitor_testbed.pytest_plugin import make_client
 from jobjanitor_testbed.server import TestBed
+from jobjanitor_testbed.sigv4 import sign
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 LOAD = {"source": "s3://b/x", "format": "csv", "s3BucketRegion": "us-east-1", "iamRoleArn": "arn:aws:iam::1:role/r"}
@@ -68,7 +69,8 @@ def test_every_documented_error_reaches_boto3_as_its_class(testbed: TestBed, ope
 
 
 def raw_request(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(url, method=method, headers=headers or {})  # noqa: S310 - loopback
+    headers = sign(method, url) if headers is None else headers
+    req = urllib.request.Request(url, method=method, headers=headers)  # noqa: S310 - loopback
     try:
         with urllib.request.urlopen(req) as resp:  # noqa: S310 - loopback test server
             return resp.status, json.loads(resp.read())
@@ -89,7 +91,7 @@ def test_error_body_shape_and_405(testbed: TestBed) -> None:
 
 
 def test_iam_mode(testbed: TestBed, neptune_client: Any) -> None:
-    testbed.neptune.iam = True
+    assert testbed.neptune.iam  # on by default: IAM DB authentication
     assert neptune_client.list_loader_jobs()["payload"]["loadIds"] == []  # signed for neptune-db
 
     unsigned = make_client("neptunedata", testbed.neptune_url, config=Config(signature_version=UNSIGNED))
@@ -108,7 +110,7 @@ def test_iam_mode(testbed: TestBed, neptune_client: Any) -> None:
     SigV4Auth(Credentials("testing", "testing"), "neptune-db", "us-east-1").add_auth(request)
     assert raw_request(request.url, headers=dict(request.headers.items()))[0] == 200
 
-    testbed.neptune.iam = False
+    testbed.neptune.iam = False  # switched off (testbed.reset() turns it on again): unsigned is accepted
     assert unsigned.list_loader_jobs()["payload"]["loadIds"] == []
 
 

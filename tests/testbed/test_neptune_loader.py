@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from jobjanitor_testbed.clock import FakeClock
 from jobjanitor_testbed.server import TestBed
+from jobjanitor_testbed.sigv4 import sign
 
 LOAD = {
     "source": "s3://bucket/graph/",
@@ -150,7 +151,8 @@ def test_missing_required_body_member(testbed: TestBed) -> None:
     import urllib.request
 
     body = json.dumps({"source": "s3://x"}).encode()
-    req = urllib.request.Request(testbed.neptune_url + "/loader", data=body, method="POST")  # noqa: S310 - loopback
+    url = testbed.neptune_url + "/loader"
+    req = urllib.request.Request(url, data=body, method="POST", headers=sign("POST", url, body))  # noqa: S310 - loopback
     with pytest.raises(urllib.error.HTTPError) as exc:
         urllib.request.urlopen(req)  # noqa: S310 - loopback test server
     body = json.loads(exc.value.read())
@@ -182,7 +184,7 @@ def _raw(url: str, method: str = "GET") -> tuple[int, dict[str, Any]]:
     import urllib.error
     import urllib.request
 
-    req = urllib.request.Request(url, method=method)  # noqa: S310 - loopback test server
+    req = urllib.request.Request(url, method=method, headers=sign(method, url))  # noqa: S310 - loopback test server
     try:
         with urllib.request.urlopen(req) as resp:  # noqa: S310 - loopback test server
             return resp.status, json.loads(resp.read())

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from jobjanitor_testbed.clock import FakeClock
 from jobjanitor_testbed.server import TestBed
+from jobjanitor_testbed.sigv4 import sign
 
 KINDS = ["dataprocessing", "modeltraining", "modeltransform"]
 NOUN = {"dataprocessing": "data_processing", "modeltraining": "model_training", "modeltransform": "model_transform"}
@@ -85,7 +86,7 @@ def test_clean_is_parsed_case_insensitively(testbed: TestBed, raw: str) -> None:
 
     testbed.neptune.seed_ml_job("dataprocessing", "j")
     url = f"{testbed.neptune_url}/ml/dataprocessing/j?clean={raw}"
-    req = urllib.request.Request(url, method="DELETE")  # noqa: S310 - loopback test server
+    req = urllib.request.Request(url, method="DELETE", headers=sign("DELETE", url))  # noqa: S310 - loopback test server
     with urllib.request.urlopen(req) as resp:  # noqa: S310 - loopback test server
         assert json.loads(resp.read()) == {"status": "Stopping"}
     assert testbed.neptune.job("dataprocessing", "j").clean is True
@@ -161,7 +162,8 @@ def test_invalid_ids_are_refused(testbed: TestBed, kind: str, job_id: str, messa
     import urllib.request
 
     body = json.dumps({"id": job_id, **START_ARGS[kind]}).encode()
-    req = urllib.request.Request(f"{testbed.neptune_url}/ml/{kind}", data=body, method="POST")  # noqa: S310 - loopback
+    url = f"{testbed.neptune_url}/ml/{kind}"
+    req = urllib.request.Request(url, data=body, method="POST", headers=sign("POST", url, body))  # noqa: S310 - loopback
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req)  # noqa: S310 - loopback test server
     assert info.value.code == 400

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from jobjanitor_testbed.pytest_plugin import make_client
+from jobjanitor_testbed.sigv4 import ACCESS_KEY, SECRET_KEY
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "arn:aws:cloudformation:us-east-1:123456789012:stack/ml-pipeline/5b2f0a10-8c3e-11ef-9a4b-0affd3c2e5a1"
@@ -88,8 +89,8 @@ def harness(bed: dict[str, str], step: str, props: dict[str, Any], **extra: str)
     env.update(
         {
             "AWS_ENDPOINT_URL": bed["aws"],
-            "AWS_ACCESS_KEY_ID": "x",
-            "AWS_SECRET_ACCESS_KEY": "x",
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,  # the credentials the test bed's Neptune accepts
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_DEFAULT_REGION": "us-east-1",
             "IDEMPOTENCY_TABLE_NAME": "jobjanitor-idempotency",
             "JOBJANITOR_NEPTUNE_CLUSTERS": "ml-graph",

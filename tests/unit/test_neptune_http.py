@@ -46,6 +46,8 @@ def test_the_sweep_calls_go_on_the_lean_path_as_botocore_sends_them(
         "before-send.neptunedata", lambda request, **_: targets["botocore"].append(request.url[len(bed.neptune_url) :])
     )
     sent: dict[str, list[tuple[str, str, int | None, str | None]]] = {}
+    answered: dict[str, list[Any]] = {}
+    assert bed.neptune.iam  # the test bed verifies every request's signature
     for label, client in (("lean", lean), ("botocore", plain)):
         bed.reset()
         bed.neptune.seed_load("load-1", status="LOAD_IN_PROGRESS")
@@ -59,11 +61,57 @@ def test_the_sweep_calls_go_on_the_lean_path_as_botocore_sends_them(
                 answers.append(error.response["Error"]["Code"])
         sent[label] = [(e.method, e.path, e.status, e.error_code) for e in bed.neptune_log.entries()]
         assert len(sent[label]) == len(CALLS)
+        assert bed.neptune.sigv4.verified == len(CALLS)  # each request signed, and signed right
+        answered[label] = [_without_metadata(answer) for answer in answers]
     assert sent["lean"] == sent["botocore"]
+    assert answered["lean"] == answered["botocore"]
+    assert [a for a in answered["lean"] if not isinstance(a, str)]  # answers, not only refusals
     assert targets["lean"] == targets["botocore"]
     assert "/ml/modeltraining/job%2F1%20%C3%A9" in targets["lean"]
     assert "/loader?limit=100&includeQueuedLoads=true" in targets["lean"]
     assert lean.lean_calls >= len(CALLS) - 2
+    assert lean.handed_over == 0
+
+
+def _without_metadata(answer: Any) -> Any:
+    return {k: v for k, v in answer.items() if k != "ResponseMetadata"} if isinstance(answer, dict) else answer
+
+
+def test_temporary_credentials_are_signed_with_their_session_token_on_the_lean_path(aws_env: Any) -> None:
+    bed = aws_env
+    bed.neptune.sigv4.allow("ASIATEMPORARY", "temporary-secret", "the-session-token")
+    bed.neptune.seed_ml_job("modeltraining", "job-2", status="InProgress")
+    session = boto3.session.Session(
+        aws_access_key_id="ASIATEMPORARY",
+        aws_secret_access_key="temporary-secret",
+        aws_session_token="the-session-token",
+        region_name="us-east-1",
+    )
+    lean = _clients(bed, session=session).neptune
+    assert isinstance(lean, neptune_http.LeanNeptune)
+    assert lean.list_ml_model_training_jobs(maxItems=5)["ids"] == ["job-2"]
+    assert lean.get_ml_model_training_job(id="job-2")["status"] == "InProgress"
+    assert lean.cancel_ml_model_training_job(id="job-2", clean=False)["status"] == "Stopping"
+    assert (lean.lean_calls, lean.handed_over, bed.neptune.sigv4.verified) == (3, 0, 3)
+    bed.neptune.sigv4.allow("ASIATEMPORARY", "temporary-secret", "a-newer-token")  # the session's is stale now
+    with pytest.raises(lean.exceptions.AccessDeniedException):
+        lean.list_ml_model_training_jobs(maxItems=5)
+
+
+@pytest.mark.parametrize(("attribute", "value"), [("_signing_name", "neptune"), ("_region", "us-west-2")])
+def test_a_lean_path_that_signs_wrongly_is_refused_by_the_test_bed(
+    aws_env: Any, monkeypatch: pytest.MonkeyPatch, attribute: str, value: str
+) -> None:
+    """The signature check would catch a signing bug on the lean path: a wrong signing name or
+    region is refused 403, in one request, and raised as botocore raises it."""
+    bed = aws_env
+    lean = _clients(bed).neptune
+    assert lean.list_loader_jobs(limit=1)["payload"]["loadIds"] == []
+    monkeypatch.setattr(lean, attribute, value)
+    with pytest.raises(lean.exceptions.AccessDeniedException) as caught:
+        lean.list_loader_jobs(limit=1)
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert [e.status for e in bed.neptune_log.entries(operation="ListLoaderJobs")] == [200, 403]
     assert lean.handed_over == 0
 
 

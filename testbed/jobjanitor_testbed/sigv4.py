@@ -1,0 +1,254 @@
+"""SigV4 verification of the requests the Neptune emulator receives, as a cluster with IAM DB
+authentication verifies them.
+
+Written from the signing process AWS documents ("Create a signed AWS API request", Signature
+Version 4 with the signature in the ``Authorization`` header), not with botocore's signer: the
+janitor's lean request path (``jobjanitor.neptune_http``) signs with botocore's, and a check that
+shared its code would share its mistakes. What is verified, on the request as it was received:
+
+- ``Authorization: AWS4-HMAC-SHA256 Credential=<key>/<yyyymmdd>/<region>/neptune-db/aws4_request,
+  SignedHeaders=<a;b;...>, Signature=<64 hex>``, well formed; the signed headers include ``host``
+  and ``x-amz-date`` and every one of them was received;
+- the access key is one this verifier knows (:data:`ACCESS_KEY` by default, the credentials the
+  test bed gives everything it starts), the service ``neptune-db``, the region the emulator serves;
+- ``X-Amz-Date`` is the scope's date and within :data:`MAX_SKEW_S` of the wall clock (signers
+  sign with the wall clock, never with the test bed's virtual one);
+- for temporary credentials, ``X-Amz-Security-Token`` is their session token (and sent by nobody
+  else);
+- the signature, recomputed from the method, path, query string, signed headers (``host`` as
+  received: a client reaching the cluster through a tunnel signs for the cluster's name) and the
+  SHA-256 of the body received, with that key's secret.
+
+Every failure is one message; the emulator answers it as Neptune does (403 AccessDeniedException).
+:func:`sign` signs a request the same way, for tests that send raw HTTP.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import hashlib
+import hmac
+import posixpath
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.message import Message
+from functools import lru_cache
+from urllib.parse import quote, unquote, urlsplit
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+SERVICE = "neptune-db"
+MAX_SKEW_S = 300.0
+# What the test bed exports to everything it starts (server.export_aws_environment, the pytest
+# plugin, events/env.json): the only credentials it accepts unless told of others.
+ACCESS_KEY = "testing"
+SECRET_KEY = "testing"  # noqa: S105 - the test bed's dummy credentials, not a secret
+DATE_FORMAT = "%Y%m%dT%H%M%SZ"
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_SIGNATURE = re.compile(r"[0-9a-f]{64}")
+INVALID_TOKEN = "The security token included in the request is invalid."  # noqa: S105 - a message, not a secret
+MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method."
+)
+
+
+@dataclass(frozen=True)
+class Secret:
+    secret_key: str
+    session_token: str | None = None
+
+
+class Verifier:
+    """Verifies requests for one Neptune cluster: ``check(...)`` is None, or why it is refused."""
+
+    def __init__(self, region: str, clock: Callable[[], float] = time.time) -> None:
+        self.default_region = region
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Only the test bed's own credentials, the emulator's region, nothing counted."""
+        with self._lock:
+            self.credentials: dict[str, Secret] = {ACCESS_KEY: Secret(SECRET_KEY)}
+            self.region = self.default_region
+            self.verified = 0  # requests whose signature was checked and accepted
+
+    def allow(self, access_key: str, secret_key: str, session_token: str | None = None) -> None:
+        """Accept requests signed with these credentials too (temporary ones with their token)."""
+        with self._lock:
+            self.credentials[access_key] = Secret(secret_key, session_token)
+
+    def check(self, method: str, target: str, received: Message, body: bytes) -> str | None:
+        """None when the request is signed as Neptune requires, else the reason it is refused.
+        ``target``: the request line's path and query, as received."""
+        headers: dict[str, list[str]] = {}
+        for name, value in received.items():
+            headers.setdefault(name.lower(), []).append(value)
+        authorization = _one(headers, "authorization")
+        fields = parse_authorization(authorization) if authorization else "Missing Authentication Token"
+        if isinstance(fields, str):
+            return fields
+        access_key, date, region, service, signed, signature = fields
+        secret = self.credentials.get(access_key)
+        problem = (
+            self._check_scope(region, service, signed)
+            or (INVALID_TOKEN if secret is None else None)
+            or self._check_date(_one(headers, "x-amz-date"), date)
+            or _check_token(headers, secret)
+            or _check_sent(headers, signed)
+        )
+        if problem or secret is None:
+            return problem or INVALID_TOKEN
+        scope = f"{date}/{region}/{service}/aws4_request"
+        canonical = canonical_request(method, target, headers, signed, body)
+        expected = signature_of(secret.secret_key, str(_one(headers, "x-amz-date")), scope, canonical)
+        if not hmac.compare_digest(expected, signature):
+            return MISMATCH
+        with self._lock:
+            self.verified += 1
+        return None
+
+    def _check_scope(self, region: str, service: str, signed: list[str]) -> str | None:
+        if service != SERVICE:
+            return f"Credential should be scoped to correct service: '{SERVICE}', not {service!r}."
+        if region != self.region:
+            return f"Credential should be scoped to a valid region, not {region!r}."
+        if "host" not in signed or "x-amz-date" not in signed:
+            return "The signed headers must include host and x-amz-date."
+        return None
+
+    def _check_date(self, amz_date: str | None, scope_date: str) -> str | None:
+        if amz_date is None or not _AMZ_DATE.fullmatch(amz_date):
+            return "X-Amz-Date must be sent as yyyyMMdd'T'HHmmss'Z'."
+        if amz_date[:8] != scope_date:
+            return f"Date in Credential scope does not match the date of X-Amz-Date: {scope_date} != {amz_date[:8]}."
+        d = amz_date
+        try:
+            signed_at = calendar.timegm(
+                (int(d[:4]), int(d[4:6]), int(d[6:8]), int(d[9:11]), int(d[11:13]), int(d[13:15]))
+            )
+            datetime.date(int(d[:4]), int(d[4:6]), int(d[6:8]))  # a day that exists
+        except ValueError:
+            return f"X-Amz-Date {amz_date!r} is not a date."
+        now = self.clock()
+        if abs(now - signed_at) > MAX_SKEW_S:
+            stamp = time.strftime(DATE_FORMAT, time.gmtime(now))
+            return f"Signature expired: {amz_date} is not within 5 minutes of {stamp}."
+        return None
+
+
+def _one(headers: Mapping[str, list[str]], name: str) -> str | None:
+    values = headers.get(name)
+    return values[0] if values else None
+
+
+def _check_sent(headers: Mapping[str, list[str]], signed: list[str]) -> str | None:
+    missing = [name for name in signed if name not in headers]
+    return f"Signed header(s) not sent: {', '.join(missing)}." if missing else None
+
+
+def _check_token(headers: Mapping[str, list[str]], secret: Secret | None) -> str | None:
+    token = _one(headers, "x-amz-security-token")
+    if secret is None:
+        return INVALID_TOKEN
+    if secret.session_token is None:
+        return INVALID_TOKEN if token is not None else None
+    if token is None or not hmac.compare_digest(token, secret.session_token):
+        return INVALID_TOKEN
+    return None
+
+
+def parse_authorization(value: str) -> tuple[str, str, str, str, list[str], str] | str:
+    """(access key, date, region, service, signed header names, signature), or what is wrong."""
+    algorithm, _, rest = value.strip().partition(" ")
+    parts: dict[str, str] = {}
+    for part in rest.split(","):
+        key, _, item = part.strip().partition("=")
+        parts.setdefault(key, item)
+    scope = parts.get("Credential", "").split("/")
+    signed = parts.get("SignedHeaders", "").split(";")
+    if algorithm != ALGORITHM:
+        return f"Unsupported authorization type: only {ALGORITHM} is accepted."
+    if set(parts) != {"Credential", "SignedHeaders", "Signature"} or len(rest.split(",")) != 3:
+        return "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters."
+    if len(scope) != 5 or scope[4] != "aws4_request" or not all(scope[:4]):
+        return "Credential must be <access key>/<date>/<region>/<service>/aws4_request."
+    if not _SIGNATURE.fullmatch(parts["Signature"]) or not all(signed) or signed != sorted(n.lower() for n in signed):
+        return "Signature must be 64 lowercase hex digits, SignedHeaders lowercase names sorted and ';'-separated."
+    access_key, date, region, service, _ = scope
+    return access_key, date, region, service, signed, parts["Signature"]
+
+
+def canonical_request(
+    method: str, target: str, headers: Mapping[str, list[str]], signed: list[str], body: bytes
+) -> str:
+    """The SigV4 canonical request of what was received (non-S3 rules: the path normalised and
+    encoded once more, the query decoded, re-encoded strictly and sorted)."""
+    url = urlsplit(target)
+    path = url.path or "/"
+    normalised = posixpath.normpath(path) if path != "/" else "/"
+    if path.endswith("/") and normalised != "/":
+        normalised += "/"
+    lines = [method.upper(), quote(normalised, safe="/~"), canonical_query(url.query)]
+    for name in signed:
+        lines.append(f"{name}:{','.join(' '.join(value.split()) for value in headers.get(name, []))}")
+    lines += ["", ";".join(signed), hashlib.sha256(body).hexdigest()]
+    return "\n".join(lines)
+
+
+def canonical_query(query: str) -> str:
+    pairs = []
+    for item in query.split("&") if query else []:
+        key, _, value = item.partition("=")
+        pairs.append((_strict(unquote(key)), _strict(unquote(value))))
+    return "&".join(f"{key}={value}" for key, value in sorted(pairs))
+
+
+def _strict(text: str) -> str:
+    return quote(text, safe="-_.~")
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    return hmac.new(key, text.encode(), hashlib.sha256).digest()
+
+
+@lru_cache(maxsize=64)
+def _signing_key(secret_key: str, scope: str) -> bytes:
+    date, region, service, terminal = scope.split("/")
+    return _hmac(_hmac(_hmac(_hmac(f"AWS4{secret_key}".encode(), date), region), service), terminal)
+
+
+def signature_of(secret_key: str, amz_date: str, scope: str, canonical: str) -> str:
+    key = _signing_key(secret_key, scope)  # the same for a day: derived once (the test bed's own CPU)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    return hmac.new(key, f"{ALGORITHM}\n{amz_date}\n{scope}\n{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign(
+    method: str,
+    url: str,
+    body: bytes = b"",
+    *,
+    region: str = "us-east-1",
+    access_key: str = ACCESS_KEY,
+    secret_key: str = SECRET_KEY,
+    when: float | None = None,
+) -> dict[str, str]:
+    """The headers (Host, X-Amz-Date, Authorization) that sign a request to ``url`` for this
+    verifier, for tests that send raw HTTP to the emulator."""
+    parts = urlsplit(url)
+    amz_date = time.strftime(DATE_FORMAT, time.gmtime(time.time() if when is None else when))
+    headers = {"host": [parts.netloc], "x-amz-date": [amz_date]}
+    signed = sorted(headers)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    scope = f"{amz_date[:8]}/{region}/{SERVICE}/aws4_request"
+    signature = signature_of(secret_key, amz_date, scope, canonical_request(method, target, headers, signed, body))
+    authorization = (
+        f"{ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={';'.join(signed)}, Signature={signature}"
+    )
+    return {"Host": parts.netloc, "X-Amz-Date": amz_date, "Authorization": authorization}
