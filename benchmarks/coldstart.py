@@ -1,5 +1,11 @@
 """Cold start as deployed, and the artifact's size (``make bench`` runs it through
-benchmarks/run.py; ``python -m benchmarks.coldstart`` alone prints its figures as JSON).
+benchmarks/run.py).
+
+    python -m benchmarks.coldstart                  # sam build, then every figure below, as JSON
+    python -m benchmarks.coldstart imports [--runs N] [--mb MB | --full-cpu]
+        # only the handler-import rows (import boto3, each handler as shipped), from the current
+        # build (make build first), at Lambda's share for MB (256 by default) or on a full core:
+        # the rows and the target's, as make bench writes them, in about a minute
 
 Every import runs in a fresh interpreter laid out as Lambda lays out the built artifact
 (``.aws-sam/build``): the function's code, then the layer, then the standard library; no
@@ -11,6 +17,7 @@ checks it before it traces. ``import boto3`` runs from the same layer, the same 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -18,6 +25,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -115,15 +123,18 @@ def _probes(deployed: Path, source_only: Path | None) -> dict[str, tuple[str, li
     return probes
 
 
-def import_times(runs: int = 11, *, wrap: Callable[[list[str]], list[str]] | None = None) -> dict[str, Any]:
+def import_times(
+    runs: int = 11, *, wrap: Callable[[list[str]], list[str]] | None = None, variants: bool = True
+) -> dict[str, Any]:
     """The fastest of ``runs`` fresh interpreters, in ms (the import does the same work every
     time and a shared machine only adds to it), each kind interleaved with the others: import boto3, each handler with tracing on (the template's default) and off,
     each handler's first-invocation tracer set-up, and each handler without precompiled bytecode
     (what the build shipped before it compiled any). With ``wrap`` (a CPU-limited cgroup's
-    command, :mod:`benchmarks.cgroup`): only import boto3 and each handler as shipped, there."""
+    command, :mod:`benchmarks.cgroup`) or without ``variants``: only import boto3 and each handler
+    as shipped."""
     out: dict[str, Any] = {"runs": runs}
     with deployed_copy() as deployed, contextlib.ExitStack() as stack:
-        source_only = None if wrap else stack.enter_context(deployed_copy(bytecode=False))
+        source_only = None if wrap or not variants else stack.enter_context(deployed_copy(bytecode=False))
         probes = _probes(deployed, source_only)
         samples: dict[str, list[float]] = {label: [] for label in probes}
         for _ in range(runs):
@@ -250,19 +261,24 @@ def collect(*, quick: bool = False) -> dict[str, Any]:
         return figures
     figures["package"] = package_size()
     figures["imports"] = import_times(3 if quick else 7)
-    with cgroup.cpu_limit(SHARE_MB) as limit:
-        if isinstance(limit, str):
-            figures["imports_at_share"] = {"skipped": limit}
-        else:
-            figures["imports_at_share"] = {
-                **import_times(2 if quick else 5, wrap=limit.command),
-                "memory_mb": SHARE_MB,
-                "share": limit.share,
-                "measured_share": limit.measured,
-            }
+    figures["imports_at_share"] = imports_at_share(SHARE_MB, 2 if quick else 5)
     figures["load"] = os.getloadavg()[0]
     figures["seconds"] = time.perf_counter() - started
     return figures
+
+
+def imports_at_share(memory_mb: int, runs: int) -> dict[str, Any]:
+    """:func:`import_times` of import boto3 and each handler as shipped, in a cgroup at Lambda's
+    CPU share for ``memory_mb``; or why no such cgroup could be made (``skipped``)."""
+    with cgroup.cpu_limit(memory_mb) as limit:
+        if isinstance(limit, str):
+            return {"skipped": limit}
+        return {
+            **import_times(runs, wrap=limit.command),
+            "memory_mb": memory_mb,
+            "share": limit.share,
+            "measured_share": limit.measured,
+        }
 
 
 def _met(ok: bool) -> str:
@@ -289,9 +305,9 @@ def target_rows(f: dict[str, Any]) -> list[str]:
     ]
 
 
-def _share_rows(f: dict[str, Any], names: list[str]) -> list[str]:
+def _share_rows(f: dict[str, Any], names: list[str], memory_mb: int = SHARE_MB) -> list[str]:
     at = f.get("imports_at_share")
-    target = f"handler import at {cgroup.share(SHARE_MB):.3f} CPU ({SHARE_MB} MB) at most {SHARE_TARGET_RATIO}x `import boto3` at the same share, from the built artifact"
+    target = f"handler import at {cgroup.share(memory_mb):.3f} CPU ({memory_mb} MB) at most {SHARE_TARGET_RATIO}x `import boto3` at the same share, from the built artifact"
     if not at:
         return []
     if "skipped" in at:
@@ -334,9 +350,7 @@ def render(f: dict[str, Any]) -> list[str]:
             "| import | ms | vs `import boto3` |",
             "|---|---|---|",
         ]
-        for label, value in at.items():
-            if isinstance(value, float) and label not in ("share", "measured_share"):
-                lines.append(f"| `{label}` | {value:.0f} | {value / at['import boto3']:.2f}x |")
+        lines += import_rows(at)
     lines += [
         "",
         "With tracing on, the Tracer (the X-Ray SDK, whose sampler creates botocore clients, and its patch of",
@@ -366,5 +380,44 @@ def render(f: dict[str, Any]) -> list[str]:
     return lines
 
 
+def import_rows(imports: dict[str, Any]) -> list[str]:
+    """``| import | ms | vs import boto3 |`` rows of :func:`import_times`' figures."""
+    boto = imports["import boto3"]
+    return [
+        f"| `{label}` | {value:.0f} | {value / boto:.2f}x |"
+        for label, value in imports.items()
+        if isinstance(value, float) and label not in ("share", "measured_share")
+    ]
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.coldstart", description="Cold start as deployed, and the artifact's size."
+    )
+    sub = parser.add_subparsers(dest="part")
+    only = sub.add_parser("imports", help="only the handler-import rows, from the current build")
+    only.add_argument("--runs", type=int, default=5, help="fresh interpreters per import; the fastest counts")
+    only.add_argument("--mb", type=int, default=SHARE_MB, help="at Lambda's CPU share for this MemorySize")
+    only.add_argument("--full-cpu", action="store_true", help="on a full core instead of in a cgroup")
+    args = parser.parse_args(argv)
+    if args.part is None:
+        print(json.dumps(collect(), indent=1))
+        return
+    if not built.is_built():
+        parser.exit(2, "no built artifact in .aws-sam/build: run make build first\n")
+    names = [module.rsplit(".", 1)[-1] for module in built.HANDLERS.values()]
+    if args.full_cpu:
+        imports = import_times(args.runs, variants=False)
+        ratio = max(imports[f"{h} (tracing on)"] for h in names) / imports["import boto3"]
+        rows = [
+            f"| handler import at most {TARGET_RATIO}x `import boto3` on a full core | {ratio:.2f}x | {_met(ratio <= TARGET_RATIO)} |"
+        ]
+    else:
+        imports = imports_at_share(args.mb, args.runs)
+        rows = _share_rows({"imports_at_share": imports}, names, args.mb)
+    print(f"fastest of {args.runs}, load average {os.getloadavg()[0]:.1f}")
+    print("\n".join([*(import_rows(imports) if "skipped" not in imports else []), *rows]))
+
+
 if __name__ == "__main__":
-    print(json.dumps(collect(), indent=1))
+    main(sys.argv[1:])

@@ -22,7 +22,9 @@ Per invocation: seconds to the answer (and to the end of the imports), CPU secon
 memory, the jobs the test bed shows stopped. A MemorySize whose cgroup cannot be made (or whose
 quota does not hold) is reported as skipped, with the reason: never measured at full CPU.
 
-    python -m benchmarks.share [MB ...]    # the table's figures as JSON (small sizes: --quick)
+    python -m benchmarks.share [MB ...] [guard|hook|sweeper ...] [--quick] [--teardown-only]
+        # the table's figures as JSON: every MemorySize and function unless some are named;
+        # --quick: small sizes; --teardown-only: only the cold 20-job teardowns (no 1,000-job sweep)
 """
 
 from __future__ import annotations
@@ -260,6 +262,7 @@ def measure(
                             timeout_s=timeout,
                         )
                         for label, jobs in (("teardown", teardown_jobs), ("sweep", sweep_jobs))
+                        if jobs
                     }
                     os.environ.clear()
                     os.environ.update(environ)
@@ -301,17 +304,21 @@ def main(argv: list[str]) -> None:
     from benchmarks.common import aws_environment  # noqa: PLC0415
 
     quick = "--quick" in argv
+    teardown_only = "--teardown-only" in argv
     sizes = [int(a) for a in argv if a.isdigit()] or list(cgroup.MEMORY_SIZES)
+    functions = [a for a in argv if a in FUNCTIONS] or list(FUNCTIONS)
     with TestBed() as bed:
         aws_environment(bed)
         figures = measure(
             bed,
             sizes=sizes,
             teardown_jobs=5 if quick else TEARDOWN_JOBS,
-            sweep_jobs=40 if quick else SWEEP_JOBS,
+            sweep_jobs=0 if teardown_only else 40 if quick else SWEEP_JOBS,
+            functions=functions,
             progress=lambda text: print(f"[share] {text}", file=sys.stderr, flush=True),
         )
-    figures["chosen"] = chosen(figures)
+    if not teardown_only and functions == list(FUNCTIONS):
+        figures["chosen"] = chosen(figures)
     print(json.dumps(figures, indent=1, default=str))
 
 

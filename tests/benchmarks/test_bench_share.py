@@ -17,6 +17,7 @@ import pytest
 
 from artifact import built
 from benchmarks import cgroup, run, share, throughput
+from benchmarks.common import ROOT
 
 
 def _limit_or_skip(memory_mb: int, **kwargs: Any) -> Any:
@@ -108,6 +109,45 @@ def test_each_function_answers_a_cold_teardown_and_sweep_in_the_limit(aws_env: A
     assert "| 1769 MB (1.000" in text
     (row_text,) = share.target_rows(figures)
     assert row_text.endswith("| **missed** |")  # the template does not set 1,769 MB
+
+
+@pytest.mark.skipif(not built.is_built(), reason="the built artifact (.aws-sam/build) is needed: make build")
+def test_one_function_s_cold_teardown_runs_alone(aws_env: Any) -> None:
+    """`python -m benchmarks.share 256 guard --teardown-only`: no 1,000-job sweep, no other function."""
+    if isinstance(cgroup.find_hierarchy(), str):
+        pytest.skip(f"no CPU-limited cgroup can be created here: {cgroup.find_hierarchy()}")
+    figures = share.measure(aws_env, sizes=(cgroup.FULL_CPU_MB,), teardown_jobs=2, sweep_jobs=0, functions=("hook",))
+    (row,) = figures["rows"]
+    assert [name for name in share.FUNCTIONS if name in row] == ["hook"]
+    assert list(row["hook"]) == ["teardown"]
+    assert row["hook"]["teardown"]["stopped"] == 2
+    assert row["hook"]["teardown"]["answer"] == "SUCCESS"
+
+
+@pytest.mark.skipif(not built.is_built(), reason="the built artifact (.aws-sam/build) is needed: make build")
+@pytest.mark.parametrize("where", [["--full-cpu"], []], ids=["full-cpu", "at-share"])
+def test_the_import_rows_run_alone(where: list[str]) -> None:
+    """`python -m benchmarks.coldstart imports`: only import boto3 and each handler as shipped, the
+    rows and the target's as make bench writes them (at Lambda's share: in a cgroup, or not measured)."""
+    out = subprocess.run(  # noqa: S603 - our interpreter, fixed arguments
+        [sys.executable, "-m", "benchmarks.coldstart", "imports", "--runs", "1", *where],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("fastest of 1,")
+    if where or not isinstance(cgroup.find_hierarchy(), str):
+        rows = lines[1:-1]
+        assert rows[0].startswith("| `import boto3` |")
+        names = [module.rsplit(".", 1)[-1] for module in built.HANDLERS.values()]
+        assert [row.split("`")[1] for row in rows[1:]] == [f"{name} (tracing on)" for name in names]
+    target = lines[-1]
+    assert target.startswith("| handler import at ")
+    assert target.endswith(("| met |", "| **missed** |"))
 
 
 @pytest.mark.skipif(not built.is_built(), reason="the built artifact (.aws-sam/build) is needed: make build")
