@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from jobjanitor.clusters import NeptuneCluster, cluster_for_endpoint
-
 if TYPE_CHECKING:
+    from jobjanitor.clusters import NeptuneCluster
     from jobjanitor.engine import ProgressEvent
     from jobjanitor.model import JobRef
     from jobjanitor.report import Report
@@ -175,5 +174,7 @@ def publish_missing_clusters(missing: Sequence[str], *, source: str) -> None:
 def _target_of(ref: JobRef, clusters: Sequence[NeptuneCluster]) -> str:
     if not ref.kind.is_neptune:
         return GLUE_TARGET
+    from jobjanitor.clusters import cluster_for_endpoint  # noqa: PLC0415 - off the handlers' import (Lambda's init)
+
     cluster = cluster_for_endpoint(ref.target, clusters)
     return cluster.identifier if cluster else ref.target

@@ -144,3 +144,43 @@ def test_the_guard_builds_its_polling_and_idempotency_from_the_artifact_with_tra
     assert out.returncode == 0, out.stderr[-3000:]
     printed = [line for line in out.stdout.splitlines() if line.startswith("CLIENTS ")]
     assert printed == ["CLIENTS events lambda"], out.stdout + out.stderr[-3000:]
+
+
+ALL_IMPORTED = """
+import sys
+import {module}
+print(*sorted(sys.modules))
+"""
+# What only a first invocation needs: the function's own modules (the engine, its clients, the
+# Neptune data API, Powertools' idempotency and boto3's DynamoDB helpers with it).
+FIRST_INVOCATION = (
+    "jobjanitor.engine",
+    "jobjanitor.clients",
+    "jobjanitor.neptune_http",
+    "jobjanitor.kinds",
+    "jobjanitor.clusters",
+    "jobjanitor.guard",
+    "jobjanitor.hook",
+    "jobjanitor.sweeper",
+    "aws_lambda_powertools.utilities.idempotency",
+    "boto3.dynamodb",
+)
+
+
+@pytest.mark.parametrize("function", built.FUNCTIONS)
+def test_a_handler_import_is_boto3_and_powertools_and_the_function_loads_on_its_first_invocation(
+    function: str,
+) -> None:
+    """Lambda's init imports the handler: within 1.2x `import boto3` at 256 MB's CPU share
+    (docs/build.md). It loads boto3 and Powertools' Logger, Metrics and Tracer; the function's own
+    modules load on its first invocation (tests/sweeper/test_sweeper_artifact.py and the guard's
+    test above invoke the handlers from the artifact)."""
+    code = ALL_IMPORTED.format(module=built.HANDLERS[function])
+    out = built.run_python(code, path=built.lambda_path(function), env={"AWS_REGION": "us-east-1"})
+    assert out.returncode == 0, out.stderr
+    imported = out.stdout.split()
+    assert {"boto3", "botocore.client", "aws_lambda_powertools.logging", "aws_lambda_powertools.metrics"} <= set(
+        imported
+    )
+    early = [m for m in imported if any(m == p or m.startswith(f"{p}.") for p in FIRST_INVOCATION)]
+    assert early == []

@@ -2,13 +2,16 @@
 
 Thin on purpose: Powertools wiring, then the guard. The ResponseURL is a credential, so the
 event is never logged (``log_event=False``); the correlation id is the request's RequestId.
+
+The import (Lambda's init) loads boto3 and Powertools; the guard's own modules load with the
+guard, on the first invocation (docs/build.md, "What a cold start imports").
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from jobjanitor.guard.app import app
+import boto3  # noqa: F401 - at init, before anything else: every first invocation builds clients with it
 from jobjanitor.observability import logger, metrics, tracer
 
 
@@ -16,4 +19,6 @@ from jobjanitor.observability import logger, metrics, tracer
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> None:
+    from jobjanitor.guard.app import app  # noqa: PLC0415 - the guard's modules load on the first invocation
+
     app().handle(event, context)

@@ -5,16 +5,21 @@ validated once per execution environment (on the first invocation, to keep the i
 light); a bad configuration fails every invocation with a message naming the variable, and
 nothing runs half-configured. The correlation id is the event id (rules) or the Scheduler
 execution id.
+
+The import (Lambda's init) loads boto3 and Powertools; the sweeper's own modules load with the
+sweeper, on the first invocation (docs/build.md, "What a cold start imports").
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3  # noqa: F401 - at init, before anything else: every first invocation builds clients with it
 from jobjanitor.observability import logger, metrics, tracer
-from jobjanitor.sweeper.config import SweeperConfig
-from jobjanitor.sweeper.logic import Sweeper
+
+if TYPE_CHECKING:
+    from jobjanitor.sweeper.logic import Sweeper
 
 _sweeper: Sweeper | None = None
 
@@ -22,6 +27,10 @@ _sweeper: Sweeper | None = None
 def sweeper() -> Sweeper:
     global _sweeper  # noqa: PLW0603 - one sweeper per Lambda execution environment
     if _sweeper is None:
+        # The sweeper's modules load here, on the first invocation.
+        from jobjanitor.sweeper.config import SweeperConfig  # noqa: PLC0415
+        from jobjanitor.sweeper.logic import Sweeper  # noqa: PLC0415
+
         _sweeper = Sweeper(SweeperConfig.from_env(os.environ))
     return _sweeper
 
