@@ -12,7 +12,9 @@ in place, the way :mod:`jobjanitor_testbed.moto_glue` extends Glue:
 
 - A linked job's status is read from its Neptune ML job on every Describe/List (InProgress,
   Stopping, Stopped, Completed, Failed: the same strings), with its end time and
-  LastModifiedTime; ``FailureReason`` when Failed.
+  LastModifiedTime; ``FailureReason`` when Failed. A List reads the jobs it answers from: the
+  page of processing, training or transform jobs moto slices before it filters, every tuning
+  job (moto filters and sorts them all).
 - StopProcessingJob (replaced), StopTrainingJob, StopTransformJob and
   StopHyperParameterTuningJob (added): stopping an InProgress linked job cancels its Neptune ML
   job (so the Neptune job and all its SageMaker jobs go Stopping, then Stopped). Stopping a job
@@ -43,6 +45,7 @@ Describe/List/Stop that refreshed them.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -278,9 +281,12 @@ def remove_linked(account: str, region: str, jobs: list[SageMakerJob]) -> None:
 
 def _refresh(backend: SageMakerModelBackend, resource: str, job: Any) -> None:
     """Copy the linked Neptune job's state onto moto's job object (no-op for unlinked jobs)."""
-    link = _links(backend).get((resource, _name_of(resource, job)))
-    if link is None:
-        return
+    link = _links(backend).get((resource, getattr(job, _NAME_ATTR[resource])))
+    if link is not None:
+        _apply(resource, job, link)
+
+
+def _apply(resource: str, job: Any, link: Link) -> None:
     status, end, failure = link.state()
     _, status_attr, end_attr, _ = _RESOURCES[resource]
     setattr(job, status_attr, status)
@@ -302,14 +308,13 @@ def _refresh(backend: SageMakerModelBackend, resource: str, job: Any) -> None:
         )
 
 
-def _name_of(resource: str, job: Any) -> str:
-    attr = {
-        "processing-job": "processing_job_name",
-        "training-job": "training_job_name",
-        "transform-job": "transform_job_name",
-        "hyper-parameter-tuning-job": "hyper_parameter_tuning_job_name",
-    }[resource]
-    return str(getattr(job, attr))
+# The name attribute of moto's job object, by resource type.
+_NAME_ATTR = {
+    "processing-job": "processing_job_name",
+    "training-job": "training_job_name",
+    "transform-job": "transform_job_name",
+    "hyper-parameter-tuning-job": "hyper_parameter_tuning_job_name",
+}
 
 
 def _refresh_named(backend: SageMakerModelBackend, resource: str, name: Any) -> None:
@@ -318,10 +323,30 @@ def _refresh_named(backend: SageMakerModelBackend, resource: str, name: Any) -> 
         _refresh(backend, resource, job)
 
 
-def _refresh_all(backend: SageMakerModelBackend, resource: str) -> None:
-    for kind, name in list(_links(backend)):
-        if kind == resource:
-            _refresh_named(backend, resource, name)
+def _refresh_jobs(backend: SageMakerModelBackend, resource: str, jobs: list[Any]) -> None:
+    links = _links(backend)
+    name_attr = _NAME_ATTR[resource]
+    for job in jobs:
+        link = links.get((resource, getattr(job, name_attr)))
+        if link is not None:
+            _apply(resource, job, link)
+
+
+def _read_by_listing(backend: SageMakerModelBackend, resource: str, params: dict[str, Any]) -> list[Any]:
+    """The jobs moto's listing of ``resource`` reads. moto 5 lists processing, training and
+    transform jobs by slicing its collection (in creation order) at ``NextToken`` for
+    ``MaxResults`` first and filtering that slice after, so only the slice is read (at 20,000
+    seeded jobs, refreshing every job on every page was most of the test bed's CPU); the tuning
+    jobs' listing filters and sorts them all first. Every job when unsure."""
+    jobs = list(getattr(backend, _RESOURCES[resource][0]).values())
+    max_results, token = params.get("max_results"), params.get("next_token")
+    if resource == "hyper-parameter-tuning-job" or not max_results:
+        return jobs
+    try:
+        start = int(token) if token else 0
+        return jobs[start : start + int(max_results)]
+    except (TypeError, ValueError):  # moto refuses the token; refresh all the same
+        return jobs
 
 
 def _stop(backend: SageMakerModelBackend, resource: str, name: str) -> None:
@@ -493,8 +518,14 @@ def _describing(resource: str, original: Callable[..., Any]) -> Callable[..., An
 
 
 def _listing(resource: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    signature = inspect.signature(original)
+
     def listing(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
-        _refresh_all(self, resource)
+        try:
+            params = signature.bind_partial(self, *args, **kwargs).arguments
+        except TypeError:  # moto will refuse the call too (or its paginator takes the token)
+            params = {}
+        _refresh_jobs(self, resource, _read_by_listing(self, resource, params))
         return original(self, *args, **kwargs)
 
     listing.__wrapped__ = original  # type: ignore[attr-defined]

@@ -252,3 +252,83 @@ def test_two_clusters_with_the_same_ml_id_get_their_own_sagemaker_jobs(
         )
         other.reset()
     assert describe(sagemaker_client, "hyper-parameter-tuning-job", mine["hpoJob"]["name"])["status"] == "InProgress"
+
+
+LISTINGS = {  # resource -> (Neptune ML kind, Get member, list method, the noun of its summaries' keys)
+    "processing-job": ("dataprocessing", "processingJob", "list_processing_jobs", "ProcessingJob"),
+    "transform-job": ("modeltransform", "remoteModelTransformJob", "list_transform_jobs", "TransformJob"),
+    "hyper-parameter-tuning-job": (
+        "modeltraining",
+        "hpoJob",
+        "list_hyper_parameter_tuning_jobs",
+        "HyperParameterTuningJob",
+    ),
+}
+
+
+def listed(sagemaker: Any, resource: str, **kwargs: Any) -> dict[str, str]:
+    """name -> status over every page of the listing, two jobs a page."""
+    _, _, method, noun = LISTINGS[resource]
+    out: dict[str, str] = {}
+    while True:
+        page = getattr(sagemaker, method)(MaxResults=2, **kwargs)
+        out.update({s[f"{noun}Name"]: s[f"{noun}Status"] for s in page[f"{noun}Summaries"]})
+        if not page.get("NextToken"):
+            return out
+        kwargs["NextToken"] = page["NextToken"]
+
+
+@pytest.mark.parametrize("resource", sorted(LISTINGS))
+def test_every_page_of_a_listing_shows_the_live_statuses(
+    testbed: TestBed, neptune_client: Any, sagemaker_client: Any, testbed_clock: FakeClock, resource: str
+) -> None:
+    """Cancelled through Neptune, never described: each page of SageMaker's listing still shows
+    where each job is now (Stopping, then Stopped), the others InProgress, filters included."""
+    kind, member = LISTINGS[resource][:2]
+    for i in range(5):
+        testbed.neptune.seed_ml_job(kind, f"job-{i}", status="InProgress")
+    names = {i: get(neptune_client, kind, f"job-{i}")[member]["name"] for i in range(5)}
+    noun = {"dataprocessing": "data_processing", "modeltraining": "model_training", "modeltransform": "model_transform"}
+    for i in (1, 4):
+        getattr(neptune_client, f"cancel_ml_{noun[kind]}_job")(id=f"job-{i}")
+    expected = {names[i]: "Stopping" if i in (1, 4) else "InProgress" for i in range(5)}
+    assert {n: s for n, s in listed(sagemaker_client, resource).items() if n in expected} == expected
+    testbed_clock.advance(0.3)  # the fixture's stop_delay
+    expected = {names[i]: "Stopped" if i in (1, 4) else "InProgress" for i in range(5)}
+    assert {n: s for n, s in listed(sagemaker_client, resource).items() if n in expected} == expected
+    stopped = listed(sagemaker_client, resource, StatusEquals="Stopped")
+    assert {n for n in stopped if n in expected} == {names[1], names[4]}
+
+
+def test_a_listing_reads_the_linked_state_of_the_page_it_answers_only(testbed: TestBed, sagemaker_client: Any) -> None:
+    """At 20,000 seeded jobs, refreshing every linked job on every page of ListProcessingJobs was
+    most of the test bed's CPU: a page of 100 reads the linked state of those 100 jobs."""
+    from jobjanitor_testbed import moto_sagemaker
+
+    reads: list[int] = []
+
+    def state() -> tuple[str, float | None, str | None]:
+        reads.append(1)
+        return "InProgress", None, None
+
+    link = moto_sagemaker.Link(state=state, stop=lambda: None, owner=object())
+    jobs = [("processingJob", "processing-job", f"counted-{i}") for i in range(250)]
+    made = moto_sagemaker.create_linked(
+        "123456789012",
+        "us-east-1",
+        jobs,
+        created=0.0,
+        link=link,
+        role="arn:aws:iam::123456789012:role/r",
+        output="s3://o/",
+    )
+    try:
+        reads.clear()
+        page = sagemaker_client.list_processing_jobs(MaxResults=100)
+        assert [s["ProcessingJobStatus"] for s in page["ProcessingJobSummaries"]] == ["InProgress"] * 100
+        assert len(reads) == 100
+        reads.clear()
+        sagemaker_client.list_processing_jobs(MaxResults=100, NextToken=page["NextToken"])
+        assert len(reads) == 100
+    finally:
+        moto_sagemaker.remove_linked("123456789012", "us-east-1", made)
