@@ -174,7 +174,7 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
             )
             self._send_fault(status, code, message)
             return
-        if _is_glue(self.headers.get("X-Amz-Target")) and self._fast_glue(operation, url.path, arrived, t0):
+        if aws.fast_paths and self._fast(operation, url.path, arrived, t0):
             return
         # Passed through to moto: _LoggingApp logs once moto's answer is complete, before it is sent.
         self._meta = _Meta(aws.log, operation, self.command, url.path, arrived, t0)
@@ -185,16 +185,24 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
         finally:
             self.rfile = connection
 
-    def _fast_glue(self, operation: str, path: str, arrived: float, t0: float) -> bool:
-        """Glue's ML task-run operations, answered from moto's Glue backend without moto's
-        per-request dispatch (see :func:`moto_glue.fast_answer`). False: not one of them."""
-        from . import moto_glue  # noqa: PLC0415 - installed with the server
+    def _fast(self, operation: str, path: str, arrived: float, t0: float) -> bool:
+        """Glue's ML task-run operations and SageMaker's job listings, answered from moto's
+        backends without moto's per-request dispatch (:func:`moto_glue.fast_answer`,
+        :func:`moto_sagemaker.fast_answer`). False: for moto to answer."""
+        from . import moto_glue, moto_sagemaker  # noqa: PLC0415 - installed with the server
 
-        if operation not in moto_glue.FAST_OPERATIONS:
+        target = self.headers.get("X-Amz-Target") or ""
+        glue = _is_glue(target) and operation in moto_glue.FAST_OPERATIONS
+        if not glue and not (target.startswith("SageMaker.") and operation in moto_sagemaker.FAST_OPERATIONS):
             return False
-        body = self._body
         account, region = _account_and_region(self.headers.get("Authorization"), self.headers.get("x-moto-account-id"))
-        status, payload = moto_glue.fast_answer(operation, body, account, region) or (500, b"{}")
+        if glue:
+            status, payload = moto_glue.fast_answer(operation, self._body, account, region) or (500, b"{}")
+        else:
+            listing = moto_sagemaker.fast_answer(operation, self._body, account, region)
+            if listing is None:
+                return False
+            status, payload = 200, listing
         code = _error_code(payload) if status >= 400 else None
         self.server.aws.log.add(
             LogEntry("aws", operation, self.command, path, status, arrived, time.perf_counter() - t0, code, None)
@@ -250,7 +258,7 @@ class _Meta:
 
 
 _XML_CODE = re.compile(rb"<Code>([^<]+)</Code>")
-GLUE_CONTENT_TYPE = "application/x-amz-json-1.1"
+GLUE_CONTENT_TYPE = "application/x-amz-json-1.1"  # SageMaker's too
 
 
 def _is_glue(target: str | None) -> bool:
@@ -365,6 +373,9 @@ class AwsServer:
         self.faults = faults if faults is not None else Faults()
         self.faults.declared = glue_declared
         self.log = log if log is not None else RequestLog()
+        # Glue's task-run operations and SageMaker's job listings answered without moto's
+        # dispatcher (the same backends and answers, a fraction of the CPU); False: all by moto.
+        self.fast_paths = True
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -332,3 +333,55 @@ def test_a_listing_reads_the_linked_state_of_the_page_it_answers_only(testbed: T
         assert len(reads) == 100
     finally:
         moto_sagemaker.remove_linked("123456789012", "us-east-1", made)
+
+
+FAST_LISTINGS: list[tuple[str, dict[str, Any]]] = [
+    ("list_processing_jobs", {}),
+    ("list_processing_jobs", {"MaxResults": 3}),
+    ("list_processing_jobs", {"MaxResults": 3, "NextToken": "3", "SortBy": "CreationTime", "SortOrder": "Descending"}),
+    ("list_processing_jobs", {"StatusEquals": "Stopped", "NameContains": "dp-"}),
+    ("list_processing_jobs", {"NextToken": "999"}),  # moto refuses it: answered by moto
+    ("list_training_jobs", {"MaxResults": 100, "StatusEquals": "InProgress"}),
+    ("list_transform_jobs", {"SortBy": "Status"}),
+]
+
+
+def test_listings_answered_without_moto_dispatch_are_what_moto_answers(
+    testbed: TestBed, neptune_client: Any, sagemaker_client: Any, testbed_clock: FakeClock, monkeypatch: Any
+) -> None:
+    """The test bed answers List{Processing,Training,Transform}Jobs from moto's backend without
+    moto's dispatcher (its CPU): the same bodies as moto's own path, errors included."""
+    from jobjanitor_testbed import moto_sagemaker
+
+    fast: list[str] = []
+
+    def counted(operation: str, *args: Any) -> bytes | None:
+        answer = moto_sagemaker_fast_answer(operation, *args)
+        if answer is not None:
+            fast.append(operation)
+        return answer
+
+    moto_sagemaker_fast_answer = moto_sagemaker.fast_answer
+    monkeypatch.setattr(moto_sagemaker, "fast_answer", counted)
+    past = testbed_clock.now - 12.3456
+    for kind, status in [(k, s) for k in MEMBERS for s in ("InProgress", "Completed", "Failed", "Stopping")]:
+        testbed.neptune.seed_ml_job(kind, f"{kind[:2]}-{status.lower()}", status=status, started_at=past)
+    testbed.neptune.seed_ml_job("dataprocessing", "dp-cancelled", status="InProgress", started_at=past)
+    neptune_client.cancel_ml_data_processing_job(id="dp-cancelled")
+    testbed_clock.advance(0.3217)
+    raw: list[tuple[int, Any]] = []
+    sagemaker_client.meta.events.register(
+        "after-call.sagemaker.*",
+        lambda http_response, **_: raw.append((http_response.status_code, http_response.content)),
+    )
+    for method, kwargs in FAST_LISTINGS:
+        answers = []
+        for fast_paths in (True, False):
+            testbed.aws.fast_paths = fast_paths
+            raw.clear()
+            with contextlib.suppress(ClientError):  # the refused token: compared as answered
+                getattr(sagemaker_client, method)(**kwargs)
+            answers.append((raw[0][0], json.loads(raw[0][1])))
+        testbed.aws.fast_paths = True
+        assert answers[0] == answers[1], (method, kwargs)
+    assert len(fast) == len(FAST_LISTINGS) - 1  # every listing but the one moto refuses
