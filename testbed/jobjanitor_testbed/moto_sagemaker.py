@@ -13,8 +13,9 @@ in place, the way :mod:`jobjanitor_testbed.moto_glue` extends Glue:
 - A linked job's status is read from its Neptune ML job on every Describe/List (InProgress,
   Stopping, Stopped, Completed, Failed: the same strings), with its end time and
   LastModifiedTime; ``FailureReason`` when Failed. A List reads the jobs it answers from: the
-  page of processing, training or transform jobs moto slices before it filters, every tuning
-  job (moto filters and sorts them all).
+  page of processing, training or transform jobs moto slices before it filters; the page of
+  tuning jobs moto picked, or every tuning job when it filters or sorts by status or
+  LastModifiedTime.
 - StopProcessingJob (replaced), StopTrainingJob, StopTransformJob and
   StopHyperParameterTuningJob (added): stopping an InProgress linked job cancels its Neptune ML
   job (so the Neptune job and all its SageMaker jobs go Stopping, then Stopped). Stopping a job
@@ -52,8 +53,10 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
+import botocore.session
 import moto.sagemaker.models as sm_models
 from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.exceptions import ValidationError
@@ -339,7 +342,8 @@ def _read_by_listing(backend: SageMakerModelBackend, resource: str, params: dict
     transform jobs by slicing its collection (in creation order) at ``NextToken`` for
     ``MaxResults`` first and filtering that slice after, so only the slice is read (at 20,000
     seeded jobs, refreshing every job on every page was most of the test bed's CPU); the tuning
-    jobs' listing filters and sorts them all first. Every job when unsure."""
+    jobs' listing filters and sorts them all first (by a refreshed member: see ``_listing``).
+    Every job when unsure."""
     jobs = list(getattr(backend, _RESOURCES[resource][0]).values())
     max_results, token = params.get("max_results"), params.get("next_token")
     if resource == "hyper-parameter-tuning-job" or not max_results:
@@ -519,10 +523,21 @@ def _describing(resource: str, original: Callable[..., Any]) -> Callable[..., An
     return describe
 
 
+# The tuning jobs' listing filters on these refreshed members (and sorts by status on request).
+_TUNING_BY_STATE = ("status_equals", "last_modified_time_after", "last_modified_time_before")
+
+
 def _listing(resource: str, original: Callable[..., Any]) -> Callable[..., Any]:
     signature = inspect.signature(original)
 
     def listing(self: SageMakerModelBackend, *args: Any, **kwargs: Any) -> Any:
+        by_state = args or any(map(kwargs.get, _TUNING_BY_STATE)) or kwargs.get("sort_by") == "Status"
+        if resource == "hyper-parameter-tuning-job" and not by_state:
+            # moto picks the page by name, times and arn: refresh the page it picked only (the
+            # response builds the summaries after this returns).
+            page, token = original(self, *args, **kwargs)
+            _refresh_jobs(self, resource, list(page))
+            return page, token
         try:
             params = signature.bind_partial(self, *args, **kwargs).arguments
         except TypeError:  # moto will refuse the call too (or its paginator takes the token)
@@ -588,7 +603,7 @@ _FAST_LISTINGS = {
     "ListTrainingJobs": "list_training_jobs",
     "ListTransformJobs": "list_transform_jobs",
 }
-FAST_OPERATIONS = frozenset(_FAST_LISTINGS)
+FAST_OPERATIONS = frozenset({*_FAST_LISTINGS, "DescribeProcessingJob"})
 # request member -> the backend's parameter; the time filters are left to moto's own path
 _FAST_PARAMS = {"MaxResults": "max_results", "NextToken": "next_token", "NameContains": "name_contains"}
 _SORTS = {"SortBy": ("Name", "CreationTime", "Status"), "SortOrder": ("Ascending", "Descending")}
@@ -596,16 +611,21 @@ _STATUSES = ("Completed", "Stopped", "InProgress", "Stopping", "Failed")
 
 
 def fast_answer(operation: str, body: bytes, account: str, region: str) -> bytes | None:
-    """The JSON answer to a List{Processing,Training,Transform}Jobs request, from the same
-    backend method moto's response calls, serialized as moto serializes it (members that are
-    None left out, times as epoch seconds to the millisecond); None: for moto's own path (another
-    operation, a parameter or value that path checks or refuses, a time filter, any failure).
+    """The JSON answer to a List{Processing,Training,Transform}Jobs or DescribeProcessingJob
+    request, from the same backend method moto's response calls, serialized as moto serializes
+    it (the output shape's members that are not None, times as epoch seconds to the
+    millisecond); None: for moto's own path (another operation, a parameter or value that path
+    checks or refuses, a time filter, any failure).
 
     moto's dispatcher and model-driven serializer cost several milliseconds per page of 100
     summaries: at 20,000 jobs the test bed's CPU per request would measure moto, not the client.
     """
     method = _FAST_LISTINGS.get(operation)
-    params = _fast_params(body) if method is not None else None
+    if operation == "DescribeProcessingJob":
+        params = _describe_params(body)
+        method = "describe_processing_job"
+    else:
+        params = _fast_params(body) if method is not None else None
     if method is None or params is None:
         return None
     install()
@@ -613,7 +633,30 @@ def fast_answer(operation: str, body: bytes, account: str, region: str) -> bytes
         result = getattr(backend_for(account, region), method)(**params)
     except Exception:  # moto's own path answers it (with its error)
         return None
-    return json.dumps(_plain(result)).encode()
+    return json.dumps(_shaped(result, _output_shape(operation))).encode()
+
+
+def _describe_params(body: bytes) -> dict[str, Any] | None:
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    name = (
+        request.get("ProcessingJobName")
+        if isinstance(request, dict) and set(request) == {"ProcessingJobName"}
+        else None
+    )
+    return {"processing_job_name": name} if isinstance(name, str) else None
+
+
+@cache
+def _output_shape(operation: str) -> Any:
+    return _service_model().operation_model(operation).output_shape
+
+
+@cache
+def _service_model() -> Any:
+    return botocore.session.get_session().get_service_model("sagemaker")
 
 
 def _fast_params(body: bytes) -> dict[str, Any] | None:
@@ -641,11 +684,18 @@ def _fast_params(body: bytes) -> dict[str, Any] | None:
     )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items() if item is not None}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
+def _shaped(value: Any, shape: Any) -> Any:
+    """``value`` as moto's JSON serializer writes it for ``shape``: a structure's members that
+    are set and not None, lists and maps member by member, times as epoch seconds."""
+    if shape.type_name == "structure":
+        members = shape.members
+        return {
+            name: _shaped(item, members[name]) for name, item in value.items() if item is not None and name in members
+        }
+    if shape.type_name == "list":
+        return [_shaped(item, shape.member) for item in value]
+    if shape.type_name == "map":
+        return {key: _shaped(item, shape.value) for key, item in value.items()}
     if isinstance(value, datetime):
         # moto's unixtimestamp: whole seconds of the naive (UTC) time, truncated to milliseconds
         seconds = calendar.timegm(value.timetuple())

@@ -301,9 +301,12 @@ def test_every_page_of_a_listing_shows_the_live_statuses(
     assert {n for n in stopped if n in expected} == {names[1], names[4]}
 
 
-def test_a_listing_reads_the_linked_state_of_the_page_it_answers_only(testbed: TestBed, sagemaker_client: Any) -> None:
-    """At 20,000 seeded jobs, refreshing every linked job on every page of ListProcessingJobs was
-    most of the test bed's CPU: a page of 100 reads the linked state of those 100 jobs."""
+@pytest.mark.parametrize("resource", ["processing-job", "hyper-parameter-tuning-job"])
+def test_a_listing_reads_the_linked_state_of_the_page_it_answers_only(
+    testbed: TestBed, sagemaker_client: Any, resource: str
+) -> None:
+    """At 20,000 seeded jobs, refreshing every linked job on every page of a listing was most of
+    the test bed's CPU: a page of 100 reads the linked state of those 100 jobs."""
     from jobjanitor_testbed import moto_sagemaker
 
     reads: list[int] = []
@@ -313,23 +316,19 @@ def test_a_listing_reads_the_linked_state_of_the_page_it_answers_only(testbed: T
         return "InProgress", None, None
 
     link = moto_sagemaker.Link(state=state, stop=lambda: None, owner=object())
-    jobs = [("processingJob", "processing-job", f"counted-{i}") for i in range(250)]
+    jobs = [("job", resource, f"counted-{i}") for i in range(250)]
+    role = "arn:aws:iam::123456789012:role/r"
     made = moto_sagemaker.create_linked(
-        "123456789012",
-        "us-east-1",
-        jobs,
-        created=0.0,
-        link=link,
-        role="arn:aws:iam::123456789012:role/r",
-        output="s3://o/",
+        "123456789012", "us-east-1", jobs, created=0.0, link=link, role=role, output="s3://o/"
     )
+    method, noun = LISTINGS[resource][2:]
     try:
         reads.clear()
-        page = sagemaker_client.list_processing_jobs(MaxResults=100)
-        assert [s["ProcessingJobStatus"] for s in page["ProcessingJobSummaries"]] == ["InProgress"] * 100
+        page = getattr(sagemaker_client, method)(MaxResults=100)
+        assert [s[f"{noun}Status"] for s in page[f"{noun}Summaries"]] == ["InProgress"] * 100
         assert len(reads) == 100
         reads.clear()
-        sagemaker_client.list_processing_jobs(MaxResults=100, NextToken=page["NextToken"])
+        getattr(sagemaker_client, method)(MaxResults=100, NextToken=page["NextToken"])
         assert len(reads) == 100
     finally:
         moto_sagemaker.remove_linked("123456789012", "us-east-1", made)
@@ -343,14 +342,19 @@ FAST_LISTINGS: list[tuple[str, dict[str, Any]]] = [
     ("list_processing_jobs", {"NextToken": "999"}),  # moto refuses it: answered by moto
     ("list_training_jobs", {"MaxResults": 100, "StatusEquals": "InProgress"}),
     ("list_transform_jobs", {"SortBy": "Status"}),
+    ("describe_processing_job", {"ProcessingJobName": "da-failed-dataprocessing"}),
+    ("describe_processing_job", {"ProcessingJobName": "dp-cancelled-dataprocessing"}),
+    ("describe_processing_job", {"ProcessingJobName": "mo-completed-training-prep"}),
+    ("describe_processing_job", {"ProcessingJobName": "no-such-job"}),  # moto's error: answered by moto
 ]
 
 
 def test_listings_answered_without_moto_dispatch_are_what_moto_answers(
     testbed: TestBed, neptune_client: Any, sagemaker_client: Any, testbed_clock: FakeClock, monkeypatch: Any
 ) -> None:
-    """The test bed answers List{Processing,Training,Transform}Jobs from moto's backend without
-    moto's dispatcher (its CPU): the same bodies as moto's own path, errors included."""
+    """The test bed answers List{Processing,Training,Transform}Jobs and DescribeProcessingJob
+    from moto's backend without moto's dispatcher (its CPU): the same bodies as moto's own path,
+    errors included."""
     from jobjanitor_testbed import moto_sagemaker
 
     fast: list[str] = []
@@ -384,4 +388,4 @@ def test_listings_answered_without_moto_dispatch_are_what_moto_answers(
             answers.append((raw[0][0], json.loads(raw[0][1])))
         testbed.aws.fast_paths = True
         assert answers[0] == answers[1], (method, kwargs)
-    assert len(fast) == len(FAST_LISTINGS) - 1  # every listing but the one moto refuses
+    assert len(fast) == len(FAST_LISTINGS) - 2  # all but the two moto refuses
