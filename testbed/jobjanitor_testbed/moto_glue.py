@@ -801,6 +801,8 @@ FAST_OPERATIONS: dict[str, Callable[[Any], ActionResult]] = {
 def install() -> None:
     """Add the ML task-run operations to moto's Glue classes (idempotent, process-wide)."""
     global _INSTALLED  # noqa: PLW0603 - one-shot patch of process-global moto classes
+    if _INSTALLED:  # set last, once every class is extended: no lock on each fast answer
+        return
     with _LOCK:
         if _INSTALLED:
             return

@@ -567,6 +567,8 @@ def _r_stopper(method: str, param: str) -> Callable[[SageMakerResponse], ActionR
 def install() -> None:
     """Extend moto's SageMaker classes (idempotent, process-wide)."""
     global _INSTALLED  # noqa: PLW0603 - one-shot patch of process-global moto classes
+    if _INSTALLED:  # set last, once every class is extended: no lock on each fast answer
+        return
     with _LOCK:
         if _INSTALLED:
             return
@@ -603,7 +605,7 @@ _FAST_LISTINGS = {
     "ListTrainingJobs": "list_training_jobs",
     "ListTransformJobs": "list_transform_jobs",
 }
-FAST_OPERATIONS = frozenset({*_FAST_LISTINGS, "DescribeProcessingJob"})
+FAST_OPERATIONS = frozenset({*_FAST_LISTINGS, "DescribeProcessingJob", "ListHyperParameterTuningJobs"})
 # request member -> the backend's parameter; the time filters are left to moto's own path
 _FAST_PARAMS = {"MaxResults": "max_results", "NextToken": "next_token", "NameContains": "name_contains"}
 _SORTS = {"SortBy": ("Name", "CreationTime", "Status"), "SortOrder": ("Ascending", "Descending")}
@@ -611,8 +613,8 @@ _STATUSES = ("Completed", "Stopped", "InProgress", "Stopping", "Failed")
 
 
 def fast_answer(operation: str, body: bytes, account: str, region: str) -> bytes | None:
-    """The JSON answer to a List{Processing,Training,Transform}Jobs or DescribeProcessingJob
-    request, from the same backend method moto's response calls, serialized as moto serializes
+    """The JSON answer to a List{Processing,Training,Transform,HyperParameterTuning}Jobs or
+    DescribeProcessingJob request, from the same backend method moto's response calls, serialized as moto serializes
     it (the output shape's members that are not None, times as epoch seconds to the
     millisecond); None: for moto's own path (another operation, a parameter or value that path
     checks or refuses, a time filter, any failure).
@@ -624,6 +626,9 @@ def fast_answer(operation: str, body: bytes, account: str, region: str) -> bytes
     if operation == "DescribeProcessingJob":
         params = _describe_params(body)
         method = "describe_processing_job"
+    elif operation == "ListHyperParameterTuningJobs":
+        params = _tuning_params(body)
+        method = "list_hyper_parameter_tuning_jobs"
     else:
         params = _fast_params(body) if method is not None else None
     if method is None or params is None:
@@ -633,7 +638,32 @@ def fast_answer(operation: str, body: bytes, account: str, region: str) -> bytes
         result = getattr(backend_for(account, region), method)(**params)
     except Exception:  # moto's own path answers it (with its error)
         return None
+    if operation == "ListHyperParameterTuningJobs":  # as moto's response builds it
+        jobs, token = result
+        result = {"HyperParameterTuningJobSummaries": [job.summary() for job in jobs], "NextToken": token}
     return json.dumps(_shaped(result, _output_shape(operation))).encode()
+
+
+_TUNING_PARAMS = {
+    "NextToken": "next_token",
+    "MaxResults": "max_results",
+    "SortBy": "sort_by",
+    "SortOrder": "sort_order",
+    "NameContains": "name_contains",
+    "StatusEquals": "status_equals",
+}
+
+
+def _tuning_params(body: bytes) -> dict[str, Any] | None:
+    """What moto's response passes its backend (unchecked), without the time filters."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return None
+    if not isinstance(request, dict) or not set(request) <= set(_TUNING_PARAMS):
+        return None
+    times = ("creation_time_after", "creation_time_before", "last_modified_time_after", "last_modified_time_before")
+    return {arg: request.get(member) for member, arg in _TUNING_PARAMS.items()} | dict.fromkeys(times)
 
 
 def _describe_params(body: bytes) -> dict[str, Any] | None:

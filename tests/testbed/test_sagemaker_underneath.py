@@ -342,6 +342,8 @@ FAST_LISTINGS: list[tuple[str, dict[str, Any]]] = [
     ("list_processing_jobs", {"NextToken": "999"}),  # moto refuses it: answered by moto
     ("list_training_jobs", {"MaxResults": 100, "StatusEquals": "InProgress"}),
     ("list_transform_jobs", {"SortBy": "Status"}),
+    ("list_hyper_parameter_tuning_jobs", {"MaxResults": 2, "SortOrder": "Descending"}),
+    ("list_hyper_parameter_tuning_jobs", {"StatusEquals": "Completed", "SortBy": "Status"}),
     ("describe_processing_job", {"ProcessingJobName": "da-failed-dataprocessing"}),
     ("describe_processing_job", {"ProcessingJobName": "dp-cancelled-dataprocessing"}),
     ("describe_processing_job", {"ProcessingJobName": "mo-completed-training-prep"}),
@@ -352,7 +354,8 @@ FAST_LISTINGS: list[tuple[str, dict[str, Any]]] = [
 def test_listings_answered_without_moto_dispatch_are_what_moto_answers(
     testbed: TestBed, neptune_client: Any, sagemaker_client: Any, testbed_clock: FakeClock, monkeypatch: Any
 ) -> None:
-    """The test bed answers List{Processing,Training,Transform}Jobs and DescribeProcessingJob
+    """The test bed answers List{Processing,Training,Transform,HyperParameterTuning}Jobs and
+    DescribeProcessingJob
     from moto's backend without moto's dispatcher (its CPU): the same bodies as moto's own path,
     errors included."""
     from jobjanitor_testbed import moto_sagemaker
