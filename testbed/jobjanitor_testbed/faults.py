@@ -48,6 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 Action = Literal["pass", "drop", "throttle", "error", "inject", "hang", "rate-limit"]
@@ -273,15 +274,23 @@ class Faults:
         """The random faults, drawn in order (called with the lock held)."""
         if self.hang_rate and self._rng.random() < self.hang_rate:
             return Decision("hang", latency, release=self._release)
-        draws: tuple[tuple[float, Action], ...] = (
-            (self.drop_rate, "drop"),
-            (self.throttle_rate, "throttle"),
-            (self.error_rate, "error"),
-        )
-        for rate, action in draws:
-            if rate and self._rng.random() < rate:
-                return Decision(action, latency)
-        return Decision("pass", latency)
+        if self.drop_rate or self.throttle_rate or self.error_rate:
+            draws: tuple[tuple[float, Action], ...] = (
+                (self.drop_rate, "drop"),
+                (self.throttle_rate, "throttle"),
+                (self.error_rate, "error"),
+            )
+            for rate, action in draws:
+                if rate and self._rng.random() < rate:
+                    return Decision(action, latency)
+        return _passed(latency)
+
+
+@lru_cache(maxsize=16)
+def _passed(latency: float) -> Decision:
+    """The (immutable) decision to pass a request after ``latency``: made once per latency, not
+    per request."""
+    return Decision("pass", latency)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import inspect
+import itertools
 import json
 import threading
 from collections.abc import Callable
@@ -344,15 +345,16 @@ def _read_by_listing(backend: SageMakerModelBackend, resource: str, params: dict
     seeded jobs, refreshing every job on every page was most of the test bed's CPU); the tuning
     jobs' listing filters and sorts them all first (by a refreshed member: see ``_listing``).
     Every job when unsure."""
-    jobs = list(getattr(backend, _RESOURCES[resource][0]).values())
+    jobs = getattr(backend, _RESOURCES[resource][0]).values()
     max_results, token = params.get("max_results"), params.get("next_token")
     if resource == "hyper-parameter-tuning-job" or not max_results:
-        return jobs
+        return list(jobs)
     try:
         start = int(token) if token else 0
-        return jobs[start : start + int(max_results)]
-    except (TypeError, ValueError):  # moto refuses the token; refresh all the same
-        return jobs
+        # islice, not a copy of every job: at 15,000 jobs the copy was a third of a page's CPU
+        return list(itertools.islice(jobs, start, start + int(max_results)))
+    except (TypeError, ValueError):  # moto refuses the token (or it is negative): refresh all
+        return list(jobs)
 
 
 def _stop(backend: SageMakerModelBackend, resource: str, name: str) -> None:
