@@ -31,6 +31,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import re
 import threading
 import time
@@ -115,13 +116,13 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
             body = (
                 f"<ErrorResponse><Error><Type>{'Sender' if status < 500 else 'Receiver'}</Type>"
                 f"<Code>{code}</Code><Message>{message}</Message></Error>"
-                f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+                f"<RequestId>{_request_id()}</RequestId></ErrorResponse>"
             ).encode()
             ctype = "text/xml"
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("x-amzn-RequestId", _request_id())
         self.end_headers()
         self.wfile.write(body)
 
@@ -210,7 +211,7 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", GLUE_CONTENT_TYPE)
         self.send_header("Content-Length", str(len(payload)))
-        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("x-amzn-RequestId", _request_id())
         self.end_headers()
         self.wfile.write(payload)
         return True
@@ -277,6 +278,13 @@ def glue_declared(operation: str) -> frozenset[str] | None:
     ThrottlingException is AWS's common throttling error, which Glue's model lists nowhere."""
     codes = glue_operation_errors().get(operation)
     return None if codes is None else codes | {"ThrottlingException"}
+
+
+def _request_id() -> str:
+    """A version-4 UUID's text from the process's PRNG: ``uuid.uuid4`` reads ``os.urandom``, a
+    system call (and a GIL hand-off under 16 concurrent requests) on every answer; a request id
+    needs to be unique, not secret."""
+    return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
 
 def _glue_answer(status: int, headers: list[tuple[str, str]], body: bytes) -> tuple[list[tuple[str, str]], bytes]:

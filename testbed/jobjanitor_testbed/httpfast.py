@@ -24,6 +24,34 @@ MAX_HEADERS = 100
 _date: tuple[int, str] = (0, "")
 
 
+class Headers(http.client.HTTPMessage):
+    """An :class:`http.client.HTTPMessage` whose ``get``, ``[]`` and ``in`` look a name up in an
+    index of each name's first value (``email``'s compare every header, lowercased, on each call:
+    about 60 ``str.lower`` a request). The same answers: the first value of a repeated name,
+    names compared without case; deleting a name drops it from the index as from the message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._first: dict[str, str] = {}
+
+    def __setitem__(self, name: str, val: Any) -> None:
+        super().__setitem__(name, val)
+        self._first.setdefault(name.lower(), val)
+
+    def __delitem__(self, name: str) -> None:
+        super().__delitem__(name)
+        self._first.pop(name.lower(), None)
+
+    def __getitem__(self, name: str) -> Any:
+        return self._first.get(name.lower())
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._first
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        return self._first.get(name.lower(), failobj)
+
+
 class FastParseMixin:
     """Mix in before ``BaseHTTPRequestHandler`` (or werkzeug's handler)."""
 
@@ -47,7 +75,7 @@ class FastParseMixin:
         handler.path = "/" + path.lstrip("/") if path.startswith("//") else path
         if words[2] >= "HTTP/1.1" and self.protocol_version >= "HTTP/1.1":
             handler.close_connection = False
-        headers = http.client.HTTPMessage()
+        headers = Headers()
         for _ in range(MAX_HEADERS + 1):
             line = self.rfile.readline(MAX_LINE + 1)
             if len(line) > MAX_LINE:
