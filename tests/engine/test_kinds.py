@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import boto3
 import pytest
@@ -12,6 +12,7 @@ from jobjanitor.model import JobKindName, JobRef, Outcome
 from jobjanitor.neptune_http import LeanNeptune
 from jobjanitor.policy import Policy
 from jobjanitor_testbed import moto_glue
+from jobjanitor_testbed.clock import FakeClock
 from jobjanitor_testbed.server import TestBed
 
 ML = {
@@ -201,3 +202,47 @@ def test_glue_discovers_outstanding_runs_only(aws_env: TestBed, glue_kind: objec
     assert sorted(r.job_id for r in found.refs) == sorted([starting, running, stopping])
     assert {r.parent for r in found.refs} == {transform}
     assert {r.target for r in found.refs} == {f"glue:us-east-1:{transform}"}
+
+
+def test_glue_finds_a_run_that_starts_running_between_two_of_its_listings(
+    aws_env: TestBed, make_clients: Callable[[Policy], Clients], transform: str, testbed_clock: FakeClock
+) -> None:
+    """GetMLTaskRuns is asked once per outstanding status. A run STARTING when RUNNING is asked
+    and RUNNING by the time STARTING is answered (that call throttled and retried) was in
+    neither answer: a guard under a throttling storm answered SUCCESS leaving it running. The
+    engine's fan-out promises results in order, not calls in order: here it runs them in
+    reverse, and the run starts running right after the RUNNING listing is answered."""
+    aws_env.lifecycle.starting_delay = 5.0
+    run = moto_glue.seed_task_run(transform)  # STARTING for 5 s, then RUNNING
+    policy = Policy.build(glue_transform_ids=transform)
+    clients = make_clients(policy)
+    asked: list[str] = []
+    clients.glue.meta.events.register(
+        "provide-client-params.glue.GetMLTaskRuns", lambda params, **_: asked.append(params["Filter"]["Status"])
+    )
+    clients.glue.meta.events.register(
+        "after-call.glue.GetMLTaskRuns", lambda **_: testbed_clock.advance(10) if asked[-1] == "RUNNING" else None
+    )
+    kind = make_kind(JobKindName.GLUE_ML_TASK_RUN, policy, clients)
+
+    def in_reverse[T](tasks: Sequence[Callable[[], T]]) -> list[T]:
+        return [task() for task in reversed(tasks)][::-1]
+
+    found = kind.discover(in_reverse)  # type: ignore[attr-defined]
+    assert [r.job_id for r in found.refs] == [run], asked
+    # The run did move on while it was listed: STARTING before, RUNNING after.
+    assert clients.glue.get_ml_task_run(TransformId=transform, TaskRunId=run)["Status"] == "RUNNING"
+
+
+def test_glue_reports_a_listing_that_stopped_at_its_page_limit(
+    aws_env: TestBed, glue_kind: object, transform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobjanitor.kinds import glue_ml_task_run
+
+    monkeypatch.setattr(glue_ml_task_run, "PAGE_SIZE", 1)
+    monkeypatch.setattr(glue_ml_task_run, "MAX_PAGES", 2)
+    runs = [moto_glue.seed_task_run(transform, status="RUNNING") for _ in range(3)]
+    found = glue_kind.discover()  # type: ignore[attr-defined]
+    assert len(found.refs) == 2
+    assert {r.job_id for r in found.refs} < set(runs)
+    assert found.capped == [f"glue-ml-task-run: GetMLTaskRuns of {transform} (RUNNING) stopped at 2 pages"]

@@ -8,9 +8,14 @@ client-side from GetMLTransforms pages.
 Task runs: GetMLTaskRuns has no paginator, so we loop on NextToken. We ask once per
 outstanding status (``Filter.Status`` STARTING, RUNNING, STOPPING): a transform's history of
 finished runs can be long, and the filtered calls never page through it. Finished runs are
-therefore not discovered (nothing to do for them). The calls for each transform and status are
-independent: they run at once (the engine's ``fan_out``), each paging on its own. A run that
-changes status between two of these calls can be listed twice: ids are de-duplicated.
+therefore not discovered (nothing to do for them). A run moves forward only (STARTING, RUNNING,
+STOPPING, then a finished status) and may move between two calls: so one transform's statuses
+are asked one after the other, in that order, each answered before the next is asked. A run
+that moved on between two calls is then seen by the later one (or has finished); asked at once
+or in another order, a run STARTING when RUNNING was asked and RUNNING when STARTING was asked
+(a throttled call retried) was in neither answer. A run seen twice is listed once. Transforms
+are listed at once (the engine's ``fan_out``). A transform whose runs in one status fill
+MAX_PAGES pages is reported capped.
 """
 
 from __future__ import annotations
@@ -107,14 +112,12 @@ class GlueMLTaskRunKind:
     def discover(self, fan_out: FanOut = one_at_a_time) -> Discovery:
         found = Discovery()
         transforms = self.transform_ids(found.warnings)
-        lists = [(t, status) for t in transforms for status in OUTSTANDING]
-        pages = fan_out([partial(self._runs, t, status) for t, status in lists])
+        listed = fan_out([partial(self._outstanding_runs, t, found.capped) for t in transforms])
         seen: set[tuple[str, str]] = set()
         missing: list[str] = []
-        for (transform_id, _), runs in zip(lists, pages, strict=True):
+        for transform_id, runs in zip(transforms, listed, strict=True):
             if runs is None:
-                if transform_id not in missing:
-                    missing.append(transform_id)
+                missing.append(transform_id)
                 continue
             for run in runs:
                 run_id = run.get("TaskRunId")
@@ -126,22 +129,31 @@ class GlueMLTaskRunKind:
         found.warnings.extend(f"{self.name}: ML transform {t} not found" for t in missing)
         return found
 
-    def _runs(self, transform_id: str, status: str) -> list[Any] | None:
-        """Every run of one transform in one status (None: no such transform)."""
+    def _outstanding_runs(self, transform_id: str, capped: list[str]) -> list[Any] | None:
+        """Every outstanding run of one transform, its statuses asked in the order a run moves
+        through them (module docstring); None: no such transform."""
         runs: list[Any] = []
-        kwargs: dict[str, Any] = {"TransformId": transform_id, "MaxResults": PAGE_SIZE, "Filter": {"Status": status}}
         try:
-            for _ in range(MAX_PAGES):
-                response = self._client.get_ml_task_runs(**kwargs)
-                runs.extend(response.get("TaskRuns") or [])
-                token = response.get("NextToken")
-                if not token:
-                    break
-                kwargs["NextToken"] = token
+            for status in OUTSTANDING:
+                runs.extend(self._runs(transform_id, status, capped))
         except ClientError as error:
             if error_code(error) != NOT_FOUND:
                 raise
             return None
+        return runs
+
+    def _runs(self, transform_id: str, status: str, capped: list[str]) -> list[Any]:
+        """Every run of one transform in one status."""
+        runs: list[Any] = []
+        kwargs: dict[str, Any] = {"TransformId": transform_id, "MaxResults": PAGE_SIZE, "Filter": {"Status": status}}
+        for _ in range(MAX_PAGES):
+            response = self._client.get_ml_task_runs(**kwargs)
+            runs.extend(response.get("TaskRuns") or [])
+            token = response.get("NextToken")
+            if not token:
+                return runs
+            kwargs["NextToken"] = token
+        capped.append(f"{self.name}: GetMLTaskRuns of {transform_id} ({status}) stopped at {MAX_PAGES} pages")
         return runs
 
     def describe(self, ref: JobRef) -> JobState:
