@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from jobjanitor import neptune_http
+from jobjanitor import lean_http
 from jobjanitor.deadline import CURRENT_DEADLINE, Deadline
 from jobjanitor.model import ML_KINDS, JobKindName
 from jobjanitor.policy import NEPTUNE_KINDS
@@ -206,28 +206,20 @@ def build_clients(
     common: dict[str, Any] = {"session": session, "pool": policy.concurrency + 2, "backoff_scale": backoff_scale}
     clients = Clients()
     if policy.kinds & NEPTUNE_KINDS and policy.neptune_endpoint:
-        neptune, limiter = _make("neptunedata", profile, endpoint_url=policy.neptune_endpoint, **common)
+        where: dict[str, Any] = {"endpoint_url": policy.neptune_endpoint}
+        neptune, limiter = _make("neptunedata", profile, **where, **common)
         if limiter is not None:
             clients.limiters["neptunedata"] = limiter
-        if configure:
-            configure(neptune)
-        elif profile.max_attempts > 1:  # the sweep's calls without botocore's per-request work
-            fewer = replace(profile, max_attempts=profile.max_attempts - 1)  # the lean attempt was the first
-
-            def handover(fewer: Profile = fewer, limiter: RateLimiter | None = limiter) -> Any:
-                return _make("neptunedata", fewer, endpoint_url=policy.neptune_endpoint, limiter=limiter, **common)[0]
-
-            neptune = neptune_http.lean(neptune, session, limiter, profile, pool=common["pool"], handover=handover)
-        clients.neptune = neptune
+        clients.neptune = _lean(
+            "neptunedata", neptune, limiter, profile, common=common, configure=configure, where=where
+        )
     if JobKindName.GLUE_ML_TASK_RUN in policy.kinds:
-        endpoint = endpoint_urls.get("glue") if endpoint_urls else None
-        glue, limiter = _make("glue", profile, endpoint_url=endpoint, region_name=policy.glue_region, **common)
+        where = {"endpoint_url": (endpoint_urls or {}).get("glue"), "region_name": policy.glue_region}
+        glue, limiter = _make("glue", profile, **where, **common)
         if limiter is not None:
             clients.limiters["glue"] = limiter
-        if configure:
-            configure(glue)
-        clients.glue = glue
         clients.glue_region = glue.meta.region_name
+        clients.glue = _lean("glue", glue, limiter, profile, common=common, configure=configure, where=where)
     if policy.kinds & ML_KINDS and policy.neptune_endpoint:
         # The SageMaker side of Neptune ML (jobjanitor.billing; the endpoint kind), in the
         # session's region (the cluster's: the CLI signs for the region its Neptune endpoint
@@ -240,6 +232,32 @@ def build_clients(
             configure(sagemaker)
         clients.sagemaker = sagemaker
     return clients
+
+
+def _lean(
+    service: Service,
+    client: Any,
+    limiter: RateLimiter | None,
+    profile: Profile,
+    *,
+    common: dict[str, Any],
+    configure: Callable[[Any], None] | None,
+    where: dict[str, Any],
+) -> Any:
+    """``client`` with the sweep's many calls on the lean request path (:mod:`jobjanitor.lean_http`),
+    or ``client`` itself when a caller configures it (``configure`` is called with it) or it makes
+    one attempt only. The hand-over client (made on first need) has the attempts after the lean one."""
+    if configure:
+        configure(client)
+        return client
+    if profile.max_attempts <= 1:
+        return client
+    fewer = replace(profile, max_attempts=profile.max_attempts - 1)  # the lean attempt was the first
+
+    def handover() -> Any:
+        return _make(service, fewer, limiter=limiter, **where, **common)[0]
+
+    return lean_http.lean(client, common["session"], limiter, profile, pool=common["pool"], handover=handover)
 
 
 class ClientCache:

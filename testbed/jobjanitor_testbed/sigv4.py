@@ -3,7 +3,7 @@ authentication verifies them.
 
 Written from the signing process AWS documents ("Create a signed AWS API request", Signature
 Version 4 with the signature in the ``Authorization`` header), not with botocore's signer: the
-janitor's lean request path (``jobjanitor.neptune_http``) signs with botocore's, and a check that
+janitor's lean request path (``jobjanitor.lean_http``) signs with botocore's, and a check that
 shared its code would share its mistakes. What is verified, on the request as it was received:
 
 - ``Authorization: AWS4-HMAC-SHA256 Credential=<key>/<yyyymmdd>/<region>/neptune-db/aws4_request,

@@ -156,7 +156,7 @@ print(*sorted(sys.modules))
 FIRST_INVOCATION = (
     "jobjanitor.engine",
     "jobjanitor.clients",
-    "jobjanitor.neptune_http",
+    "jobjanitor.lean_http",
     "jobjanitor.kinds",
     "jobjanitor.clusters",
     "jobjanitor.guard",

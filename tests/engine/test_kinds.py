@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import boto3
 import pytest
 from jobjanitor.clients import Clients
 from jobjanitor.kinds import make_kind
+from jobjanitor.lean_http import LeanClient
 from jobjanitor.model import JobKindName, JobRef, Outcome
-from jobjanitor.neptune_http import LeanNeptune
 from jobjanitor.policy import Policy
 from jobjanitor_testbed import moto_glue
 from jobjanitor_testbed.clock import FakeClock
@@ -148,11 +149,13 @@ def test_ml_role_is_sent_on_every_call(
     clients = make_clients(policy)
     urls: list[str] = []
     assert clients.neptune is not None
-    # botocore's requests (a configured client) and the lean path's (jobjanitor.neptune_http)
+    # botocore's requests (a configured client) and the lean path's (jobjanitor.lean_http)
     clients.neptune.meta.events.register("before-send.neptunedata", lambda request, **_: urls.append(request.url))
-    if isinstance(clients.neptune, LeanNeptune):
+    if isinstance(clients.neptune, LeanClient):
         send = clients.neptune._send
-        monkeypatch.setattr(clients.neptune, "_send", lambda method, path: urls.append(path) or send(method, path))
+        monkeypatch.setattr(
+            clients.neptune, "_send", lambda method, path, *rest: urls.append(path) or send(method, path, *rest)
+        )
     kind = make_kind(JobKindName.NEPTUNE_ML_TRAINING, policy, clients)
     assert [r.job_id for r in kind.discover().refs] == ["running"]
     assert kind.describe(_ref(bed, kind.name, "running")).status == "InProgress"
@@ -217,12 +220,23 @@ def test_glue_finds_a_run_that_starts_running_between_two_of_its_listings(
     policy = Policy.build(glue_transform_ids=transform)
     clients = make_clients(policy)
     asked: list[str] = []
-    clients.glue.meta.events.register(
-        "provide-client-params.glue.GetMLTaskRuns", lambda params, **_: asked.append(params["Filter"]["Status"])
-    )
-    clients.glue.meta.events.register(
-        "after-call.glue.GetMLTaskRuns", lambda **_: testbed_clock.advance(10) if asked[-1] == "RUNNING" else None
-    )
+    glue = clients.glue
+
+    class Listing:
+        """The janitor's Glue client (lean path or botocore alike), the clock moved on right after
+        the RUNNING listing is answered."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(glue, name)
+
+        def get_ml_task_runs(self, **params: Any) -> Any:
+            asked.append(params["Filter"]["Status"])
+            answer = glue.get_ml_task_runs(**params)
+            if asked[-1] == "RUNNING":
+                testbed_clock.advance(10)
+            return answer
+
+    clients.glue = cast("Any", Listing())
     kind = make_kind(JobKindName.GLUE_ML_TASK_RUN, policy, clients)
 
     def in_reverse[T](tasks: Sequence[Callable[[], T]]) -> list[T]:
@@ -231,7 +245,7 @@ def test_glue_finds_a_run_that_starts_running_between_two_of_its_listings(
     found = kind.discover(in_reverse)  # type: ignore[attr-defined]
     assert [r.job_id for r in found.refs] == [run], asked
     # The run did move on while it was listed: STARTING before, RUNNING after.
-    assert clients.glue.get_ml_task_run(TransformId=transform, TaskRunId=run)["Status"] == "RUNNING"
+    assert glue.get_ml_task_run(TransformId=transform, TaskRunId=run)["Status"] == "RUNNING"
 
 
 def test_glue_reports_a_listing_that_stopped_at_its_page_limit(

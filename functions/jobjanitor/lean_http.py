@@ -1,29 +1,35 @@
-"""A lean request path for the Neptune data API calls a sweep makes (list, get, cancel).
+"""A lean request path for the calls a sweep makes many times: the Neptune data API's list, get
+and cancel, and Glue's GetMLTaskRuns, GetMLTaskRun and CancelMLTaskRun.
 
 botocore spends about 0.8 ms of CPU on every request (event hooks, serialising and validating
 against the model, urllib3, parsing the answer), four times what sending one takes: at the
 0.145 of a CPU Lambda gives 256 MB that is most of a sweep (docs/benchmarks.md). Here each
 call of the operations in :data:`OPERATIONS` is sent on the common path without it:
 
-- the request is the one botocore builds: method, path and query from the service model (read
-  once per client), values percent-encoded as botocore encodes them, signed by botocore's own
-  SigV4 signer (``neptune-db``) with the session's current credentials;
+- the request is the one botocore builds, from the service model (read once per client):
+  rest-json (Neptune): method, path and query, values percent-encoded as botocore encodes them;
+  json 1.1 (Glue): ``POST /`` with ``X-Amz-Target: <prefix>.<Operation>``, its Content-Type and
+  the parameters as a JSON document. Signed by botocore's own SigV4 signer (the service's
+  signing name, ``neptune-db`` or ``glue``) with the session's current credentials;
 - it goes over a pooled keep-alive connection (``http.client``, TLS verified against the CA
   bundle botocore uses, or ``AWS_CA_BUNDLE``), each attempt's read bounded by the run's
   deadline (:data:`jobjanitor.deadline.CURRENT_DEADLINE`), like the botocore client's;
 - every attempt waits its turn at the service's shared rate and reports its answer to it
   (:class:`jobjanitor.ratelimit.RateLimiter`).
 
-A 2xx answer is returned as its JSON document. A 4xx answer no retry can change is raised as
-botocore raises it (the client's modeled exception, parsed by botocore's own parser). Anything
-else (throttling, 5xx, a timeout, a dropped connection) hands the call to the botocore client,
-which sends it again under the full retry policy (:mod:`jobjanitor.retry`): the lean attempt is
-one more attempt before botocore's own, counted by the rate limiter like any other.
+A 2xx answer is returned as its JSON document, its timestamps (members the output shape types
+``timestamp``; Glue sends epoch seconds) as aware datetimes, as botocore's parser returns them
+(without ``ResponseMetadata``). A 4xx answer no retry can change is raised as botocore raises it
+(the client's modeled exception, parsed by botocore's own parser). Anything else (throttling,
+5xx, a timeout, a dropped connection) hands the call to the botocore client, which sends it
+again under the full retry policy (:mod:`jobjanitor.retry`): the lean attempt is one more
+attempt before botocore's own, counted by the rate limiter like any other.
 
 Not used when the client needs botocore's own path: a proxy in the environment, or a caller that
-configures the client (the CLI's tunnel, tests that hook its events). Calls not listed here (and
-``meta``, ``exceptions``...) go to the botocore client. X-Ray records no subsegment for the calls
-sent here.
+configures the client (the CLI's tunnel, tests that hook its events). A call with a parameter
+this path does not send (a body member on rest-json, one the input shape lacks, a value JSON
+cannot hold) and calls not listed here (and ``meta``, ``exceptions``...) go to the botocore
+client. X-Ray records no subsegment for the calls sent here.
 """
 
 from __future__ import annotations
@@ -36,30 +42,33 @@ import re
 import ssl
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from jobjanitor.deadline import CURRENT_DEADLINE
 
-if TYPE_CHECKING:
-    from mypy_boto3_neptunedata import NeptuneDataClient
+__all__ = ["OPERATIONS", "LeanClient", "lean", "usable"]
 
-__all__ = ["OPERATIONS", "LeanNeptune", "lean", "usable"]
-
-OPERATIONS = (
-    "list_loader_jobs",
-    "get_loader_job_status",
-    "cancel_loader_job",
-    "list_ml_data_processing_jobs",
-    "get_ml_data_processing_job",
-    "cancel_ml_data_processing_job",
-    "list_ml_model_training_jobs",
-    "get_ml_model_training_job",
-    "cancel_ml_model_training_job",
-    "list_ml_model_transform_jobs",
-    "get_ml_model_transform_job",
-    "cancel_ml_model_transform_job",
-)
+# The calls sent on this path, by botocore service name.
+OPERATIONS: dict[str, tuple[str, ...]] = {
+    "neptunedata": (
+        "list_loader_jobs",
+        "get_loader_job_status",
+        "cancel_loader_job",
+        "list_ml_data_processing_jobs",
+        "get_ml_data_processing_job",
+        "cancel_ml_data_processing_job",
+        "list_ml_model_training_jobs",
+        "get_ml_model_training_job",
+        "cancel_ml_model_training_job",
+        "list_ml_model_transform_jobs",
+        "get_ml_model_transform_job",
+        "cancel_ml_model_transform_job",
+    ),
+    "glue": ("get_ml_task_runs", "get_ml_task_run", "cancel_ml_task_run"),
+}
+PROTOCOLS = frozenset({"rest-json", "json"})
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded", "SlowDown"}
@@ -73,6 +82,8 @@ RETRIED_CODES = THROTTLING_CODES | {
 }
 RETRIED_STATUSES = frozenset({408, 429})
 _LABEL = re.compile(r"{(.*?)}")
+# A shape nested deeper than this is not searched for timestamps (recursive shapes).
+MAX_SHAPE_DEPTH = 12
 
 
 def usable(environ: Any = os.environ) -> bool:
@@ -80,11 +91,10 @@ def usable(environ: Any = os.environ) -> bool:
     return not any(environ.get(name) for name in PROXY_VARIABLES)
 
 
-def lean(
-    client: NeptuneDataClient, session: Any, limiter: Any, profile: Any, *, pool: int, handover: Callable[[], Any]
-) -> NeptuneDataClient:
-    """``client`` with the sweep's calls on the lean path, when it can take them (credentials
-    found, no proxy); else ``client`` itself. ``profile``: the client's timeouts; ``session``:
+def lean[C](client: C, session: Any, limiter: Any, profile: Any, *, pool: int, handover: Callable[[], Any]) -> C:
+    """``client`` (a botocore client of a service :data:`OPERATIONS` names) with the sweep's calls
+    on the lean path, when it can take them (credentials found, no proxy); else ``client``
+    itself. ``profile``: the client's timeouts; ``session``:
     its credentials (None: boto3's default session); ``handover()``: a client like it with one
     attempt fewer (the lean attempt was the first), sharing ``limiter``, made on first need."""
     if session is None:
@@ -94,7 +104,7 @@ def lean(
     credentials = session.get_credentials()
     if credentials is None or not usable():
         return client
-    wrapped = LeanNeptune(
+    wrapped = LeanClient(
         client,
         credentials=credentials,
         limiter=limiter,
@@ -103,20 +113,33 @@ def lean(
         connect_timeout=profile.connect_timeout_s,
         read_timeout=profile.read_timeout_s,
     )
-    return cast("NeptuneDataClient", wrapped)
+    return wrapped  # type: ignore[return-value] # a stand-in with the client's interface
 
 
 class _Operation:
-    """What the service model says of one operation: its HTTP method, path and query members."""
+    """What the service model says of one operation: how its request is sent (rest-json: the
+    HTTP method, path and query members; json: the target and body), and where its answer holds
+    timestamps."""
 
     def __init__(self, model: Any) -> None:
+        service = model.service_model
         self.name: str = model.name
+        self.protocol: str = service.protocol
         self.method: str = model.http["method"]
         self.uri: str = model.http["requestUri"]
         self.labels: dict[str, str] = {}
         self.query: dict[str, str] = {}
+        self.headers: dict[str, str] = {}
         shape = model.input_shape
-        for member, member_shape in shape.members.items() if shape is not None else ():
+        members = dict(shape.members) if shape is not None else {}
+        self.members = frozenset(members)
+        if self.protocol == "json":
+            version = service.metadata.get("jsonVersion", "1.0")
+            self.headers = {
+                "X-Amz-Target": f"{service.metadata['targetPrefix']}.{self.name}",
+                "Content-Type": f"application/x-amz-json-{version}",
+            }
+        for member, member_shape in members.items() if self.protocol == "rest-json" else ():
             where = member_shape.serialization.get("location")
             name = member_shape.serialization.get("name", member)
             if where == "uri":
@@ -125,10 +148,18 @@ class _Operation:
                 self.query[member] = name
             else:  # a body or header member: not sent on this path
                 raise ValueError(f"{self.name}.{member} is sent in the {where or 'body'}")
+        self.convert = _timestamps(model.output_shape)
 
-    def target(self, params: dict[str, Any]) -> str | None:
-        """The path and query botocore would send, or None when ``params`` holds a member this
-        path does not send."""
+    def request(self, params: dict[str, Any]) -> tuple[str, bytes | None] | None:
+        """The path and query, and the body, botocore would send; None when ``params`` holds
+        what this path does not send."""
+        if not set(params) <= self.members:
+            return None
+        if self.protocol == "json":
+            try:
+                return self.uri, json.dumps(params).encode()
+            except (TypeError, ValueError):  # a value botocore would serialise (a datetime...)
+                return None
         from botocore.utils import percent_encode, percent_encode_sequence  # noqa: PLC0415 - lazy: cold start
 
         if not set(params) <= set(self.labels) | set(self.query):
@@ -136,16 +167,74 @@ class _Operation:
         values = {self.labels[m]: percent_encode(str(v), safe="-_.~") for m, v in params.items() if m in self.labels}
         path = _LABEL.sub(lambda match: values[match.group(1).rstrip("+")], self.uri)
         query = {self.query[m]: _query_value(v) for m, v in params.items() if m in self.query}
-        return f"{path}?{percent_encode_sequence(query)}" if query else path
+        return (f"{path}?{percent_encode_sequence(query)}" if query else path), None
+
+
+Convert = Callable[[Any], Any]
+
+
+def _timestamps(shape: Any, depth: int = 0) -> Convert | None:
+    """A function that turns the timestamps of a parsed ``shape`` value into aware datetimes (as
+    botocore's parser does), or None when ``shape`` holds none."""
+    if shape is None or depth > MAX_SHAPE_DEPTH:
+        return None
+    kind = shape.type_name
+    if kind == "timestamp":
+        return _datetime
+    if kind in ("list", "map"):
+        return _each(_timestamps(shape.member if kind == "list" else shape.value, depth + 1))
+    if kind != "structure":
+        return None
+    found = {
+        member.serialization.get("name", name): convert
+        for name, member in shape.members.items()
+        if (convert := _timestamps(member, depth + 1)) is not None
+    }
+    if not found:
+        return None
+
+    def structure(value: Any) -> Any:
+        if isinstance(value, dict):
+            for key, convert in found.items():
+                if value.get(key) is not None:
+                    value[key] = convert(value[key])
+        return value
+
+    return structure
+
+
+def _each(convert: Convert | None) -> Convert | None:
+    """``convert`` applied to each item of a list, or each value of a map."""
+    if convert is None:
+        return None
+
+    def each(value: Any) -> Any:
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        return value
+
+    return each
+
+
+def _datetime(value: Any) -> Any:
+    """A wire timestamp as an aware datetime: epoch seconds (json protocols), else as botocore
+    parses it (ISO 8601)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    from botocore.utils import parse_timestamp  # noqa: PLC0415 - lazy: rare
+
+    return parse_timestamp(value)
 
 
 def _query_value(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-class LeanNeptune:
-    """The botocore ``neptunedata`` client ``client``, with :data:`OPERATIONS` sent on the lean
-    path (see the module docstring). ``credentials``: the session's (refreshed as botocore
+class LeanClient:
+    """The botocore client ``client`` (``neptunedata`` or ``glue``), with its :data:`OPERATIONS`
+    sent on the lean path (see the module docstring). ``credentials``: the session's (refreshed as botocore
     refreshes them); ``limiter``: the service's shared rate (``turn()``, ``answered(throttled)``)."""
 
     def __init__(
@@ -169,11 +258,13 @@ class LeanNeptune:
         self._handover: Any = None
         self._signer: Any = SigV4Auth
         service = client.meta.service_model
+        if service.protocol not in PROTOCOLS:
+            raise ValueError(f"{service.service_name} speaks {service.protocol}, not one of {sorted(PROTOCOLS)}")
         self._signing_name: str = service.signing_name
         self._region: str = client.meta.region_name
         self._operations = {
             method: _Operation(service.operation_model(client.meta.method_to_api_mapping[method]))
-            for method in OPERATIONS
+            for method in OPERATIONS[service.service_name]
         }
         url = urlsplit(client.meta.endpoint_url)
         self._https = url.scheme == "https"
@@ -184,7 +275,7 @@ class LeanNeptune:
         self._pool: queue.LifoQueue[http.client.HTTPConnection] = queue.LifoQueue(maxsize=pool_size)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._user_agent = f"Botocore/{botocore_version} jobjanitor/lean-neptune"
+        self._user_agent = f"Botocore/{botocore_version} jobjanitor/lean-http"
         self._tls: ssl.SSLContext | None = None
         self._lock = threading.Lock()
         self.lean_calls = 0  # answered on the lean path (tests, benchmarks)
@@ -198,13 +289,14 @@ class LeanNeptune:
 
     # -- one call ------------------------------------------------------------------------
     def _call(self, method: str, operation: _Operation, params: dict[str, Any]) -> Any:
-        target = operation.target(params)
-        if target is None:  # a member this path does not send: botocore's whole path
+        request = operation.request(params)
+        if request is None:  # what this path does not send: botocore's whole path
             return getattr(self._client, method)(**params)
+        target, payload = request
         if self._limiter is not None:
             self._limiter.turn()
         try:
-            status, headers, body = self._send(operation.method, target)
+            status, headers, body = self._send(operation.method, target, payload, operation.headers)
         except (OSError, http.client.HTTPException) as failure:
             return self._hand_over(method, params, self._connection_error(failure))
         code = _error_code(status, headers, body)
@@ -213,7 +305,8 @@ class LeanNeptune:
         if 200 <= status < 300:
             with self._lock:
                 self.lean_calls += 1
-            return json.loads(body) if body else {}
+            answer = json.loads(body) if body else {}
+            return answer if operation.convert is None else operation.convert(answer)
         error = self._client_error(operation, status, headers, body)
         if 400 <= status < 500 and status not in RETRIED_STATUSES and code not in RETRIED_CODES:
             raise error
@@ -242,15 +335,18 @@ class LeanNeptune:
             return ReadTimeoutError(endpoint_url=self._base, error=error)
         return EndpointConnectionError(endpoint_url=self._base, error=error)
 
-    def _send(self, method: str, target: str) -> tuple[int, dict[str, str], bytes]:
+    def _send(
+        self, method: str, target: str, body: bytes | None = None, extra: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         from botocore.awsrequest import AWSRequest  # noqa: PLC0415 - lazy: cold start
 
-        request = AWSRequest(method, self._base + target, headers={"User-Agent": self._user_agent})
+        headers = {**(extra or {}), "User-Agent": self._user_agent}
+        request = AWSRequest(method, self._base + target, headers=headers, data=body)
         self._signer(self._credentials.get_frozen_credentials(), self._signing_name, self._region).add_auth(request)
         headers = dict(request.headers.items())
         conn = self._connection()
         try:
-            conn.request(method, target, headers=headers)
+            conn.request(method, target, body=body, headers=headers)
             response = conn.getresponse()
             body = response.read()
         except BaseException:
@@ -303,7 +399,7 @@ class LeanNeptune:
         from botocore.parsers import create_parser  # noqa: PLC0415 - lazy: cold start
 
         model = self._client.meta.service_model.operation_model(operation.name)
-        parsed = create_parser("rest-json").parse(
+        parsed = create_parser(operation.protocol).parse(
             {"status_code": status, "headers": headers, "body": body}, model.output_shape
         )
         parsed.setdefault("ResponseMetadata", {})["HTTPStatusCode"] = status
