@@ -15,7 +15,8 @@ listing of that type (``List*Jobs``, no status filter, newest first, 100 a page)
 status of many names at once: paging stops as soon as every name is found, or once the pages
 read are as many as the names still not found (describing those costs no more than paging on
 might); a name the listing did not show is described. Types named once or twice, and
-endpoints, are described (``Describe*``). Why unfiltered: SageMaker documents that
+endpoints, are described (``Describe*``). The types' listings and the names described are
+read at once (the engine's ``fan_out``). Why unfiltered: SageMaker documents that
 ``ListTrainingJobs`` with ``StatusEquals`` picks ``MaxResults`` jobs of any status first and
 filters them after (moto does the same for processing, training and transform jobs), so a
 filtered listing scans the same pages, twice (InProgress, then Stopping), and shows nothing of
@@ -38,12 +39,13 @@ left behind: neither bills, and jobjanitor deletes nothing in SageMaker.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from jobjanitor.kinds.base import error_code, error_text
+from jobjanitor.kinds.base import FanOut, error_code, error_text, one_at_a_time
 from jobjanitor.model import UnderlyingJob
 from jobjanitor.sagemaker_dating import SAGEMAKER_DESCRIBE, sagemaker_job
 
@@ -77,11 +79,21 @@ MISSING = "Could not find"  # SageMaker's ValidationException for a name it does
 Key = tuple[str, str]  # (resource type, name)
 
 
-class BillingCheck:
-    """Reads the SageMaker side of jobs and endpoints (``client``: a SageMaker client)."""
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A read that failed: why."""
 
-    def __init__(self, client: Any) -> None:
+    text: str
+
+
+class BillingCheck:
+    """Reads the SageMaker side of jobs and endpoints (``client``: a SageMaker client). Each
+    type's listing, and the names described, are read at once through ``fan_out`` (the engine's:
+    at a check's end of a sweep, one after the other they were its last half second)."""
+
+    def __init__(self, client: Any, fan_out: FanOut = one_at_a_time) -> None:
         self._sagemaker = client
+        self._fan_out = fan_out
 
     def verdict(self, underlying: tuple[UnderlyingJob, ...]) -> tuple[bool, str]:
         """:meth:`verdicts` of one job."""
@@ -97,8 +109,9 @@ class BillingCheck:
                 wanted.setdefault(kind, set()).add(name)
         statuses: dict[Key, str | None] = {}
         failures: dict[Key, str] = {}
-        for kind, names in sorted(wanted.items()):
-            self._statuses(kind, names, statuses, failures)
+        for read, failed in self._fan_out([partial(self._statuses, k, names) for k, names in sorted(wanted.items())]):
+            statuses.update(read)
+            failures.update(failed)
         return [self._verdict(underlying, statuses, failures) for underlying in batch]
 
     def _verdict(
@@ -129,9 +142,12 @@ class BillingCheck:
             return True, f"{UNVERIFIED}: {failed[0]}"
         return True, STOPPED + (f"; left behind (not billed): {'; '.join(left)}" if left else "")
 
-    def _statuses(self, kind: str, names: set[str], statuses: dict[Key, str | None], failures: dict[Key, str]) -> None:
-        """Fill ``statuses`` (None: SageMaker does not know the name) or ``failures`` for the
-        ``names`` of one resource type: a listing first when there are enough of them."""
+    def _statuses(self, kind: str, names: set[str]) -> tuple[dict[Key, str | None], dict[Key, str]]:
+        """(statuses, failures) of the ``names`` of one resource type (a status None: SageMaker
+        does not know the name): a listing first when there are enough of them, the names it
+        did not show described."""
+        statuses: dict[Key, str | None] = {}
+        failures: dict[Key, str] = {}
         left = set(names)
         if len(names) >= LIST_FROM:
             try:
@@ -142,15 +158,27 @@ class BillingCheck:
                 method = SAGEMAKER_LIST[kind][0]
                 operation = self._sagemaker.meta.method_to_api_mapping.get(method, method)
                 text = f"{operation}: {error_text(error, 160)}"
-                failures.update(((kind, name), text) for name in names)
-                return
+                return statuses, dict.fromkeys(((kind, name) for name in names), text)
         method, parameter = SAGEMAKER_DESCRIBE[kind]
         describe = getattr(self._sagemaker, method)
-        for name in sorted(left):
-            try:
-                statuses[(kind, name)] = self._read(partial(describe, **{parameter: name}), STATUS_KEYS[kind])
-            except (ClientError, BotoCoreError) as error:
-                failures[(kind, name)] = error_text(error, 160)
+        ordered = sorted(left)
+        for name, read in zip(
+            ordered,
+            self._fan_out([partial(self._described, describe, kind, parameter, n) for n in ordered]),
+            strict=True,
+        ):
+            if isinstance(read, Failed):
+                failures[(kind, name)] = read.text
+            else:
+                statuses[(kind, name)] = read
+        return statuses, failures
+
+    def _described(self, describe: Callable[..., Any], kind: str, parameter: str, name: str) -> str | Failed | None:
+        """One name's status (None: not known to SageMaker), or why it could not be read."""
+        try:
+            return self._read(partial(describe, **{parameter: name}), STATUS_KEYS[kind])
+        except (ClientError, BotoCoreError) as error:
+            return Failed(error_text(error, 160))
 
     def _listed(self, kind: str, names: set[str]) -> dict[str, str]:
         """The statuses the listing of ``kind`` shows for ``names`` (newest first), read until

@@ -156,6 +156,7 @@ class FakeMLTaskRun:
         completed_on: float | None = None,
         error_string: str | None = None,
         properties: dict[str, Any] | None = None,
+        stop_delay: float | None = None,
     ) -> None:
         settings = lifecycle.DEFAULT
         self.properties = dict(properties or {})  # the *TaskRunProperties next to TaskType
@@ -170,7 +171,8 @@ class FakeMLTaskRun:
         self.pinned_completed_on = completed_on
         self.error_string = error_string
         self.cancelled_at: float | None = None
-        self.stop_delay: float = settings.stop_delay
+        self.stop_delay: float = settings.stop_delay if stop_delay is None else stop_delay
+        self.own_stop_delay = stop_delay  # this run's, not the lifecycle's, when given
 
     # -- lifecycle ---------------------------------------------------------------------
     def state(self, now: float) -> tuple[str, float, float | None]:  # noqa: PLR0911 - one return per status
@@ -201,7 +203,7 @@ class FakeMLTaskRun:
         status = self.status(now)
         if status in ("STARTING", "RUNNING"):
             self.cancelled_at = _ms(now)
-            self.stop_delay = lifecycle.DEFAULT.stop_delay
+            self.stop_delay = lifecycle.DEFAULT.stop_delay if self.own_stop_delay is None else self.own_stop_delay
             return self.status(now)
         if status == "STOPPING":
             return status
@@ -254,13 +256,15 @@ def seed_task_run(
     task_run_id: str | None = None,
     region: str = "us-east-1",
     account: str = "123456789012",
+    stop_delay: float | None = None,
 ) -> str:
     """Create a task run directly in moto's Glue backend; returns its TaskRunId.
 
     ``status=None`` follows the normal lifecycle from ``started_on`` (default: now).
     ``"STARTING"``/``"RUNNING"`` pins the run there until it is cancelled (an old run that
     never finished). ``"STOPPING"`` marks it cancelled now. A terminal status fixes it, with
-    CompletedOn ``completed_on`` (default: now).
+    CompletedOn ``completed_on`` (default: now). ``stop_delay``: how long this run is STOPPING
+    once cancelled (default: the lifecycle's ``stop_delay`` when it is cancelled).
     """
     install()
     if status is not None and status not in ALL_STATUSES:
@@ -284,6 +288,7 @@ def seed_task_run(
             error_string=error_string
             if error_string is not None
             else ("seeded failure" if status == "FAILED" else None),
+            stop_delay=stop_delay,
         )
         if status == "STOPPING":
             run.cancelled_at = _ms(now)

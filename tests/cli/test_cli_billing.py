@@ -126,6 +126,22 @@ def test_a_whole_sweep_verifies_sagemaker_with_far_fewer_reads_than_jobs(
     assert reads.get("ListHyperParameterTuningJobs"), reads
 
 
+def test_a_check_reads_each_sagemaker_type_at_once(aws_env: TestBed, many_training: list[str]) -> None:
+    """The processing jobs' listing and the tuning jobs' are read side by side, not one after the
+    other (at a sweep's end, one after the other, they were its last half second)."""
+    listings = ("ListProcessingJobs", "ListHyperParameterTuningJobs")
+    aws_env.faults_aws.set(latency=0.5, operations=listings)
+    code, results = sweep(aws_env, "--kinds", "neptune-ml-training", "--max-wait", "60")
+    assert code == 0
+    assert {r["billing"] for r in results.values()} == {"billing stopped"}
+    (processing,), (tuning,) = (aws_env.aws_log.entries(operation=op) for op in listings)
+    assert processing.duration >= 0.5
+    assert tuning.duration >= 0.5
+    # Each started before the other was answered.
+    assert processing.timestamp < tuning.timestamp + tuning.duration
+    assert tuning.timestamp < processing.timestamp + processing.duration
+
+
 def test_sagemaker_still_running_is_held_and_named_when_read_by_listing(
     aws_env: TestBed, many_training: list[str]
 ) -> None:
@@ -183,3 +199,27 @@ def test_a_listing_stops_paging_where_describing_costs_less(aws_env: TestBed) ->
         "DescribeProcessingJob": 3,
         "ListHyperParameterTuningJobs": 1,
     }
+
+
+def test_sagemaker_is_checked_while_other_kinds_are_still_stopping(aws_env: TestBed) -> None:
+    """The check of what an ML job ran on waits for nothing of other kinds: a Glue run that
+    takes 4 s to stop does not hold the training job's SageMaker check until it has stopped
+    (before, the check waited until nothing else was left, or 5 s)."""
+    import boto3
+    from jobjanitor_testbed import moto_glue
+    from jobjanitor_testbed.scenario import create_transform
+
+    transform = create_transform(boto3.client("glue"), "team-a-transform")
+    run = moto_glue.seed_task_run(transform, status="RUNNING", stop_delay=4.0)
+    aws_env.lifecycle.stop_delay = 0.2  # Neptune's training job
+    aws_env.neptune.seed_ml_job("modeltraining", "team-a-training", status="InProgress")
+    kinds = ("--kinds", "neptune-ml-training,glue-ml-task-run", "--glue-transform", transform, "--max-wait", "60")
+    code, results = sweep(aws_env, *kinds)
+    assert code == 0, results
+    assert results["team-a-training"]["billing"] == "billing stopped"
+    assert results[run]["final_status"] == "STOPPED"
+    checked = min(e.timestamp for e in aws_env.aws_log.entries(operation="DescribeHyperParameterTuningJob"))
+    run_stopped = max(e.timestamp for e in aws_env.aws_log.entries(operation="GetMLTaskRun"))
+    cancelled = min(e.timestamp for e in aws_env.aws_log.entries(operation="CancelMLTaskRun"))
+    assert run_stopped - cancelled >= 4.0  # the run did take its 4 s
+    assert checked < cancelled + 2.0, (checked - cancelled, run_stopped - cancelled)

@@ -60,7 +60,7 @@ class Run:
             ages=self._ages,
             emit=emit,
             deadline=deadline,
-            billing=BillingCheck(clients.sagemaker) if clients.sagemaker is not None else None,
+            billing=BillingCheck(clients.sagemaker, self._pool.fan_out) if clients.sagemaker is not None else None,
         )
         self._token: contextvars.Token[Deadline | None] | None = None
 

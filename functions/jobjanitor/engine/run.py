@@ -19,7 +19,7 @@ import contextvars
 import heapq
 import math
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 from jobjanitor.deadline import SYSTEM_CLOCK
 from jobjanitor.engine.events import Emit, JobEvent, PhaseEvent
 from jobjanitor.engine.schedule import VERIFY_MARGIN_S, Checks, Waiter
-from jobjanitor.model import JobRef, JobResult, Outcome
+from jobjanitor.model import JobKindName, JobRef, JobResult, Outcome
 
 if TYPE_CHECKING:
     from jobjanitor.deadline import Clock, Deadline
@@ -146,6 +146,11 @@ class Drive:
         self._busy = 0  # tasks in flight
         self._wait_deadline: Deadline | None = None
         self._abort = False
+        # Jobs still in the drive's hands (queued, being decided, waiting for another pass or
+        # stopping), by kind; and the kinds whose polls have asked for a check (VERIFY). A check
+        # need not wait for jobs of other kinds (Glue's runs are no SageMaker's).
+        self._open: Counter[JobKindName] = Counter()
+        self._verifying: set[JobKindName] = set()
         # Every time the drive reads or waits is on the run deadline's clock (real in production).
         self._clock = deadline.clock
 
@@ -157,6 +162,7 @@ class Drive:
         started = self._clock.monotonic()
         for i in poll:
             self.waiter.add(i, started, started)
+        self._open.update(self.results[i].ref.kind for i in (*self._queue, *self.waiter.pending))
         workers = [self._pool.submit(self._work) for _ in range(self._pool.concurrency)]
         try:
             for worker in workers:
@@ -222,8 +228,11 @@ class Drive:
         return None if due is None else ("poll", due)
 
     def _check_due(self, clock: float) -> float | None:
-        """Under the lock: when the jobs waiting for a check are due for it (None: none)."""
-        quiet = not (self._queue or self._retries or self._deciding or self._busy or self.waiter.pending)
+        """Under the lock: when the jobs waiting for a check are due for it (None: none). Quiet:
+        nothing else is left to do, or nothing of the kinds that ask for checks."""
+        quiet = not (self._queue or self._retries or self._deciding or self._busy or self.waiter.pending) or not any(
+            self._open[kind] for kind in self._verifying
+        )
         ends = self._wait_deadline or self._deadline
         return self.checks.due(clock, quiet=quiet, closing=ends.remaining() <= VERIFY_MARGIN_S)
 
@@ -274,8 +283,11 @@ class Drive:
             self.results[i] = updated
             stopped = None if polled is Polled.FAILED else polled is not Polled.RUNNING
             self.waiter.seen(i, stopped=stopped, sent=sent, answered=answered)
+            if stopped:
+                self._open[updated.ref.kind] -= 1
             if polled is Polled.VERIFY:
                 self.checks.fresh[i] = answered
+                self._verifying.add(updated.ref.kind)
         if polled is Polled.STOPPED:
             self._event(updated)
 
@@ -290,18 +302,21 @@ class Drive:
         with self._cv:
             self.results[i] = result
             if result.outcome is Outcome.FAILED:
-                self._retry(i)
-            elif self._wait and self._steps.waits_for(result):
+                stays = self._retry(i)
+            elif stays := self._wait and self._steps.waits_for(result):
                 self.waiter.add(i, sent, answered)
+            if not stays:
+                self._open[result.ref.kind] -= 1
 
-    def _retry(self, i: int) -> None:
+    def _retry(self, i: int) -> bool:
         """Under the lock: another pass for a failed decision, after a pause, while the
-        deadline allows (else it stays failed). Other work goes on meanwhile."""
+        deadline allows (else it stays failed: False). Other work goes on meanwhile."""
         attempt = self._passes[i] + 1
         pause = SECOND_CHANCE_PAUSE_S * attempt
         if attempt > SECOND_CHANCES or self._deadline.remaining() < pause + 1.0:
-            return
+            return False
         self._passes[i] = attempt
         heapq.heappush(self._retries, (self._clock.monotonic() + pause, i))
         ref = self.results[i].ref
         self._emit(PhaseEvent("retry", f"{ref.kind} {ref.job_id} failed; another pass in {pause:g}s", 1))
+        return True

@@ -122,8 +122,9 @@ class Waiter:
 
 
 # A job seen stopped waits at most this long for the check of what it ran on (Steps.verify)
-# while other jobs are still being decided or polled; once nothing else is left, or the wait
-# is within VERIFY_MARGIN_S of its end, the check is made at once.
+# while other jobs are still being decided or polled; once nothing else is left (nothing of
+# the kinds that ask for checks: the drive tells), or the wait is within VERIFY_MARGIN_S of
+# its end, the check is made at once.
 VERIFY_HOLD_S = 5.0
 VERIFY_MARGIN_S = 2.0
 
