@@ -222,4 +222,4 @@ def test_sagemaker_is_checked_while_other_kinds_are_still_stopping(aws_env: Test
     run_stopped = max(e.timestamp for e in aws_env.aws_log.entries(operation="GetMLTaskRun"))
     cancelled = min(e.timestamp for e in aws_env.aws_log.entries(operation="CancelMLTaskRun"))
     assert run_stopped - cancelled >= 4.0  # the run did take its 4 s
-    assert checked < cancelled + 2.0, (checked - cancelled, run_stopped - cancelled)
+    assert checked < cancelled + 3.0, (checked - cancelled, run_stopped - cancelled)  # before: after 4 s
