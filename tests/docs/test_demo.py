@@ -57,6 +57,7 @@ def row(out: str, *cells: str) -> bool:
 def test_the_demo_deletes_the_stacks_endpoint_and_shows_what_sagemaker_says() -> None:
     rc, out, left = run_demo()
     assert rc == 0, out
+    assert '"_aws"' not in out  # no metrics line among the guard's answers (metrics are off)
     # The guard opts in to inference endpoints by name, scoped by the stack's job-id prefix.
     kinds = "neptune-ml-dataprocessing,neptune-ml-training,neptune-ml-transform,neptune-loader,glue-ml-task-run"
     assert f'"Kinds": "{kinds},neptune-ml-endpoint", "JobIdPrefix": "demo-stack-"' in out

@@ -15,11 +15,11 @@ from typing import Any
 
 import boto3  # noqa: F401 - at init, before anything else: every first invocation builds clients with it
 from jobjanitor.errors import ConfigError
-from jobjanitor.observability import logger, metrics, tracer
+from jobjanitor.observability import COLD_START_METRIC, logger, metrics, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path="clientRequestToken", log_event=False, clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics(capture_cold_start_metric=COLD_START_METRIC)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from jobjanitor.hook.app import app, config_error_answer  # noqa: PLC0415 - the hook's modules load on the first invocation

@@ -16,7 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 import boto3  # noqa: F401 - at init, before anything else: every first invocation builds clients with it
-from jobjanitor.observability import logger, metrics, tracer
+from jobjanitor.observability import COLD_START_METRIC, logger, metrics, tracer
 
 if TYPE_CHECKING:
     from jobjanitor.sweeper.logic import Sweeper
@@ -36,7 +36,7 @@ def sweeper() -> Sweeper:
 
 
 @logger.inject_lambda_context(correlation_id_path="id || executionId", log_event=True, clear_state=True)
-@metrics.log_metrics(capture_cold_start_metric=True)
+@metrics.log_metrics(capture_cold_start_metric=COLD_START_METRIC)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return sweeper().handle(event, context)
