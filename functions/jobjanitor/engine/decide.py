@@ -312,6 +312,10 @@ class Decider:
             and result.ref.kind in self._kinds
         )
 
+    def verifies(self, kind: JobKindName) -> bool:
+        """Whether a job of ``kind`` may need :meth:`verify` once its service reads it stopped."""
+        return self._billing is not None and kind in self._kinds and self._kinds[kind].runs_elsewhere
+
     def poll(self, result: JobResult) -> tuple[JobResult, Polled]:
         """The job described again (:attr:`Polled.FAILED`: the describe failed, polled again
         later). A job that names the SageMaker resources it ran on is :attr:`Polled.VERIFY`

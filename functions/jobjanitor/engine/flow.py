@@ -153,6 +153,7 @@ class Run:
             poll=self._decider.poll,
             waits_for=self._decider.waits_for,
             verify=self._decider.verify,
+            verifies=self._decider.verifies,
             unverified=self._decider.unverified,
         )
         return Drive(

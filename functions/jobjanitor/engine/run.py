@@ -85,6 +85,7 @@ class Steps:
     # Jobs polled VERIFY, checked together: each comes back stopped, or outstanding (held).
     verify: Callable[[Sequence[JobResult]], list[JobResult]]
     unverified: Callable[[JobResult], JobResult]  # a VERIFY job the wait ended before checking
+    verifies: Callable[[JobKindName], bool]  # whether jobs of a kind may be polled VERIFY
 
 
 def check(
@@ -147,8 +148,8 @@ class Drive:
         self._wait_deadline: Deadline | None = None
         self._abort = False
         # Jobs still in the drive's hands (queued, being decided, waiting for another pass or
-        # stopping), by kind; and the kinds whose polls have asked for a check (VERIFY). A check
-        # need not wait for jobs of other kinds (Glue's runs are no SageMaker's).
+        # stopping), by kind; and the kinds whose jobs may ask for a check (steps.verifies). A
+        # check need not wait for jobs of other kinds (Glue's runs are no SageMaker's).
         self._open: Counter[JobKindName] = Counter()
         self._verifying: set[JobKindName] = set()
         # Every time the drive reads or waits is on the run deadline's clock (real in production).
@@ -163,6 +164,7 @@ class Drive:
         for i in poll:
             self.waiter.add(i, started, started)
         self._open.update(self.results[i].ref.kind for i in (*self._queue, *self.waiter.pending))
+        self._verifying = {kind for kind in self._open if self._steps.verifies(kind)}
         workers = [self._pool.submit(self._work) for _ in range(self._pool.concurrency)]
         try:
             for worker in workers:
@@ -287,7 +289,6 @@ class Drive:
                 self._open[updated.ref.kind] -= 1
             if polled is Polled.VERIFY:
                 self.checks.fresh[i] = answered
-                self._verifying.add(updated.ref.kind)
         if polled is Polled.STOPPED:
             self._event(updated)
 

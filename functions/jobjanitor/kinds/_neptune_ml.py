@@ -62,6 +62,7 @@ class NeptuneMLKind:
 
     name: ClassVar[JobKindName]
     caller_chosen_ids = True  # StartML*Job takes an ``id``
+    runs_elsewhere = True  # on SageMaker jobs (the endpoint kind: a SageMaker endpoint)
     list_op: ClassVar[str]  # e.g. "list_ml_data_processing_jobs"
     get_op: ClassVar[str]
     cancel_op: ClassVar[str]

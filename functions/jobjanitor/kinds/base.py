@@ -54,6 +54,10 @@ class JobKind(Protocol):
     # the service: a prefix cannot select them, and they are scoped by their target (the
     # Neptune endpoint, the Glue transform) instead.
     caller_chosen_ids: bool
+    # True when a job runs on another service whose word its stop needs (Neptune ML's jobs and
+    # endpoints on SageMaker: jobjanitor.billing). The engine's check of those jobs waits for
+    # every job of these kinds, and for nothing of the others.
+    runs_elsewhere: bool
 
     def discover(self, fan_out: FanOut = one_at_a_time) -> Discovery:
         """Every job of this kind the APIs can see (finished ones too where the API lists

@@ -54,6 +54,7 @@ MAX_PAGES = 1000
 class GlueMLTaskRunKind:
     name = JobKindName.GLUE_ML_TASK_RUN
     caller_chosen_ids = False  # Glue generates task-run ids; runs are scoped by transform
+    runs_elsewhere = False
 
     def __init__(self, policy: Policy, clients: Clients) -> None:
         if clients.glue is None:

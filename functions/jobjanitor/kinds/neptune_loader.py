@@ -33,6 +33,7 @@ NOT_FOUND = "BulkLoadIdNotFoundException"
 class NeptuneLoaderKind:
     name = JobKindName.NEPTUNE_LOADER
     caller_chosen_ids = False  # Neptune generates load ids
+    runs_elsewhere = False
 
     def __init__(self, policy: Policy, clients: Clients) -> None:
         if clients.neptune is None or not policy.neptune_endpoint:
