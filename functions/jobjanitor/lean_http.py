@@ -38,15 +38,14 @@ import http.client
 import json
 import os
 import queue
-import re
 import ssl
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from jobjanitor.deadline import CURRENT_DEADLINE
+from jobjanitor.lean_model import Operation
 
 __all__ = ["OPERATIONS", "LeanClient", "lean", "usable"]
 
@@ -81,9 +80,6 @@ RETRIED_CODES = THROTTLING_CODES | {
     "PriorRequestNotComplete",
 }
 RETRIED_STATUSES = frozenset({408, 429})
-_LABEL = re.compile(r"{(.*?)}")
-# A shape nested deeper than this is not searched for timestamps (recursive shapes).
-MAX_SHAPE_DEPTH = 12
 
 
 def usable(environ: Any = os.environ) -> bool:
@@ -114,122 +110,6 @@ def lean[C](client: C, session: Any, limiter: Any, profile: Any, *, pool: int, h
         read_timeout=profile.read_timeout_s,
     )
     return wrapped  # type: ignore[return-value] # a stand-in with the client's interface
-
-
-class _Operation:
-    """What the service model says of one operation: how its request is sent (rest-json: the
-    HTTP method, path and query members; json: the target and body), and where its answer holds
-    timestamps."""
-
-    def __init__(self, model: Any) -> None:
-        service = model.service_model
-        self.name: str = model.name
-        self.protocol: str = service.protocol
-        self.method: str = model.http["method"]
-        self.uri: str = model.http["requestUri"]
-        self.labels: dict[str, str] = {}
-        self.query: dict[str, str] = {}
-        self.headers: dict[str, str] = {}
-        shape = model.input_shape
-        members = dict(shape.members) if shape is not None else {}
-        self.members = frozenset(members)
-        if self.protocol == "json":
-            version = service.metadata.get("jsonVersion", "1.0")
-            self.headers = {
-                "X-Amz-Target": f"{service.metadata['targetPrefix']}.{self.name}",
-                "Content-Type": f"application/x-amz-json-{version}",
-            }
-        for member, member_shape in members.items() if self.protocol == "rest-json" else ():
-            where = member_shape.serialization.get("location")
-            name = member_shape.serialization.get("name", member)
-            if where == "uri":
-                self.labels[member] = name
-            elif where == "querystring":
-                self.query[member] = name
-            else:  # a body or header member: not sent on this path
-                raise ValueError(f"{self.name}.{member} is sent in the {where or 'body'}")
-        self.convert = _timestamps(model.output_shape)
-
-    def request(self, params: dict[str, Any]) -> tuple[str, bytes | None] | None:
-        """The path and query, and the body, botocore would send; None when ``params`` holds
-        what this path does not send."""
-        if not set(params) <= self.members:
-            return None
-        if self.protocol == "json":
-            try:
-                return self.uri, json.dumps(params).encode()
-            except (TypeError, ValueError):  # a value botocore would serialise (a datetime...)
-                return None
-        from botocore.utils import percent_encode, percent_encode_sequence  # noqa: PLC0415 - lazy: cold start
-
-        if not set(params) <= set(self.labels) | set(self.query):
-            return None
-        values = {self.labels[m]: percent_encode(str(v), safe="-_.~") for m, v in params.items() if m in self.labels}
-        path = _LABEL.sub(lambda match: values[match.group(1).rstrip("+")], self.uri)
-        query = {self.query[m]: _query_value(v) for m, v in params.items() if m in self.query}
-        return (f"{path}?{percent_encode_sequence(query)}" if query else path), None
-
-
-Convert = Callable[[Any], Any]
-
-
-def _timestamps(shape: Any, depth: int = 0) -> Convert | None:
-    """A function that turns the timestamps of a parsed ``shape`` value into aware datetimes (as
-    botocore's parser does), or None when ``shape`` holds none."""
-    if shape is None or depth > MAX_SHAPE_DEPTH:
-        return None
-    kind = shape.type_name
-    if kind == "timestamp":
-        return _datetime
-    if kind in ("list", "map"):
-        return _each(_timestamps(shape.member if kind == "list" else shape.value, depth + 1))
-    if kind != "structure":
-        return None
-    found = {
-        member.serialization.get("name", name): convert
-        for name, member in shape.members.items()
-        if (convert := _timestamps(member, depth + 1)) is not None
-    }
-    if not found:
-        return None
-
-    def structure(value: Any) -> Any:
-        if isinstance(value, dict):
-            for key, convert in found.items():
-                if value.get(key) is not None:
-                    value[key] = convert(value[key])
-        return value
-
-    return structure
-
-
-def _each(convert: Convert | None) -> Convert | None:
-    """``convert`` applied to each item of a list, or each value of a map."""
-    if convert is None:
-        return None
-
-    def each(value: Any) -> Any:
-        if isinstance(value, list):
-            return [convert(v) for v in value]
-        if isinstance(value, dict):
-            return {k: convert(v) for k, v in value.items()}
-        return value
-
-    return each
-
-
-def _datetime(value: Any) -> Any:
-    """A wire timestamp as an aware datetime: epoch seconds (json protocols), else as botocore
-    parses it (ISO 8601)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
-    from botocore.utils import parse_timestamp  # noqa: PLC0415 - lazy: rare
-
-    return parse_timestamp(value)
-
-
-def _query_value(value: object) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class LeanClient:
@@ -263,7 +143,7 @@ class LeanClient:
         self._signing_name: str = service.signing_name
         self._region: str = client.meta.region_name
         self._operations = {
-            method: _Operation(service.operation_model(client.meta.method_to_api_mapping[method]))
+            method: Operation(service.operation_model(client.meta.method_to_api_mapping[method]))
             for method in OPERATIONS[service.service_name]
         }
         url = urlsplit(client.meta.endpoint_url)
@@ -288,7 +168,7 @@ class LeanClient:
         return lambda **params: self._call(name, operation, params)
 
     # -- one call ------------------------------------------------------------------------
-    def _call(self, method: str, operation: _Operation, params: dict[str, Any]) -> Any:
+    def _call(self, method: str, operation: Operation, params: dict[str, Any]) -> Any:
         request = operation.request(params)
         if request is None:  # what this path does not send: botocore's whole path
             return getattr(self._client, method)(**params)
@@ -394,7 +274,7 @@ class LeanClient:
         left = time_left()
         return self._read_timeout if left is None else max(MIN_READ_TIMEOUT_S, min(self._read_timeout, left))
 
-    def _client_error(self, operation: _Operation, status: int, headers: dict[str, str], body: bytes) -> Exception:
+    def _client_error(self, operation: Operation, status: int, headers: dict[str, str], body: bytes) -> Exception:
         """The exception botocore raises for this answer (its parser, the client's modeled classes)."""
         from botocore.parsers import create_parser  # noqa: PLC0415 - lazy: cold start
 

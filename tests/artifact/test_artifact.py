@@ -157,6 +157,7 @@ FIRST_INVOCATION = (
     "jobjanitor.engine",
     "jobjanitor.clients",
     "jobjanitor.lean_http",
+    "jobjanitor.lean_model",
     "jobjanitor.kinds",
     "jobjanitor.clusters",
     "jobjanitor.guard",

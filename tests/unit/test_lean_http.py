@@ -3,6 +3,7 @@ raises, and hands every answer a retry could change to botocore's retry policy."
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,11 +54,12 @@ def test_the_sweep_calls_go_on_the_lean_path_as_botocore_sends_them(
     sent: dict[str, list[tuple[str, str, int | None, str | None]]] = {}
     answered: dict[str, list[Any]] = {}
     assert bed.neptune.iam  # the test bed verifies every request's signature
+    started = time.time() - 60  # the same start each time: answers carry it (a load's startTime)
     for label, client in (("lean", lean), ("botocore", plain)):
         bed.reset()
-        bed.neptune.seed_load("load-1", status="LOAD_IN_PROGRESS")
-        bed.neptune.seed_ml_job("modeltransform", "job-3", status="InProgress")
-        bed.neptune.seed_ml_job("modeltraining", "job-2", status="InProgress")
+        bed.neptune.seed_load("load-1", status="LOAD_IN_PROGRESS", started_at=started)
+        bed.neptune.seed_ml_job("modeltransform", "job-3", status="InProgress", started_at=started)
+        bed.neptune.seed_ml_job("modeltraining", "job-2", status="InProgress", started_at=started)
         answers = []
         for method, params in CALLS:
             try:

@@ -19,7 +19,7 @@ import contextvars
 import heapq
 import math
 import threading
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from jobjanitor.deadline import SYSTEM_CLOCK
 from jobjanitor.engine.events import Emit, JobEvent, PhaseEvent
-from jobjanitor.engine.schedule import VERIFY_MARGIN_S, Checks, Waiter
+from jobjanitor.engine.schedule import VERIFY_MARGIN_S, Checks, OpenJobs, Waiter
 from jobjanitor.model import JobKindName, JobRef, JobResult, Outcome
 
 if TYPE_CHECKING:
@@ -147,11 +147,7 @@ class Drive:
         self._busy = 0  # tasks in flight
         self._wait_deadline: Deadline | None = None
         self._abort = False
-        # Jobs still in the drive's hands (queued, being decided, waiting for another pass or
-        # stopping), by kind; and the kinds whose jobs may ask for a check (steps.verifies). A
-        # check need not wait for jobs of other kinds (Glue's runs are no SageMaker's).
-        self._open: Counter[JobKindName] = Counter()
-        self._verifying: set[JobKindName] = set()
+        self.open = OpenJobs()  # what a check waits for (schedule.OpenJobs)
         # Every time the drive reads or waits is on the run deadline's clock (real in production).
         self._clock = deadline.clock
 
@@ -163,8 +159,7 @@ class Drive:
         started = self._clock.monotonic()
         for i in poll:
             self.waiter.add(i, started, started)
-        self._open.update(self.results[i].ref.kind for i in (*self._queue, *self.waiter.pending))
-        self._verifying = {kind for kind in self._open if self._steps.verifies(kind)}
+        self.open.start((self.results[i].ref.kind for i in (*self._queue, *self.waiter.pending)), self._steps.verifies)
         workers = [self._pool.submit(self._work) for _ in range(self._pool.concurrency)]
         try:
             for worker in workers:
@@ -178,7 +173,7 @@ class Drive:
         if self._wait:
             still = sorted(self.waiter.pending | self.checks.held.keys())
             for i in still:
-                self._event(self.results[i], "still-running")
+                _job_event(self._emit, self.results[i], "still-running")
             self._emit(PhaseEvent("wait", f"{len(still)} job(s) still running", len(still)))
 
     def _polling(self) -> bool:
@@ -190,8 +185,7 @@ class Drive:
         """Under the lock, once: every decision is made; the wait starts."""
         if self._on_decided is not None:
             self._on_decided()
-        deadline = self._deadline
-        self._wait_deadline = deadline if self._max_wait is None else deadline.earlier(self._max_wait)
+        self._wait_deadline = self._deadline if self._max_wait is None else self._deadline.earlier(self._max_wait)
         if self._wait:
             count = len(self.waiter.pending)
             self._emit(PhaseEvent("wait", f"waiting for {count} job(s) to stop", count))
@@ -230,13 +224,10 @@ class Drive:
         return None if due is None else ("poll", due)
 
     def _check_due(self, clock: float) -> float | None:
-        """Under the lock: when the jobs waiting for a check are due for it (None: none). Quiet:
-        nothing else is left to do, or nothing of the kinds that ask for checks."""
-        quiet = not (self._queue or self._retries or self._deciding or self._busy or self.waiter.pending) or not any(
-            self._open[kind] for kind in self._verifying
-        )
-        ends = self._wait_deadline or self._deadline
-        return self.checks.due(clock, quiet=quiet, closing=ends.remaining() <= VERIFY_MARGIN_S)
+        """Under the lock: when the checks are due (None: none); quiet: nothing (of the checked kinds) left."""
+        left = self._queue or self._retries or self._deciding or self._busy or self.waiter.pending
+        closing = (self._wait_deadline or self._deadline).remaining() <= VERIFY_MARGIN_S
+        return self.checks.due(clock, quiet=self.open.quiet() or not left, closing=closing)
 
     def _work(self) -> None:
         while True:
@@ -256,7 +247,7 @@ class Drive:
                     self._poll(task[1])
                 elif task[0] == "verify":
                     for updated in check(self.checks, self._steps, self.results, self._cv, self._clock):
-                        self._event(updated)
+                        _job_event(self._emit, updated)
                 else:
                     self._decide(task[1], fresh=task[0] == "again")
             finally:
@@ -286,15 +277,11 @@ class Drive:
             stopped = None if polled is Polled.FAILED else polled is not Polled.RUNNING
             self.waiter.seen(i, stopped=stopped, sent=sent, answered=answered)
             if stopped:
-                self._open[updated.ref.kind] -= 1
+                self.open.done(updated.ref.kind)
             if polled is Polled.VERIFY:
                 self.checks.fresh[i] = answered
         if polled is Polled.STOPPED:
-            self._event(updated)
-
-    def _event(self, result: JobResult, what: str = "stopped") -> None:
-        ref, outcome, status = result.ref, result.outcome.value, result.final_status
-        self._emit(JobEvent(ref.kind, ref.job_id, what, outcome, status, billing=result.billing))
+            _job_event(self._emit, updated)
 
     def _decide(self, i: int, *, fresh: bool) -> None:
         sent = self._clock.monotonic()
@@ -307,7 +294,7 @@ class Drive:
             elif stays := self._wait and self._steps.waits_for(result):
                 self.waiter.add(i, sent, answered)
             if not stays:
-                self._open[result.ref.kind] -= 1
+                self.open.done(result.ref.kind)
 
     def _retry(self, i: int) -> bool:
         """Under the lock: another pass for a failed decision, after a pause, while the
@@ -321,3 +308,8 @@ class Drive:
         ref = self.results[i].ref
         self._emit(PhaseEvent("retry", f"{ref.kind} {ref.job_id} failed; another pass in {pause:g}s", 1))
         return True
+
+
+def _job_event(emit: Emit, result: JobResult, what: str = "stopped") -> None:
+    ref, outcome, status = result.ref, result.outcome.value, result.final_status
+    emit(JobEvent(ref.kind, ref.job_id, what, outcome, status, billing=result.billing))

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from jobjanitor.model import JobKindName
@@ -169,3 +170,26 @@ class Checks:
             return
         first = self._first.setdefault(i, answered)
         self.held[i] = answered + min(POLL_INTERVAL_S, max(FIRST_POLL_S, (answered - first) * (POLL_GROWTH - 1)))
+
+
+class OpenJobs:
+    """Jobs still in a drive's hands (queued, being decided, waiting for another pass, or
+    stopping), by kind, and the kinds whose jobs may ask for a check. The check waits for every
+    job of those kinds, and for nothing of the others (Glue's runs are no SageMaker's)."""
+
+    def __init__(self) -> None:
+        self._count: Counter[JobKindName] = Counter()
+        self._verifying: set[JobKindName] = set()
+
+    def start(self, kinds: Iterable[JobKindName], verifies: Callable[[JobKindName], bool]) -> None:
+        """One job of each kind in ``kinds`` in hand; ``verifies(kind)``: its jobs may ask for a check."""
+        self._count.update(kinds)
+        self._verifying = {kind for kind in self._count if verifies(kind)}
+
+    def done(self, kind: JobKindName) -> None:
+        """A job of ``kind`` has left the drive's hands (stopped, or decided with nothing to wait for)."""
+        self._count[kind] -= 1
+
+    def quiet(self) -> bool:
+        """Nothing of the kinds that ask for checks is left."""
+        return not any(self._count[kind] for kind in self._verifying)
