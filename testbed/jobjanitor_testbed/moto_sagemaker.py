@@ -639,7 +639,9 @@ def fast_answer(operation: str, body: bytes, account: str, region: str) -> bytes
     try:
         backend = backend_for(account, region)
         listed = _LISTED.get(operation)
-        result = _page(backend, *listed, params) if listed else getattr(backend, method)(**params)
+        if listed:  # already as moto's serializer writes it
+            return json.dumps(_page(backend, *listed, params)).encode()
+        result = getattr(backend, method)(**params)
     except Exception:  # moto's own path answers it (with its error)
         return None
     if operation == "ListHyperParameterTuningJobs":  # as moto's response builds it
@@ -661,7 +663,9 @@ def _page(backend: SageMakerModelBackend, resource: str, prefix: str, params: di
     filters), after the same refresh of the jobs it reads (``_listing``), without its copy of
     every job on each page (at 15,000 jobs, most of a page's CPU): the slice at ``NextToken`` for
     ``MaxResults`` in creation order, filtered after, the next index unless the slice reached the
-    end. Raises where moto refuses the token (its own path answers the refusal), or a negative one."""
+    end. Raises where moto refuses the token (its own path answers the refusal), or a negative one.
+    Shaped as :func:`_shaped` would shape it (no None member, times as epoch seconds), without
+    its walk of the output shape for every value."""
     collection, status_attr, end_attr, _ = _RESOURCES[resource]
     jobs, name_attr = getattr(backend, collection), _NAME_ATTR[resource]
     token, max_results = params["next_token"], params["max_results"]
@@ -674,18 +678,25 @@ def _page(backend: SageMakerModelBackend, resource: str, prefix: str, params: di
     name_contains, status = params["name_contains"], params["status_equals"]
     summaries = [
         {
-            f"{prefix}JobName": getattr(job, name_attr),
-            f"{prefix}JobArn": job.arn,
-            "CreationTime": job.creation_time,
-            f"{prefix}EndTime": getattr(job, end_attr),
-            "LastModifiedTime": job.last_modified_time,
-            f"{prefix}JobStatus": getattr(job, status_attr),
+            key: _epoch_seconds(value) if isinstance(value, datetime) else value
+            for key, value in (
+                (f"{prefix}JobName", getattr(job, name_attr)),
+                (f"{prefix}JobArn", job.arn),
+                ("CreationTime", job.creation_time),
+                (f"{prefix}EndTime", getattr(job, end_attr)),
+                ("LastModifiedTime", job.last_modified_time),
+                (f"{prefix}JobStatus", getattr(job, status_attr)),
+            )
+            if value is not None
         }
         for job in page
         if (name_contains is None or name_contains in getattr(job, name_attr))
         and (status is None or getattr(job, status_attr) == status)
     ]
-    return {f"{prefix}JobSummaries": summaries, "NextToken": str(end) if end < len(jobs) else None}
+    listing: dict[str, Any] = {f"{prefix}JobSummaries": summaries}
+    if end < len(jobs):
+        listing["NextToken"] = str(end)
+    return listing
 
 
 _TUNING_PARAMS = {
@@ -771,7 +782,11 @@ def _shaped(value: Any, shape: Any) -> Any:
     if shape.type_name == "map":
         return {key: _shaped(item, shape.value) for key, item in value.items()}
     if isinstance(value, datetime):
-        # moto's unixtimestamp: whole seconds of the naive (UTC) time, truncated to milliseconds
-        seconds = calendar.timegm(value.timetuple())
-        return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
+        return _epoch_seconds(value)
     return value
+
+
+def _epoch_seconds(value: datetime) -> float:
+    """moto's unixtimestamp: whole seconds of the naive (UTC) time, truncated to milliseconds."""
+    seconds = calendar.timegm(value.timetuple())
+    return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
