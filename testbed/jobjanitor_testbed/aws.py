@@ -23,6 +23,14 @@ sees the request and records every request in a :class:`RequestLog`.
   ``application/x-amz-json-1.1``, errors as ``{"__type": code, "Message": text}``; a moto
   failure (an operation moto lacks raises NotImplementedError, which werkzeug would answer
   with a 500 HTML page) becomes a 500 ``InternalServiceException`` JSON body.
+- Glue requests (``X-Amz-Target: AWSGlue.*``) have their SigV4 signature verified before moto
+  sees them, as Glue does (unless ``iam`` is off): :mod:`jobjanitor_testbed.sigv4`, service
+  ``glue``, a region moto serves Glue in, the credentials of the verifier's keyring (the test bed
+  shares the Neptune emulator's: one ``allow`` admits a key on both). A refused request is
+  answered as a json-1.1 service answers it (``{"__type": code, "Message": ...}``: 403
+  MissingAuthenticationTokenException, IncompleteSignatureException or InvalidSignatureException,
+  400 UnrecognizedClientException), logged with that code, and never reaches moto. Requests to
+  the other services moto serves are not verified (moto checks no signature).
 - moto's control API (``/moto-api/...``) is never faulted nor logged.
 """
 
@@ -43,9 +51,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.loaders import Loader
+from botocore.session import get_session
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from . import sigv4
 from .faults import Decision, Faults, LogEntry, RequestLog, sleep_latency
 from .httpfast import FastParseMixin
 
@@ -126,6 +136,14 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _refusal(self) -> tuple[int, str, str] | None:
+        """What Glue answers a request not signed as it requires (None: served, or not Glue's)."""
+        aws = self.server.aws
+        if not aws.iam or not _is_glue(self.headers.get("X-Amz-Target")):
+            return None
+        refusal = aws.sigv4.verify(self.command, self.path, self.headers, self._body)
+        return None if refusal is None else (refusal.status, refusal.code, refusal.message)
+
     def _fault_response(self, decision: Decision) -> tuple[int, str, str] | None:
         json_protocol = bool(self.headers.get("X-Amz-Target"))
         if decision.action in {"throttle", "rate-limit"}:
@@ -165,9 +183,9 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
             )
             self.close_connection = True
             return
-        answer = self._fault_response(decision)
+        answer = self._fault_response(decision) or self._refusal()
         if answer is not None:
-            status, code, message = answer
+            status, code, message = answer  # a fault's, or a signature refused (fault None)
             aws.log.add(
                 LogEntry(
                     "aws", operation, self.command, url.path, status, arrived, time.perf_counter() - t0, code, fault
@@ -264,6 +282,17 @@ GLUE_CONTENT_TYPE = "application/x-amz-json-1.1"  # SageMaker's too
 
 def _is_glue(target: str | None) -> bool:
     return bool(target) and str(target).startswith("AWSGlue.")
+
+
+@cache
+def glue_regions() -> frozenset[str]:
+    """The regions moto serves Glue in: botocore's, in every partition (moto's own rule)."""
+    session = get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("glue", partition_name=partition)
+    )
 
 
 @cache
@@ -376,11 +405,18 @@ class AwsServer:
         port: int = 0,
         faults: Faults | None = None,
         log: RequestLog | None = None,
+        iam: bool = True,
+        region: str = "us-east-1",
+        keyring: sigv4.Keyring | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.faults = faults if faults is not None else Faults()
         self.faults.declared = glue_declared
         self.log = log if log is not None else RequestLog()
+        self.iam = iam  # every Glue request's SigV4 signature verified (False: none is)
+        # Glue's signatures: service glue, the test bed's region or another moto serves Glue in
+        # (a janitor's GlueRegion), the keyring's credentials (the test bed shares Neptune's).
+        self.sigv4 = sigv4.Verifier(region, service="glue", regions=glue_regions(), keyring=keyring)
         # Glue's task-run operations and SageMaker's job listings answered without moto's
         # dispatcher (the same backends and answers, a fraction of the CPU); False: all by moto.
         self.fast_paths = True
@@ -428,6 +464,9 @@ class AwsServer:
         _internal.moto_api_backend.reset()
 
     def reset(self) -> None:
+        """moto's state, the log and faults cleared; only the test bed's own credentials accepted
+        (the keyring is shared: the Neptune emulator's too), nothing counted (``iam`` stays)."""
         self.reset_backends()
+        self.sigv4.reset()
         self.log.clear()
         self.faults.clear()

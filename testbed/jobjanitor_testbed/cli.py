@@ -129,8 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--iam",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="Neptune: verify every request's SigV4 signature, as IAM DB authentication does (default; "
-        "--no-iam accepts unsigned requests)",
+        help="verify the SigV4 signature of every Neptune request (as IAM DB authentication does) and every "
+        "Glue request (default; --no-iam turns both off and accepts unsigned requests)",
     )
     p.add_argument(
         "--ml-not-found-404",

@@ -89,7 +89,16 @@ class TestBed:
             iam=iam,
             ml_not_found_style=ml_not_found_style,
         )
-        self.aws = AwsServer(host=host, port=aws_port, faults=self.faults_aws, log=self.aws_log)
+        # Glue's signatures verified with the same credentials as Neptune's (one keyring: a
+        # test's ``bed.neptune.sigv4.allow(...)`` or ``bed.aws.sigv4.allow(...)`` admits a key on both).
+        self.aws = AwsServer(
+            host=host,
+            port=aws_port,
+            faults=self.faults_aws,
+            log=self.aws_log,
+            iam=iam,
+            keyring=self.neptune.sigv4.keyring,
+        )
         self.neptune.control = Control(self)
         self._started = False
 
@@ -167,6 +176,7 @@ class TestBed:
         self.neptune.iam = self._iam
         self.neptune.ml_not_found_style = self._ml_not_found_style
         self.aws.reset()
+        self.aws.iam = self._iam
         for i, faults in enumerate((self.faults_neptune, self.faults_aws)):
             faults.set(**self._knobs, seed=None if self._seed is None else self._seed + i)
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from jobjanitor_testbed.pytest_plugin import make_client
 
 LOAD = {"source": "s3://b/x", "format": "csv", "s3BucketRegion": "us-east-1", "iamRoleArn": "arn:aws:iam::1:role/r"}
@@ -78,6 +79,20 @@ def test_iam_flag(command: list[subprocess.Popen[str]]) -> None:
     with pytest.raises(wrong.exceptions.AccessDeniedException):
         wrong.list_loader_jobs()
     assert make_client("neptunedata", urls["neptune"]).list_loader_jobs()["payload"]["loadIds"] == []
+    wrong_glue = boto3.client("glue", endpoint_url=urls["aws"], region_name="us-east-1",
+                              aws_access_key_id="someone", aws_secret_access_key="else")  # fmt: skip
+    with pytest.raises(ClientError, match="UnrecognizedClientException"):
+        wrong_glue.get_ml_transforms()  # Glue's signatures verified too
+    assert make_client("glue", urls["aws"]).get_ml_transforms()["Transforms"] == []
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0
+    proc, urls = launch(command, "--no-iam")  # neither verifies
+    wrong = boto3.client("neptunedata", endpoint_url=urls["neptune"], region_name="us-east-1",
+                         aws_access_key_id="someone", aws_secret_access_key="else")  # fmt: skip
+    assert wrong.list_loader_jobs()["payload"]["loadIds"] == []
+    wrong_glue = boto3.client("glue", endpoint_url=urls["aws"], region_name="us-east-1",
+                              aws_access_key_id="someone", aws_secret_access_key="else")  # fmt: skip
+    assert wrong_glue.get_ml_transforms()["Transforms"] == []
     proc.terminate()
     assert proc.wait(timeout=20) == 0
 

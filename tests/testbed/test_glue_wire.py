@@ -12,21 +12,22 @@ import pytest
 from jobjanitor_testbed.pytest_plugin import make_client
 from jobjanitor_testbed.scenario import create_transform
 from jobjanitor_testbed.server import TestBed
-
-SIGNED = "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/glue/aws4_request, SignedHeaders=host, Signature=0"
+from jobjanitor_testbed.sigv4 import sign
 
 
 def raw_glue(bed: TestBed, operation: str, body: dict[str, Any]) -> tuple[int, str, dict[str, Any]]:
-    """One json-1.1 request as any SDK sends it: (status, Content-Type, parsed body)."""
+    """One json-1.1 request as any SDK sends it, signed (the test bed verifies Glue's
+    signatures): (status, Content-Type, parsed body)."""
     url = urlsplit(bed.aws_url)
+    data = json.dumps(body).encode()
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port)
     try:
         headers = {
             "X-Amz-Target": f"AWSGlue.{operation}",
             "Content-Type": "application/x-amz-json-1.1",
-            "Authorization": SIGNED,
+            **sign("POST", bed.aws_url + "/", data, service="glue"),
         }
-        conn.request("POST", "/", json.dumps(body), headers)
+        conn.request("POST", "/", data, headers)
         resp = conn.getresponse()
         return resp.status, resp.getheader("Content-Type") or "", json.loads(resp.read())
     finally:
