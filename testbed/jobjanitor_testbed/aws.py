@@ -23,7 +23,8 @@ sees the request and records every request in a :class:`RequestLog`.
   ``application/x-amz-json-1.1``, errors as ``{"__type": code, "Message": text}``; a moto
   failure (an operation moto lacks raises NotImplementedError, which werkzeug would answer
   with a 500 HTML page) becomes a 500 ``InternalServiceException`` JSON body.
-- Glue requests (``X-Amz-Target: AWSGlue.*``) have their SigV4 signature verified before moto
+- Glue requests (``X-Amz-Target: AWSGlue.*``, or signed for ``glue``, which moto routes to its
+  Glue backend whatever the target) have their SigV4 signature verified before moto
   sees them, as Glue does (unless ``iam`` is off): :mod:`jobjanitor_testbed.sigv4`, service
   ``glue``, a region moto serves Glue in, the credentials of the verifier's keyring (the test bed
   shares the Neptune emulator's: one ``allow`` admits a key on both). A refused request is
@@ -137,9 +138,15 @@ class _FaultyMotoHandler(FastParseMixin, MotoRequestHandler):
         self.wfile.write(body)
 
     def _refusal(self) -> tuple[int, str, str] | None:
-        """What Glue answers a request not signed as it requires (None: served, or not Glue's)."""
+        """What Glue answers a request not signed as it requires (None: served, or not Glue's).
+        Glue's: an ``AWSGlue.`` target, or a credential scope naming glue (moto picks its backend
+        by the scope's service: a request with another target would reach moto's Glue)."""
         aws = self.server.aws
-        if not aws.iam or not _is_glue(self.headers.get("X-Amz-Target")):
+        if not aws.iam:
+            return None
+        if not _is_glue(self.headers.get("X-Amz-Target")) and _GLUE_SCOPE not in (
+            self.headers.get("Authorization") or ""
+        ):
             return None
         refusal = aws.sigv4.verify(self.command, self.path, self.headers, self._body)
         return None if refusal is None else (refusal.status, refusal.code, refusal.message)
@@ -277,6 +284,7 @@ class _Meta:
 
 
 _XML_CODE = re.compile(rb"<Code>([^<]+)</Code>")
+_GLUE_SCOPE = "/glue/aws4_request"
 GLUE_CONTENT_TYPE = "application/x-amz-json-1.1"  # SageMaker's too
 
 

@@ -2,9 +2,9 @@
 
 - ``testbed``: a :class:`~jobjanitor_testbed.server.TestBed` with fresh state for each test
   (servers are started once per session and reset before every test: no jobs, empty
-  request logs, moto backends reset, no faults, IAM DB authentication on (every Neptune
-  request's SigV4 signature verified: :mod:`jobjanitor_testbed.sigv4`), ``job_duration=3600``,
-  ``stop_delay=0.3``, real clock).
+  request logs, moto backends reset, no faults, IAM DB authentication on (every Neptune and
+  every Glue request's SigV4 signature verified: :mod:`jobjanitor_testbed.sigv4`; only the test
+  bed's credentials accepted), ``job_duration=3600``, ``stop_delay=0.3``, real clock).
 - ``testbed_clock``: a :class:`~jobjanitor_testbed.clock.FakeClock` installed as the test
   bed's clock (Neptune emulator and Glue task runs alike) for this test.
 - ``virtual_deadlines``: the janitor's deadlines made during this test without a clock of

@@ -240,3 +240,18 @@ def test_no_iam_turns_off_both_checks() -> None:
     bed = TestBed(iam=False)
     assert (bed.neptune.iam, bed.aws.iam) == (False, False)
     assert bed.aws.sigv4.keyring is bed.neptune.sigv4.keyring  # one place to register credentials
+
+
+def test_a_request_signed_for_glue_under_another_target_is_verified_too(
+    testbed: TestBed, glue_client: Any, run: tuple[str, str]
+) -> None:
+    """moto routes a request to its Glue backend by the scope's service, whatever the target."""
+    wrong = Credentials("testing", "wrong")
+    request = signed(testbed, "CancelMLTaskRun", {"TransformId": run[0], "TaskRunId": run[1]}, credentials=wrong)
+    request.headers.replace_header("X-Amz-Target", "Elsewhere.CancelMLTaskRun")
+    status, body = send(testbed, request)
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+    assert status_of(glue_client, run) == "RUNNING"
+    testbed.aws.iam = False  # unverified, moto's Glue would have cancelled it
+    assert send(testbed, request)[0] == 200
+    assert status_of(glue_client, run) == "STOPPING"
