@@ -18,6 +18,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from jobjanitor.clients import build_clients
+from jobjanitor.policy import Policy
 from jobjanitor_testbed import moto_glue
 from jobjanitor_testbed.scenario import create_transform
 from jobjanitor_testbed.server import TestBed
@@ -255,3 +257,23 @@ def test_a_request_signed_for_glue_under_another_target_is_verified_too(
     testbed.aws.iam = False  # unverified, moto's Glue would have cancelled it
     assert send(testbed, request)[0] == 200
     assert status_of(glue_client, run) == "STOPPING"
+
+
+@pytest.mark.parametrize("signing_name", ["neptune-db", "sagemaker"])
+def test_the_janitors_lean_glue_path_is_verified_and_a_wrong_signing_name_refused(
+    aws_env: TestBed, monkeypatch: pytest.MonkeyPatch, run: tuple[str, str], signing_name: str
+) -> None:
+    """jobjanitor.lean_http signs Glue's task-run calls with botocore's SigV4Auth: each is
+    verified here, and one signed for another service is refused in one request and raised as
+    botocore raises it, cancelling nothing."""
+    lean = build_clients(Policy.build(glue_transform_ids=run[0])).glue
+    assert [r["TaskRunId"] for r in lean.get_ml_task_runs(TransformId=run[0])["TaskRuns"]] == [run[1]]
+    assert (lean.lean_calls, aws_env.aws.sigv4.verified) == (1, 1)
+    monkeypatch.setattr(lean, "_signing_name", signing_name)
+    with pytest.raises(ClientError) as caught:
+        lean.cancel_ml_task_run(TransformId=run[0], TaskRunId=run[1])
+    error = caught.value.response
+    assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"]) == (403, "InvalidSignatureException")
+    assert [e.status for e in aws_env.aws_log.entries(operation="CancelMLTaskRun")] == [403]
+    monkeypatch.undo()
+    assert lean.get_ml_task_run(TransformId=run[0], TaskRunId=run[1])["Status"] == "RUNNING"
