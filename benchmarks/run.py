@@ -239,6 +239,7 @@ def render(f: dict[str, Any]) -> str:  # noqa: PLR0915 - one document, top to bo
     lines.extend(share.target_rows(f["share"]) if "share" in f else [])
     add("")
     lines.extend(_missed_notes(rows, engine, peer))
+    lines.extend(testbed_cost.missed_note(f.get("testbed_cost")))
     add("## 1. A whole sweep: engine, thread-pool peer, floor")
     add("")
     by_kind = ", ".join(f"{k} {v}" for k, v in engine["by_kind"].items())

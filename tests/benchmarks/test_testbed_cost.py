@@ -25,3 +25,13 @@ def test_testbed_cost_measures_both_sides(aws_env: Any) -> None:
     row = testbed_cost.target_row(figures)
     assert row.startswith("| the test bed's CPU per request")
     assert row.endswith(("| met |", "| **missed** |"))
+
+
+def test_a_missed_test_bed_target_says_why_under_the_table() -> None:
+    figures = {"ratio": 0.55, "met": False, "client_ms_per_request": 0.69, "testbed_ms_per_request": 0.38}
+    note = "\n".join(testbed_cost.missed_note(figures))
+    assert "0.55 of the client's, target a third" in note
+    assert "0.69 ms" in note
+    assert "0.38 ms" in note
+    assert testbed_cost.missed_note({**figures, "met": True}) == []
+    assert testbed_cost.missed_note(None) == []
