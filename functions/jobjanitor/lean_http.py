@@ -25,8 +25,8 @@ A 2xx answer is returned as its JSON document, its timestamps (members the outpu
 again under the full retry policy (:mod:`jobjanitor.retry`): the lean attempt is one more
 attempt before botocore's own, counted by the rate limiter like any other.
 
-Not used when the client needs botocore's own path: a proxy in the environment, or a caller that
-configures the client (the CLI's tunnel, tests that hook its events). A call with a parameter
+Not used when the client needs botocore's own path: a proxy in the environment, an endpoint URL
+with a path of its own, or a caller that configures the client (the CLI's tunnel, tests that hook its events). A call with a parameter
 this path does not send (a body member on rest-json, one the input shape lacks, a value JSON
 cannot hold) and calls not listed here (and ``meta``, ``exceptions``...) go to the botocore
 client. X-Ray records no subsegment for the calls sent here.
@@ -89,8 +89,9 @@ def usable(environ: Any = os.environ) -> bool:
 
 def lean[C](client: C, session: Any, limiter: Any, profile: Any, *, pool: int, handover: Callable[[], Any]) -> C:
     """``client`` (a botocore client of a service :data:`OPERATIONS` names) with the sweep's calls
-    on the lean path, when it can take them (credentials found, no proxy); else ``client``
-    itself. ``profile``: the client's timeouts; ``session``:
+    on the lean path, when it can take them (credentials found, no proxy, an endpoint that is a
+    host and port only: botocore joins an endpoint's own path to each request's, this path does
+    not); else ``client`` itself. ``profile``: the client's timeouts; ``session``:
     its credentials (None: boto3's default session); ``handover()``: a client like it with one
     attempt fewer (the lean attempt was the first), sharing ``limiter``, made on first need."""
     if session is None:
@@ -98,7 +99,9 @@ def lean[C](client: C, session: Any, limiter: Any, profile: Any, *, pool: int, h
 
         session = boto3.DEFAULT_SESSION or boto3.session.Session()
     credentials = session.get_credentials()
-    if credentials is None or not usable():
+    plain: Any = client  # a botocore client (typed by its caller)
+    endpoint = urlsplit(plain.meta.endpoint_url)
+    if credentials is None or not usable() or endpoint.path not in ("", "/") or endpoint.query:
         return client
     wrapped = LeanClient(
         client,

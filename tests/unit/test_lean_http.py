@@ -271,3 +271,13 @@ def test_a_glue_call_with_what_the_lean_path_does_not_send_goes_to_botocore(aws_
     assert [r["Status"] for r in answer["TaskRuns"]] == ["RUNNING"]
     assert lean.lean_calls == 0
     assert aws_env.aws_log.count(operation="GetMLTaskRuns") == 1
+
+
+def test_an_endpoint_with_a_path_of_its_own_keeps_botocores_path(aws_env: Any) -> None:
+    """botocore joins an endpoint URL's path to each request's; the lean path sends only the
+    request's, so such an endpoint (a proxy's prefix) stays on botocore."""
+    policy = Policy.build(glue_transform_ids="any")
+    assert isinstance(build_clients(policy, endpoint_urls={"glue": aws_env.aws_url}).glue, lean_http.LeanClient)
+    prefixed = build_clients(policy, endpoint_urls={"glue": f"{aws_env.aws_url}/glue-proxy"}).glue
+    assert not isinstance(prefixed, lean_http.LeanClient)
+    assert prefixed.meta.endpoint_url.endswith("/glue-proxy")
