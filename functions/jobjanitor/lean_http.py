@@ -26,10 +26,10 @@ again under the full retry policy (:mod:`jobjanitor.retry`): the lean attempt is
 attempt before botocore's own, counted by the rate limiter like any other.
 
 Not used when the client needs botocore's own path: a proxy in the environment, an endpoint URL
-with a path of its own, or a caller that configures the client (the CLI's tunnel, tests that hook its events). A call with a parameter
-this path does not send (a body member on rest-json, one the input shape lacks, a value JSON
-cannot hold) and calls not listed here (and ``meta``, ``exceptions``...) go to the botocore
-client. X-Ray records no subsegment for the calls sent here.
+with a path of its own, or a caller that configures the client (the CLI's tunnel, tests that
+hook its events). A call with a parameter this path does not send (a body member on rest-json,
+one the input shape lacks, a value JSON cannot hold) and calls not listed here (and ``meta``,
+``exceptions``...) go to the botocore client. X-Ray records no subsegment for the calls sent here.
 """
 
 from __future__ import annotations
