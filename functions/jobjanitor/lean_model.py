@@ -64,8 +64,7 @@ class Operation:
                 return None
         from botocore.utils import percent_encode, percent_encode_sequence  # noqa: PLC0415 - lazy: cold start
 
-        if not set(params) <= set(self.labels) | set(self.query):
-            return None
+        # rest-json: every member is a label or a query member (__init__ refuses any other).
         values = {self.labels[m]: percent_encode(str(v), safe="-_.~") for m, v in params.items() if m in self.labels}
         path = _LABEL.sub(lambda match: values[match.group(1).rstrip("+")], self.uri)
         query = {self.query[m]: _query_value(v) for m, v in params.items() if m in self.query}
